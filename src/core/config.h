@@ -1,0 +1,66 @@
+/* config: the roost.conf file (INI, parsed with inih) and the built-in
+ * defaults. Without a file Roost runs a loopback development instance on
+ * unprivileged ports; with one it uses the standard ports and whatever the
+ * file says. docs/config.md documents every key. */
+#ifndef ROOST_CONFIG_H
+#define ROOST_CONFIG_H
+
+#include <stddef.h>
+
+enum listener_kind {
+    LK_SMTP,        /* inbound MX: plain, STARTTLS offered, no AUTH needed */
+    LK_SUBMISSION,  /* 587: STARTTLS, AUTH required (RFC 6409) */
+    LK_SUBMISSIONS, /* 465: implicit TLS, AUTH required (RFC 8314) */
+    LK_COUNT
+};
+
+struct listener_conf {
+    enum listener_kind kind;
+    char host[256]; /* numeric address */
+    int port;
+};
+
+#define CONFIG_MAX_LISTENERS 32
+
+struct config {
+    int dev;                 /* no config file: loopback dev instance */
+    char *path;              /* the file, or NULL */
+    char *hostname;
+    char *data_dir;
+    char *user;              /* drop privileges to this user ("" = stay) */
+    char *tls_cert, *tls_key;
+    int nlisteners;
+    struct listener_conf listeners[CONFIG_MAX_LISTENERS];
+    size_t max_message_size;
+    int max_recipients;
+    int max_connections;
+    int max_connections_per_ip;
+    int idle_timeout;
+    int session_timeout;
+    int workers;
+    char *log_level;
+    unsigned argon2_t_cost, argon2_m_cost_kib, argon2_parallelism;
+};
+
+const char *listener_kind_name(enum listener_kind k);
+int listener_kind_parse(const char *s, enum listener_kind *k_r);
+
+/* Fills CFG with the development defaults (data dir already resolved). */
+void config_defaults(struct config *cfg, int dev);
+
+/* Parses PATH into CFG (defaults applied first). On failure returns -1 and
+ * ERRORS_R holds one "FILE:LINE: message" per line (caller frees). */
+int config_load(const char *path, struct config *cfg, char **errors_r);
+/* The same, from a string (used by the fuzzer and tests). */
+int config_load_string(const char *text, const char *name, struct config *cfg,
+                       char **errors_r);
+void config_free(struct config *cfg);
+
+/* Resolves the data directory: explicit (--data) > config file > $ROOST_DATA
+ * > ./roost-data. Returns an allocated string. */
+char *config_resolve_data_dir(const char *explicit_dir, const struct config *cfg);
+
+/* Parses "host:port", "[v6]:port" or ":port". 0 on success. */
+int config_parse_hostport(const char *s, char *host, size_t hostsz, int *port_r);
+
+#endif

@@ -1,0 +1,40 @@
+/* limits: every hard bound Roost applies to its inputs, with its source.
+ * Configurable limits have their default here; the rest are fixed. */
+#ifndef ROOST_LIMITS_H
+#define ROOST_LIMITS_H
+
+/* RFC 5321 4.5.3.1.4 allows 512 octets for a command line; ESMTP parameters
+ * (RFC 1869 / 5321 4.5.3.1.2) may extend it. Longer lines get 500 5.5.2. */
+#define SMTP_MAX_LINE 2048
+/* RFC 4954 4: AUTH responses may be up to 12288 octets (base64). */
+#define SMTP_MAX_AUTH_LINE 12288
+/* Default SIZE, as Gmail advertises (RFC 1870). */
+#define SMTP_DEFAULT_MAX_MESSAGE 35882577
+/* RFC 5321 4.5.3.1.8: at least 100 recipients must be accepted. */
+#define SMTP_DEFAULT_MAX_RCPT 100
+/* Bad or unknown commands before we close (Postfix smtpd_hard_error_limit). */
+#define SMTP_MAX_BAD_COMMANDS 20
+/* Commands in a transaction-less session before we close (NOOP/RSET floods). */
+#define SMTP_MAX_NOPROGRESS_COMMANDS 100
+/* RFC 5321 4.5.3.2.7: the server timeout is at least 5 minutes. */
+#define SMTP_DEFAULT_IDLE_TIMEOUT 300
+#define SMTP_DEFAULT_SESSION_TIMEOUT 3600
+#define NET_DEFAULT_MAX_CONNECTIONS 1000
+#define NET_DEFAULT_MAX_PER_IP 30
+#define NET_TLS_HANDSHAKE_TIMEOUT 30
+/* RFC 5321 4.5.3.1.1-3 */
+#define SMTP_MAX_LOCALPART 64
+#define SMTP_MAX_DOMAIN 255
+#define SMTP_MAX_PATH 256
+/* Failed logins before 454 4.7.0, per account and per client address,
+ * within the window (seconds). */
+#define AUTH_FAIL_LIMIT_ACCOUNT 10
+#define AUTH_FAIL_LIMIT_ADDR 20
+#define AUTH_FAIL_WINDOW 900
+/* Gmail's plans: messages and recipients per rolling 24 hours. */
+#define PLAN_FREE_MESSAGES 500
+#define PLAN_FREE_RECIPIENTS 500
+#define PLAN_BUSINESS_MESSAGES 2000
+#define PLAN_BUSINESS_RECIPIENTS 10000
+
+#endif

@@ -1,0 +1,35 @@
+/* worker: a small pool of threads for slow work (disk writes and fsync,
+ * SQLite, password hashing) so that no event loop ever blocks.
+ *
+ * A job's work function runs on a pool thread; its done function then runs
+ * on the event loop that submitted it (struct loop), in that loop's thread.
+ * The done function must check that whatever it reports to (a session) is
+ * still alive: sessions hold a generation-checked handle (see net/conn.h). */
+#ifndef ROOST_WORKER_H
+#define ROOST_WORKER_H
+
+#include <event2/event.h>
+
+struct loop;
+struct worker_pool;
+
+typedef void (*worker_fn)(void *arg);
+
+/* The loop a thread runs, plus its completion queue. */
+struct loop *loop_new(void);
+void loop_free(struct loop **lp);
+struct event_base *loop_base(struct loop *l);
+
+struct worker_pool *worker_pool_new(int nthreads);
+/* Waits for queued jobs to finish, then stops the threads. */
+void worker_pool_free(struct worker_pool **pp);
+
+/* Runs WORK(arg) on a pool thread, then DONE(arg) on loop L (if L and DONE
+ * are non-NULL). */
+void worker_submit(struct worker_pool *p, struct loop *l, worker_fn work,
+                   worker_fn done, void *arg);
+
+/* Number of jobs submitted but whose done callback has not run yet. */
+int loop_pending_jobs(struct loop *l);
+
+#endif

@@ -1,0 +1,70 @@
+/* spool: the durable queue, DATA/queue/, one file per accepted message.
+ *
+ * File format (all integers little-endian):
+ *   magic "ROOSTQ1\n", then records: type (1 byte), length (4 bytes), payload.
+ *   'E' envelope fields (key=value lines: id, sender, arrived, client, helo,
+ *       auth account, protocol), 'R' one recipient (address NUL account),
+ *   'M' message content, 'Z' end: CRC-32 of everything before it.
+ * A file without a valid end record is corrupt and is moved to
+ * queue/corrupt/, never deleted. Per-recipient progress is kept in a
+ * companion DATA/queue/<id>.done file of appended recipient indexes (each
+ * appended and fsync'd), so the message file is never rewritten.
+ *
+ * spool_commit writes queue/tmp/<id>, fsyncs it, renames it into queue/ and
+ * fsyncs queue/ — the directory fsync is shared (group commit): concurrent
+ * committers wait for one fsync that covers all their renames. */
+#ifndef ROOST_SPOOL_H
+#define ROOST_SPOOL_H
+
+#include <stddef.h>
+#include <time.h>
+
+#define SPOOL_ID_LEN 20
+
+struct spool_rcpt {
+    char *address;   /* as given in RCPT TO */
+    char *account;   /* local account it resolves to, or NULL for remote */
+    int done;        /* delivered (or permanently finished) */
+};
+
+struct spool_msg {
+    char id[SPOOL_ID_LEN + 1];
+    char *sender;        /* "" for the null reverse-path */
+    time_t arrived;
+    char *client;        /* client address */
+    char *helo;
+    char *auth_account;  /* NULL when not authenticated */
+    char *protocol;      /* ESMTP, ESMTPS, ESMTPSA ... */
+    int nrcpt;
+    struct spool_rcpt *rcpts;
+    char *data;          /* the message as stored (with our Received:) */
+    size_t len;
+};
+
+struct spool;
+
+/* Creates DATA/queue/{tmp,corrupt} as needed. */
+struct spool *spool_open(const char *data_dir, const char **error_r);
+void spool_close(struct spool **sp);
+const char *spool_dir(struct spool *s);
+
+/* A new unique, sortable queue id (time + counter + random), base32. */
+void spool_new_id(char id_r[SPOOL_ID_LEN + 1]);
+
+/* Blocking (worker thread): makes MSG durable. MSG->id must be set. */
+int spool_commit(struct spool *s, const struct spool_msg *msg, const char **error_r);
+
+/* Loads queue file ID (with done marks applied). 0 ok, 1 missing,
+ * -1 corrupt (the file has been moved to queue/corrupt/). */
+int spool_load(struct spool *s, const char *id, struct spool_msg **msg_r);
+void spool_msg_free(struct spool_msg **mp);
+
+/* Records that recipient IDX of message ID is finished (durably). */
+int spool_mark_done(struct spool *s, const char *id, int idx);
+/* Removes a finished message (file and .done), fsyncing the directory. */
+int spool_remove(struct spool *s, const char *id);
+
+/* Calls CB with the id of every message in queue/ (oldest first). */
+int spool_scan(struct spool *s, void (*cb)(const char *id, void *arg), void *arg);
+
+#endif

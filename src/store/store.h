@@ -1,0 +1,49 @@
+/* store: an account's mailboxes, in DATA/mail/<account>/: an index
+ * (index.sqlite: mailboxes with UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ; messages
+ * with UID, flags, keywords, internal date, size, MODSEQ, the queue id they
+ * came from, and columns for cached ENVELOPE/BODYSTRUCTURE) plus one file per
+ * message under msg/.
+ *
+ * All calls block on disk and SQLite: worker threads only. Each call opens
+ * what it needs; concurrent calls for one account are serialised by SQLite
+ * (WAL, busy timeout). Every account starts with INBOX, Sent, Drafts, Trash,
+ * Junk and Archive (special-use). */
+#ifndef ROOST_STORE_H
+#define ROOST_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct store_msg_info {
+    uint32_t uid;
+    size_t size;
+    time_t internaldate;
+    uint64_t modseq;
+    char flags[256];        /* space-separated, e.g. "\\Seen \\Flagged" */
+    char queue_id[64];      /* "" when not from the queue (APPEND) */
+    char path[4096];        /* the message file */
+};
+
+/* Delivers DATA into MAILBOX of ACCOUNT. Idempotent per (account, queue id):
+ * if this queue id is already in the account's store, nothing is written and
+ * *duplicate_r = 1. Returns 0 once the message file and the index are on
+ * stable storage (file, directory and index fsync'd), -1 on error. */
+int store_deliver(const char *data_dir, const char *account, const char *mailbox,
+                  const char *queue_id, const char *data, size_t len, time_t internaldate,
+                  uint32_t *uid_r, int *duplicate_r, const char **error_r);
+
+/* Lists the messages of MAILBOX in UID order. 0 ok, 1 no such mailbox or
+ * account store, -1 error. */
+int store_list(const char *data_dir, const char *account, const char *mailbox,
+               void (*cb)(const struct store_msg_info *m, void *arg), void *arg);
+
+/* UIDVALIDITY and UIDNEXT of MAILBOX. 0 ok, 1 none. */
+int store_mailbox_status(const char *data_dir, const char *account, const char *mailbox,
+                         uint32_t *uidvalidity_r, uint32_t *uidnext_r, uint32_t *count_r);
+
+/* Reads one message (by UID) into a malloc'd buffer. 0 ok, 1 none. */
+int store_read(const char *data_dir, const char *account, const char *mailbox, uint32_t uid,
+               char **data_r, size_t *len_r);
+
+#endif
