@@ -1,0 +1,30 @@
+/* cli: the roost subcommands other than serve. Each group's entry point
+ * gets argv starting at the group name (argv[0] = "account", ...), the
+ * resolved data directory and the loaded config. It prints results to stdout
+ * and errors to stderr as "roost: ...", and returns the process exit code:
+ * 0 ok, 1 failed (bad input, not found, duplicate...), 2 usage error. */
+#ifndef ROOST_CLI_H
+#define ROOST_CLI_H
+
+struct config;
+
+struct cli_ctx {
+    const char *data_dir;
+    const struct config *cfg;
+};
+
+int cli_domain_main(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_account_main(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_alias_main(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_apppass_main(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_mailbox_main(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_queue_main(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_config_main(int argc, char **argv, const struct cli_ctx *ctx);
+
+/* Shared helpers. */
+/* Reads one line (without the newline) from stdin into a malloc'd string. */
+char *cli_read_password_stdin(void);
+/* Generates a random password of LEN letters and digits (NUL-terminated). */
+void cli_random_password(char *out, int len);
+
+#endif
