@@ -49,7 +49,8 @@ $(BUILD)/%.o: %.c
 
 # One unit-test binary per module directory under tests/unit/.
 .SECONDEXPANSION:
-$(BUILD)/tests/unit_%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tests/unit/%/*.c)) $(TESTLIB_OBJ) $(BUILD)/libroost.a
+unit_objs = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/$(1)/*.c))
+$(BUILD)/tests/unit_%: $$(call unit_objs,$$*) $(TESTLIB_OBJ) $(BUILD)/libroost.a
 	@mkdir -p $(dir $@)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -313,6 +313,8 @@ static int handler(void *user, const char *section, const char *name, const char
         } else {
             perr(c, "unknown key '%s' in [%s]", name, section);
         }
+    } else if (!section[0]) {
+        perr(c, "'%s' is outside any [section]", name);
     } else {
         perr(c, "unknown section [%s]", section);
     }
@@ -343,7 +345,7 @@ int config_load_string(const char *text, const char *name, struct config *cfg, c
     add_listener(cfg, LK_SUBMISSION, "0.0.0.0", 587);
     add_listener(cfg, LK_SUBMISSIONS, "0.0.0.0", 465);
     int r = ini_parse_stream(reader, &c, handler, &c);
-    if (r > 0 && c.nerrors == 0) {
+    if (r > 0) {
         c.line = r;
         perr(&c, "syntax error (expected [section] or key = value)");
     } else if (r < 0) {
