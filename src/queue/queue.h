@@ -32,4 +32,9 @@ void queue_get_stats(struct queue_stats *st);
 /* Number of messages currently in DATA/queue/ waiting for something. */
 int queue_inflight(void);
 
+/* Added: the retry delays (5 s, 15 s, 30 s, 1 min, 5 min, 15 min, then every
+ * 30 min) are counted in units of MS milliseconds; 1000 by default. Tests
+ * shrink it. */
+void queue_set_retry_unit_ms(unsigned ms);
+
 #endif

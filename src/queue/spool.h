@@ -67,4 +67,14 @@ int spool_remove(struct spool *s, const char *id);
 /* Calls CB with the id of every message in queue/ (oldest first). */
 int spool_scan(struct spool *s, void (*cb)(const char *id, void *arg), void *arg);
 
+/* Added for tests and status: 1 if ID has the queue-id shape (SPOOL_ID_LEN
+ * characters of the sortable base32 alphabet), else 0. */
+int spool_id_valid(const char *id);
+/* Added: opens an existing queue for reading only (the CLI while the server
+ * runs): no directories created, tmp/ left alone, corrupt files reported but
+ * not moved; commit, mark_done and remove fail. */
+struct spool *spool_open_readonly(const char *data_dir, const char **error_r);
+/* Number of queue-directory fsyncs done by spool_commit (group commit). */
+unsigned long spool_dir_fsyncs(struct spool *s);
+
 #endif

@@ -46,4 +46,10 @@ int store_mailbox_status(const char *data_dir, const char *account, const char *
 int store_read(const char *data_dir, const char *account, const char *mailbox, uint32_t uid,
                char **data_r, size_t *len_r);
 
+/* Added: calls CB for each mailbox of ACCOUNT in creation order with its
+ * special-use attribute (NULL when none). 0 ok, 1 no store, -1 error. */
+int store_list_mailboxes(const char *data_dir, const char *account,
+                         void (*cb)(const char *name, const char *special_use, void *arg),
+                         void *arg);
+
 #endif
