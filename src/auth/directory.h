@@ -94,6 +94,8 @@ int dir_apppass_create(struct directory *d, const char *address, const char *nam
 /* 0 ok, 1 no account, 2 no such app password. */
 int dir_apppass_revoke(struct directory *d, const char *address, const char *name,
                        const char **error_r);
+/* Number of app passwords of ADDRESS, -1 if no such account or error. */
+int dir_apppass_count(struct directory *d, const char *address);
 /* last_used is 0 when never used. */
 int dir_apppass_list(struct directory *d, const char *address,
                      void (*cb)(const char *name, time_t created, time_t last_used, void *arg),

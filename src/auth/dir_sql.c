@@ -1,0 +1,85 @@
+/* dir_sql: the small SQLite helpers every directory file uses (prepare,
+ * exec, transactions, error text). Errors are copied into the directory's
+ * own err buffer so callers can hand out a stable message. */
+#include "auth/dir_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *dir_sql_error(struct directory *d, const char *what)
+{
+    snprintf(d->err, sizeof d->err, "%s: %s", what, sqlite3_errmsg(d->db));
+    return d->err;
+}
+
+sqlite3_stmt *dir_prep(struct directory *d, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        dir_sql_error(d, "prepare");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+int dir_exec(struct directory *d, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(d->err, sizeof d->err, "sqlite: %s", msg ? msg : "unknown error");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int dir_begin(struct directory *d)
+{
+    return dir_exec(d, "BEGIN IMMEDIATE");
+}
+
+int dir_commit(struct directory *d)
+{
+    if (dir_exec(d, "COMMIT") < 0) {
+        dir_rollback(d);
+        return -1;
+    }
+    return 0;
+}
+
+void dir_rollback(struct directory *d)
+{
+    if (!sqlite3_get_autocommit(d->db))
+        (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int dir_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    return sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT) == SQLITE_OK ? 0 : -1;
+}
+
+void dir_set_error(const char **error_r, const char *msg)
+{
+    if (error_r)
+        *error_r = msg;
+}
+
+int64_t dir_account_id(struct directory *d, const char *address)
+{
+    sqlite3_stmt *st = dir_prep(d, "SELECT id FROM accounts WHERE address = ?");
+    if (!st)
+        return -1;
+    int64_t id = -1;
+    if (dir_bind_text(st, 1, address) == 0) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            id = sqlite3_column_int64(st, 0);
+        else if (rc == SQLITE_DONE)
+            id = 0;
+        else
+            dir_sql_error(d, "account lookup");
+    }
+    sqlite3_finalize(st);
+    return id;
+}

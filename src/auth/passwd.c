@@ -1,0 +1,125 @@
+/* passwd: account password hashing with argon2id (libargon2), in the PHC
+ * encoded form ($argon2id$v=19$m=...,t=...,p=...$salt$hash) so that every
+ * stored hash carries its own parameters and old hashes still verify after
+ * the parameters change. Also the dummy hash used to make an unknown user
+ * cost the same as a known one. Parameters are process-wide, set once at
+ * start-up (dir_set_argon2_params); docs/accounts.md explains the defaults. */
+#include "auth/dir_int.h"
+#include "core/xalloc.h"
+
+#include <argon2.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SALT_LEN 16
+#define HASH_LEN 32
+
+static pthread_mutex_t params_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned p_t = 2, p_m = 19456, p_p = 1;
+/* The dummy hash and the parameters it was made with. */
+static char *dummy_hash;
+static unsigned dummy_t, dummy_m, dummy_p;
+
+void dir_set_argon2_params(unsigned t_cost, unsigned m_cost_kib, unsigned parallelism)
+{
+    pthread_mutex_lock(&params_lock);
+    if (t_cost >= ARGON2_MIN_TIME)
+        p_t = t_cost;
+    if (parallelism >= 1 && parallelism <= 64)
+        p_p = parallelism;
+    if (m_cost_kib >= 8 * p_p)
+        p_m = m_cost_kib;
+    pthread_mutex_unlock(&params_lock);
+}
+
+static void current_params(unsigned *t, unsigned *m, unsigned *p)
+{
+    pthread_mutex_lock(&params_lock);
+    *t = p_t;
+    *m = p_m;
+    *p = p_p;
+    pthread_mutex_unlock(&params_lock);
+}
+
+static char *hash_with(const char *password, unsigned t, unsigned m, unsigned p)
+{
+    unsigned char salt[SALT_LEN];
+    if (RAND_bytes(salt, sizeof salt) != 1)
+        return NULL;
+    size_t enclen = argon2_encodedlen(t, m, p, SALT_LEN, HASH_LEN, Argon2_id);
+    char *enc = xmalloc(enclen);
+    int rc = argon2id_hash_encoded(t, m, p, password, strlen(password), salt, SALT_LEN,
+                                   HASH_LEN, enc, enclen);
+    OPENSSL_cleanse(salt, sizeof salt);
+    if (rc != ARGON2_OK) {
+        free(enc);
+        return NULL;
+    }
+    return enc;
+}
+
+char *dir_passwd_hash(const char *password)
+{
+    unsigned t, m, p;
+    current_params(&t, &m, &p);
+    return hash_with(password, t, m, p);
+}
+
+int dir_passwd_verify(const char *encoded, const char *password)
+{
+    int rc = argon2id_verify(encoded, password, strlen(password));
+    if (rc == ARGON2_OK)
+        return 1;
+    if (rc == ARGON2_VERIFY_MISMATCH)
+        return 0;
+    return -1;
+}
+
+/* Returns a copy of the dummy hash for the current parameters, making it
+ * (from a random password nobody knows) when they changed. */
+static char *dummy_for_current_params(void)
+{
+    unsigned t, m, p;
+    current_params(&t, &m, &p);
+    pthread_mutex_lock(&params_lock);
+    int fresh = dummy_hash && dummy_t == t && dummy_m == m && dummy_p == p;
+    char *copy = fresh ? xstrdup(dummy_hash) : NULL;
+    pthread_mutex_unlock(&params_lock);
+    if (copy)
+        return copy;
+
+    unsigned char rnd[24];
+    char secret[2 * sizeof rnd + 1];
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return NULL;
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        secret[2 * i] = (char)('a' + (rnd[i] >> 4));
+        secret[2 * i + 1] = (char)('a' + (rnd[i] & 15));
+    }
+    secret[sizeof secret - 1] = '\0';
+    char *made = hash_with(secret, t, m, p);
+    OPENSSL_cleanse(secret, sizeof secret);
+    OPENSSL_cleanse(rnd, sizeof rnd);
+    if (!made)
+        return NULL;
+    pthread_mutex_lock(&params_lock);
+    free(dummy_hash);
+    dummy_hash = xstrdup(made);
+    dummy_t = t;
+    dummy_m = m;
+    dummy_p = p;
+    pthread_mutex_unlock(&params_lock);
+    return made;
+}
+
+void dir_passwd_dummy_verify(const char *password)
+{
+    char *dummy = dummy_for_current_params();
+    if (!dummy)
+        return;
+    (void)dir_passwd_verify(dummy, password);
+    free(dummy);
+}

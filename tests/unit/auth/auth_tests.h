@@ -1,0 +1,12 @@
+/* auth_tests: the test groups of unit_auth, one function list per file. */
+#ifndef ROOST_AUTH_TESTS_H
+#define ROOST_AUTH_TESTS_H
+
+void test_throttle_limits_account(void);
+void test_throttle_limits_addr(void);
+void test_throttle_success_clears_account(void);
+void test_throttle_bounded(void);
+void test_cli_domain_account(void);
+void test_cli_alias_apppass(void);
+
+#endif
