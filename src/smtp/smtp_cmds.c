@@ -385,8 +385,7 @@ static void sender_done(struct smtp_job *j)
         smtp_reply(s, "553 5.7.1 Sender address not owned by this account");
         return;
     }
-    mail_accept(s, j->addr, j->ptr);
-    free(j->ptr);
+    mail_accept(s, j->addr, j->owned);
 }
 
 static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
@@ -458,7 +457,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
     snprintf(j->account, sizeof j->account, "%s", s->account);
     struct smtp_mail_params *pp = xmalloc(sizeof *pp);
     *pp = p;
-    j->ptr = pp;
+    j->owned = pp;
     smtp_job_run(j, sender_work, sender_done);
 }
 

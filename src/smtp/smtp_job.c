@@ -38,12 +38,14 @@ static void job_done(void *arg)
         j->done(j);
         wipe(&j->user);
         wipe(&j->pass);
+        free(j->owned);
         free(j);
         smtp_resume(s);
         return;
     }
     wipe(&j->user);
     wipe(&j->pass);
+    free(j->owned);
     free(j);
 }
 

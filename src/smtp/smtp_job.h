@@ -19,7 +19,8 @@ struct smtp_job {
     int result;
     int nrcpt;
     const char *error;
-    void *ptr;                          /* job-specific */
+    void *ptr;                          /* job-specific, borrowed */
+    void *owned;                        /* job-specific, free()d with the job */
 };
 
 struct smtp_job *smtp_job_new(struct smtp_session *s);

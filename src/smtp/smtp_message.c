@@ -90,9 +90,8 @@ static void refuse_daily_limit(struct smtp_session *s)
 static void limit_done(struct smtp_job *j)
 {
     struct smtp_session *s = j->s;
-    struct limit_ctx *lc = j->ptr;
+    struct limit_ctx *lc = j->owned;
     void (*cont)(struct smtp_session *) = lc->cont;
-    free(lc);
     if (j->result < 0) {
         smtp_reply(s, "451 4.3.0 Temporary lookup failure, try again later");
         if (s->tx->bdat_left)
@@ -118,7 +117,7 @@ void smtp_check_daily_limit(struct smtp_session *s, void (*cont)(struct smtp_ses
     j->nrcpt = s->tx->nrcpt;
     struct limit_ctx *lc = xmalloc(sizeof *lc);
     lc->cont = cont;
-    j->ptr = lc;
+    j->owned = lc;
     smtp_job_run(j, limit_work, limit_done);
 }
 

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define SMTP_OUTPUT_HIGH_WATER (512 * 1024)
@@ -268,6 +269,18 @@ static void on_data(void *ctx)
  * LINE/LEN_R, 0 when more input is needed, -1 when an overlong line was
  * refused (the caller continues). *BARE_LF_R is set when the line ended in
  * LF without CR. */
+static void refuse_long_line(struct smtp_session *s)
+{
+    smtp_reply(s, "500 5.5.2 Line too long");
+    log_info("smtp", "event=line-too-long session=%s client=%s", s->id, s->peer);
+    smtp_count_bad(s);
+}
+
+/* Takes one line from the input. Returns 1 with the line (CRLF removed) in
+ * LINE/LEN_R, 0 when more input is needed, -1 when an overlong line was
+ * refused or skipped (the caller continues). An overlong line is answered
+ * as soon as it passes MAX, then skipped up to its LF. *BARE_LF_R is set
+ * when the line ended in LF without CR. */
 static int read_line(struct smtp_session *s, char *line, size_t max, size_t *len_r, int *bare_lf_r)
 {
     struct evbuffer *in = conn_input(s->conn);
@@ -277,17 +290,19 @@ static int read_line(struct smtp_session *s, char *line, size_t max, size_t *len
         size_t have = evbuffer_get_length(in);
         if (have > max || s->skipping_long_line) {
             evbuffer_drain(in, have);
-            s->skipping_long_line = 1;
+            if (!s->skipping_long_line) {
+                s->skipping_long_line = 1;
+                refuse_long_line(s);
+            }
         }
         return 0;
     }
     size_t pos = (size_t)p.pos;
     if (s->skipping_long_line || pos > max) {
         evbuffer_drain(in, pos + 1);
+        if (!s->skipping_long_line)
+            refuse_long_line(s);
         s->skipping_long_line = 0;
-        smtp_reply(s, "500 5.5.2 Line too long");
-        log_info("smtp", "event=line-too-long session=%s client=%s", s->id, s->peer);
-        smtp_count_bad(s);
         return -1;
     }
     evbuffer_remove(in, line, pos + 1);
@@ -395,14 +410,19 @@ void smtp_resume(struct smtp_session *s)
         }
         if (s->state != SS_CMD && s->state != SS_AUTH)
             return;
-        size_t max = s->state == SS_AUTH ? SMTP_MAX_AUTH_LINE : SMTP_MAX_LINE;
+        /* RFC 4954 4: an AUTH command with its initial response, and each
+         * SASL response, may be up to 12288 octets; other commands 2048. */
         size_t len = 0;
         int bare_lf = 0;
-        int r = read_line(s, line, max, &len, &bare_lf);
+        int r = read_line(s, line, SMTP_MAX_AUTH_LINE + 1, &len, &bare_lf);
         if (r == 0)
             return;
         if (r < 0)
             continue;
+        if (s->state == SS_CMD && len > SMTP_MAX_LINE && strncasecmp(line, "AUTH ", 5) != 0) {
+            refuse_long_line(s);
+            continue;
+        }
         if (bare_lf) {
             smtp_reply(s, "500 5.5.2 Syntax error: command lines must end with CRLF");
             log_info("smtp", "event=bare-lf-command session=%s client=%s", s->id, s->peer);
