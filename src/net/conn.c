@@ -203,6 +203,10 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
+    /* Deferred callbacks can report a drain that happened before more
+     * output was queued: act only when the output really is empty. */
+    if (conn_output_len(c) > 0)
+        return;
     if (c->phase == PH_STARTTLS_PENDING) {
         conn_do_upgrade(c);
         return;
