@@ -412,22 +412,33 @@ static int next_param(struct cur *c, size_t *key, size_t *keylen, size_t *val, s
     return (ch < 0 || ch == ' ') ? 1 : -1;
 }
 
-/* 1..20 digits fitting an unsigned long long. 0 or -1. */
-static int parse_ull(const unsigned char *p, size_t n, unsigned long long *v_r)
+/* 1..20 digits. A value past unsigned long long is -1, or with SATURATE
+ * the largest value. 0 or -1. */
+static int parse_ull_sat(const unsigned char *p, size_t n, int saturate, unsigned long long *v_r)
 {
     if (n == 0 || n > 20)
         return -1;
     unsigned long long v = 0;
+    int over = 0;
     for (size_t i = 0; i < n; i++) {
         if (!is_digit(p[i]))
             return -1;
         unsigned d = (unsigned)(p[i] - '0');
-        if (v > (~0ULL - d) / 10)
-            return -1;
-        v = v * 10 + d;
+        if (over || v > (~0ULL - d) / 10)
+            over = 1;
+        else
+            v = v * 10 + d;
     }
-    *v_r = v;
+    if (over && !saturate)
+        return -1;
+    *v_r = over ? ~0ULL : v;
     return 0;
+}
+
+/* 1..20 digits fitting an unsigned long long. 0 or -1. */
+static int parse_ull(const unsigned char *p, size_t n, unsigned long long *v_r)
+{
+    return parse_ull_sat(p, n, 0, v_r);
 }
 
 /* RFC 3461 4: xtext = *( xchar / hexchar ); xchar = %d33-42 / %d44-60 /
@@ -460,7 +471,9 @@ static enum smtp_perr mail_param(const struct cur *c, size_t key, size_t keylen,
 {
     const unsigned char *k = c->p + key, *v = c->p + val;
     if (eq_ci(k, keylen, "SIZE")) {
-        if ((*seen & SEEN_SIZE) || !has_val || parse_ull(v, vallen, &p->size) < 0)
+        /* RFC 1870: size-value = 1*20DIGIT; one too large for us is still
+         * valid syntax, just over any limit (552, not 501). */
+        if ((*seen & SEEN_SIZE) || !has_val || parse_ull_sat(v, vallen, 1, &p->size) < 0)
             return SMTP_PERR_BAD_PARAM;
         *seen |= SEEN_SIZE;
         p->has_size = 1;
