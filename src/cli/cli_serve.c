@@ -23,6 +23,7 @@
 #include <ftw.h>
 #include <gmime/gmime.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,7 +36,13 @@
 #define DEMO_DOMAIN "example.test"
 #define DEMO_ACCOUNT "demo@example.test"
 
-static struct loop *main_loop;
+#define MAX_LOOPS 64
+
+/* loops[0] runs in the main thread: listeners, signals, the queue. The
+ * others run in their own threads and serve connections only. */
+static struct loop *loops[MAX_LOOPS];
+static pthread_t loop_threads[MAX_LOOPS];
+static int nloops;
 static struct smtp_server smtp_srv;
 
 static void mkdir_or_die(const char *path, mode_t mode)
@@ -173,9 +180,33 @@ static void drop_privileges(const struct config *cfg, const char *data_dir)
     log_info("main", "event=privileges-dropped user=%s uid=%d", cfg->user, (int)pw->pw_uid);
 }
 
+static void stop_all_loops(void)
+{
+    for (int i = 0; i < nloops; i++)
+        event_base_loopexit(loop_base(loops[i]), NULL);
+}
+
 static void on_all_sessions_ended(void)
 {
-    event_base_loopexit(loop_base(main_loop), NULL);
+    stop_all_loops();
+}
+
+static void loop_shutdown_job(void *arg)
+{
+    smtp_loop_shutdown(arg);
+}
+
+static void *loop_thread_main(void *arg)
+{
+    struct loop *l = arg;
+    event_base_loop(loop_base(l), EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+static int default_loop_count(const struct config *cfg)
+{
+    long n = cfg->loops > 0 ? cfg->loops : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_LOOPS ? MAX_LOOPS : (int)n;
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -188,16 +219,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             log_error("main", "event=tls-reload-failed error=\"%s\"", err);
         return;
     }
-    if (smtp_srv.shutting_down) {
+    if (__atomic_load_n(&smtp_srv.shutting_down, __ATOMIC_SEQ_CST)) {
         log_info("main", "event=shutdown-forced");
-        event_base_loopexit(loop_base(main_loop), NULL);
+        stop_all_loops();
         return;
     }
     log_info("main", "event=shutdown signal=%d sessions=%d", (int)sig, smtp_session_count());
     listeners_close();
     struct timeval grace = {.tv_sec = SHUTDOWN_GRACE_SECONDS};
-    event_base_loopexit(loop_base(main_loop), &grace);
+    for (int i = 0; i < nloops; i++)
+        event_base_loopexit(loop_base(loops[i]), &grace);
     smtp_begin_shutdown(&smtp_srv);
+    for (int i = 0; i < nloops; i++)
+        loop_post(loops[i], loop_shutdown_job, loops[i]);
 }
 
 int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
@@ -238,36 +272,48 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     g_mime_init();
     if (smtp_sasl_init() < 0)
         fatal("cannot initialise GNU SASL");
-    main_loop = loop_new();
+    nloops = default_loop_count(cfg);
+    for (int i = 0; i < nloops; i++)
+        loops[i] = loop_new();
     struct worker_pool *pool = worker_pool_new(cfg->workers);
-    if (queue_start(data_dir, pool, main_loop, &err) < 0)
+    if (queue_start(data_dir, pool, loops[0], &err) < 0)
         fatal("queue: %s", err ? err : "cannot start");
     smtp_srv = (struct smtp_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
                                     .on_idle = on_all_sessions_ended};
-    if (listeners_start(main_loop, smtp_accept, &smtp_srv) < 0)
+    if (listeners_start(loops, nloops, smtp_accept, &smtp_srv) < 0)
         fatal("cannot start listeners");
     struct event *sigs[3];
     int signums[3] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
-        sigs[i] = evsignal_new(loop_base(main_loop), signums[i], on_signal, NULL);
+        sigs[i] = evsignal_new(loop_base(loops[0]), signums[i], on_signal, NULL);
         event_add(sigs[i], NULL);
     }
+    for (int i = 1; i < nloops; i++)
+        if (pthread_create(&loop_threads[i], NULL, loop_thread_main, loops[i]) != 0)
+            fatal("cannot start loop thread %d", i);
     print_settings(cfg, data_dir, demo_pw);
     free(demo_pw);
-    log_info("main", "event=ready");
+    log_info("main", "event=ready loops=%d workers=%d", nloops, cfg->workers);
 
-    event_base_dispatch(loop_base(main_loop));
+    event_base_loop(loop_base(loops[0]), EVLOOP_NO_EXIT_ON_EMPTY);
 
     log_info("main", "event=stopping sessions=%d", smtp_session_count());
     listeners_close();
+    stop_all_loops();
+    for (int i = 1; i < nloops; i++)
+        pthread_join(loop_threads[i], NULL);
     queue_stop();
     /* Let in-flight jobs report back while the pool still exists. */
-    while (loop_pending_jobs(main_loop) > 0)
-        event_base_loop(loop_base(main_loop), EVLOOP_ONCE);
+    for (int i = 0; i < nloops; i++)
+        while (loop_pending_jobs(loops[i]) > 0)
+            event_base_loop(loop_base(loops[i]), EVLOOP_ONCE);
     worker_pool_free(&pool);
     for (int i = 0; i < 3; i++)
         event_free(sigs[i]);
-    loop_free(&main_loop);
+    for (int i = 0; i < nloops; i++) {
+        smtp_loop_free(loops[i]);
+        loop_free(&loops[i]);
+    }
     smtp_sasl_done();
     g_mime_shutdown();
     tls_shutdown();

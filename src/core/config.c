@@ -260,6 +260,9 @@ static int handler(void *user, const char *section, const char *name, const char
         } else if (strcmp(name, "workers") == 0) {
             if (set_int(c, name, value, 1, 256, &n) == 0)
                 cfg->workers = (int)n;
+        } else if (strcmp(name, "loops") == 0) {
+            if (set_int(c, name, value, 0, 64, &n) == 0)
+                cfg->loops = (int)n;
         } else if (strcmp(name, "log_level") == 0) {
             if (strcmp(value, "debug") && strcmp(value, "info") && strcmp(value, "warn") &&
                 strcmp(value, "error"))

@@ -38,6 +38,7 @@ struct config {
     int idle_timeout;
     int session_timeout;
     int workers;
+    int loops;               /* event loops; 0 = one per CPU */
     char *log_level;
     unsigned argon2_t_cost, argon2_m_cost_kib, argon2_parallelism;
 };

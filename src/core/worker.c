@@ -19,7 +19,8 @@ struct loop {
     struct event *wake;
     pthread_mutex_t lock;
     struct job *done_head, *done_tail;
-    int pending;
+    int pending;                  /* atomic: submitted, done not yet run */
+    void *slots[LOOP_SLOT_COUNT];
 };
 
 struct worker_pool {
@@ -40,7 +41,8 @@ static void loop_run_completions(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&l->lock);
     while (j) {
         struct job *next = j->next;
-        l->pending--;
+        if (j->work)
+            __atomic_sub_fetch(&l->pending, 1, __ATOMIC_RELAXED);
         if (j->done)
             j->done(j->arg);
         free(j);
@@ -80,7 +82,9 @@ void loop_free(struct loop **lp)
 }
 
 struct event_base *loop_base(struct loop *l) { return l->base; }
-int loop_pending_jobs(struct loop *l) { return l->pending; }
+int loop_pending_jobs(struct loop *l) { return __atomic_load_n(&l->pending, __ATOMIC_RELAXED); }
+void loop_set_slot(struct loop *l, enum loop_slot slot, void *p) { l->slots[slot] = p; }
+void *loop_get_slot(struct loop *l, enum loop_slot slot) { return l->slots[slot]; }
 
 static void post_done(struct job *j)
 {
@@ -94,6 +98,15 @@ static void post_done(struct job *j)
     l->done_tail = j;
     pthread_mutex_unlock(&l->lock);
     event_active(l->wake, 0, 0);
+}
+
+void loop_post(struct loop *l, worker_fn fn, void *arg)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+    j->loop = l;
+    j->done = fn;
+    j->arg = arg;
+    post_done(j);
 }
 
 static void *worker_main(void *arg)
@@ -160,7 +173,7 @@ void worker_submit(struct worker_pool *p, struct loop *l, worker_fn work,
     j->done = done;
     j->arg = arg;
     if (j->loop)
-        l->pending++;
+        __atomic_add_fetch(&l->pending, 1, __ATOMIC_RELAXED);
     pthread_mutex_lock(&p->lock);
     if (p->tail)
         p->tail->next = j;

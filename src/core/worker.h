@@ -32,4 +32,15 @@ void worker_submit(struct worker_pool *p, struct loop *l, worker_fn work,
 /* Number of jobs submitted but whose done callback has not run yet. */
 int loop_pending_jobs(struct loop *l);
 
+/* Runs FN(arg) on loop L's thread at its next iteration. Safe from any
+ * thread: this is how loops hand each other work (accepted connections,
+ * shutdown requests). */
+void loop_post(struct loop *l, worker_fn fn, void *arg);
+
+/* Per-loop state of the protocol modules, so that connection code keeps
+ * no global mutable state. */
+enum loop_slot { LOOP_SLOT_SMTP, LOOP_SLOT_COUNT };
+void loop_set_slot(struct loop *l, enum loop_slot slot, void *p);
+void *loop_get_slot(struct loop *l, enum loop_slot slot);
+
 #endif

@@ -21,13 +21,23 @@ struct bound {
     int fd;
     struct listener_conf conf;
     struct evconnlistener *evl;
-    struct loop *loop;
     listener_accept_fn accept;
     void *arg;
 };
 
+/* A connection on its way to the loop that will serve it. */
+struct handoff {
+    struct bound *b;
+    struct loop *loop;
+    int fd;
+    char peer[INET6_ADDRSTRLEN + 1];
+};
+
 static struct bound bound[CONFIG_MAX_LISTENERS];
 static int nbound;
+static struct loop **accept_loops;   /* owned by the first loop's thread */
+static int naccept_loops;
+static unsigned next_loop;
 static char listen_err[512];
 
 int listeners_bind(const struct config *cfg, const char **error_r)
@@ -78,14 +88,27 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t outsz)
         snprintf(out, outsz, "unknown");
 }
 
+static void handoff_run(void *arg)
+{
+    struct handoff *h = arg;
+    h->b->accept(h->loop, h->fd, h->peer, &h->b->conf, h->b->arg);
+    free(h);
+}
+
 static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
                       int socklen, void *arg)
 {
     struct bound *b = arg;
-    char peer[INET6_ADDRSTRLEN + 1];
-    format_peer(sa, peer, sizeof peer);
+    struct handoff *h = xcalloc(1, sizeof *h);
+    h->b = b;
+    h->fd = fd;
+    format_peer(sa, h->peer, sizeof h->peer);
     evutil_make_socket_nonblocking(fd);
-    b->accept(b->loop, fd, peer, &b->conf, b->arg);
+    h->loop = accept_loops[next_loop++ % (unsigned)naccept_loops];
+    if (h->loop == accept_loops[0])
+        handoff_run(h);
+    else
+        loop_post(h->loop, handoff_run, h);
 }
 
 static void on_accept_error(struct evconnlistener *evl, void *arg)
@@ -93,14 +116,15 @@ static void on_accept_error(struct evconnlistener *evl, void *arg)
     log_warn("net", "event=accept-error error=\"%s\"", strerror(errno));
 }
 
-int listeners_start(struct loop *loop, listener_accept_fn accept, void *arg)
+int listeners_start(struct loop **loops, int nloops, listener_accept_fn accept, void *arg)
 {
+    accept_loops = loops;
+    naccept_loops = nloops;
     for (int i = 0; i < nbound; i++) {
         struct bound *b = &bound[i];
-        b->loop = loop;
         b->accept = accept;
         b->arg = arg;
-        b->evl = evconnlistener_new(loop_base(loop), on_accept, b, LEV_OPT_CLOSE_ON_FREE, -1, b->fd);
+        b->evl = evconnlistener_new(loop_base(loops[0]), on_accept, b, LEV_OPT_CLOSE_ON_FREE, -1, b->fd);
         if (!b->evl)
             return -1;
         evconnlistener_set_error_cb(b->evl, on_accept_error);

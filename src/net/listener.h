@@ -13,8 +13,9 @@ typedef void (*listener_accept_fn)(struct loop *loop, int fd, const char *peer,
 
 /* Binds every listener of CFG (not yet accepting). */
 int listeners_bind(const struct config *cfg, const char **error_r);
-/* Starts accepting on LOOP; ACCEPT is called for each new connection. */
-int listeners_start(struct loop *loop, listener_accept_fn accept, void *arg);
+/* Starts accepting on LOOPS[0]; each new connection goes to the next loop
+ * in turn, and ACCEPT runs on that loop's thread. */
+int listeners_start(struct loop **loops, int nloops, listener_accept_fn accept, void *arg);
 /* Stops accepting and closes the sockets (SIGTERM). */
 void listeners_close(void);
 

@@ -48,6 +48,7 @@ struct smtp_tx {
 struct smtp_session {
     struct smtp_session *prev, *next;
     struct smtp_server *srv;
+    struct loop *loop;
     struct listener_conf lc;
     struct conn *conn;
     char id[13];

@@ -228,7 +228,7 @@ static void queued(void *arg, int result, const char *msg_id, const char *error)
         s->noprogress = 0;
         s->bad_commands = 0;
         smtp_reply(s, "250 2.0.0 OK %s", msg_id);
-        if (s->srv->shutting_down) {
+        if (__atomic_load_n(&s->srv->shutting_down, __ATOMIC_SEQ_CST)) {
             smtp_reply(s, "421 4.3.2 Service shutting down");
             smtp_close(s);
         }

@@ -19,9 +19,15 @@ struct smtp_server {
 
 void smtp_accept(struct loop *loop, int fd, const char *peer, const struct listener_conf *lc,
                  void *arg);
-/* SIGTERM: idle sessions get 421 and close; sessions in a transaction
- * finish it first. */
+/* SIGTERM: marks the server as stopping (new connections get 421 and
+ * sessions close after their transaction); then run smtp_loop_shutdown on
+ * every loop's own thread: its idle sessions get 421 and close. When the
+ * last session of all loops ends, srv->on_idle runs (on that session's
+ * loop thread). */
 void smtp_begin_shutdown(struct smtp_server *srv);
+void smtp_loop_shutdown(struct loop *loop);
+/* Frees the loop's SMTP state (after the loop has stopped). */
+void smtp_loop_free(struct loop *loop);
 int smtp_session_count(void);
 
 #endif

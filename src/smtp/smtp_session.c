@@ -28,8 +28,24 @@
 
 #define SMTP_OUTPUT_HIGH_WATER (512 * 1024)
 
-static struct smtp_session *sessions; /* this loop's sessions */
-static int nsessions;
+/* Each loop keeps its own list of sessions (loop slot LOOP_SLOT_SMTP);
+ * the only state shared between loops is the atomic session count that
+ * tells shutdown when the last session has ended. */
+struct smtp_loop {
+    struct smtp_session *sessions;
+};
+
+static int total_sessions; /* atomic */
+
+static struct smtp_loop *smtp_loop_of(struct loop *l)
+{
+    struct smtp_loop *sl = loop_get_slot(l, LOOP_SLOT_SMTP);
+    if (!sl) {
+        sl = xcalloc(1, sizeof *sl);
+        loop_set_slot(l, LOOP_SLOT_SMTP, sl);
+    }
+    return sl;
+}
 
 static void on_tls_ready(void *ctx);
 static void on_data(void *ctx);
@@ -45,7 +61,12 @@ static const struct conn_handlers smtp_conn_handlers = {
     .on_timeout = on_timeout,
 };
 
-int smtp_session_count(void) { return nsessions; }
+int smtp_session_count(void) { return __atomic_load_n(&total_sessions, __ATOMIC_SEQ_CST); }
+
+static int shutting_down(const struct smtp_server *srv)
+{
+    return __atomic_load_n(&srv->shutting_down, __ATOMIC_SEQ_CST);
+}
 int smtp_is_submission(const struct smtp_session *s) { return s->lc.kind != LK_SMTP; }
 int smtp_is_tls(const struct smtp_session *s) { return s->conn && conn_is_tls(s->conn); }
 
@@ -98,13 +119,14 @@ void smtp_tx_reset(struct smtp_session *s)
 
 static void smtp_session_free(struct smtp_session *s)
 {
+    struct smtp_loop *sl = smtp_loop_of(s->loop);
     if (s->prev)
         s->prev->next = s->next;
     else
-        sessions = s->next;
+        sl->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    nsessions--;
+    int left = __atomic_sub_fetch(&total_sessions, 1, __ATOMIC_SEQ_CST);
     smtp_tx_free(&s->tx);
     if (s->sasl)
         gsasl_finish(s->sasl);
@@ -118,7 +140,7 @@ static void smtp_session_free(struct smtp_session *s)
     netlimit_release(s->peer);
     struct smtp_server *srv = s->srv;
     free(s);
-    if (srv->shutting_down && nsessions == 0 && srv->on_idle)
+    if (left == 0 && shutting_down(srv) && srv->on_idle)
         srv->on_idle();
 }
 
@@ -170,10 +192,11 @@ void smtp_accept(struct loop *loop, int fd, const char *peer, const struct liste
     struct smtp_server *srv = arg;
     enum netlimit_result lim = netlimit_acquire(peer, srv->cfg->max_connections,
                                                 srv->cfg->max_connections_per_ip);
-    if (lim != NETLIMIT_OK || srv->shutting_down) {
+    int stopping = shutting_down(srv);
+    if (lim != NETLIMIT_OK || stopping) {
         /* Plaintext listeners get a 421; implicit TLS ones just a close. */
         if (lc->kind != LK_SUBMISSIONS) {
-            const char *msg = srv->shutting_down
+            const char *msg = stopping
                                   ? "421 4.3.2 Service shutting down\r\n"
                                   : "421 4.7.0 Too many connections, try again later\r\n";
             ssize_t w = write(fd, msg, strlen(msg));
@@ -181,7 +204,7 @@ void smtp_accept(struct loop *loop, int fd, const char *peer, const struct liste
         }
         log_info("smtp", "event=connection-refused client=%s listener=%s reason=%s", peer,
                  listener_kind_name(lc->kind),
-                 srv->shutting_down ? "shutdown" : lim == NETLIMIT_TOTAL ? "max-connections" : "max-per-address");
+                 stopping ? "shutdown" : lim == NETLIMIT_TOTAL ? "max-connections" : "max-per-address");
         if (lim == NETLIMIT_OK)
             netlimit_release(peer);
         close(fd);
@@ -189,6 +212,7 @@ void smtp_accept(struct loop *loop, int fd, const char *peer, const struct liste
     }
     struct smtp_session *s = xcalloc(1, sizeof *s);
     s->srv = srv;
+    s->loop = loop;
     s->lc = *lc;
     snprintf(s->peer, sizeof s->peer, "%s", peer);
     unsigned char rnd[6];
@@ -202,11 +226,12 @@ void smtp_accept(struct loop *loop, int fd, const char *peer, const struct liste
         free(s);
         return;
     }
-    s->next = sessions;
-    if (sessions)
-        sessions->prev = s;
-    sessions = s;
-    nsessions++;
+    struct smtp_loop *sl = smtp_loop_of(loop);
+    s->next = sl->sessions;
+    if (sl->sessions)
+        sl->sessions->prev = s;
+    sl->sessions = s;
+    __atomic_add_fetch(&total_sessions, 1, __ATOMIC_SEQ_CST);
     conn_set_idle_timeout(s->conn, srv->cfg->idle_timeout);
     s->session_timer = event_new(loop_base(loop), -1, 0, on_session_timer, s);
     struct timeval tv = {.tv_sec = srv->cfg->session_timeout};
@@ -446,13 +471,24 @@ void smtp_resume(struct smtp_session *s)
 
 void smtp_begin_shutdown(struct smtp_server *srv)
 {
-    srv->shutting_down = 1;
-    for (struct smtp_session *s = sessions; s; s = s->next) {
+    __atomic_store_n(&srv->shutting_down, 1, __ATOMIC_SEQ_CST);
+    if (smtp_session_count() == 0 && srv->on_idle)
+        srv->on_idle();
+}
+
+void smtp_loop_shutdown(struct loop *loop)
+{
+    struct smtp_loop *sl = loop_get_slot(loop, LOOP_SLOT_SMTP);
+    for (struct smtp_session *s = sl ? sl->sessions : NULL; s; s = s->next) {
         if (!s->tx && !s->busy && !s->closing && s->state == SS_CMD) {
             smtp_reply(s, "421 4.3.2 Service shutting down");
             smtp_close(s);
         }
     }
-    if (nsessions == 0 && srv->on_idle)
-        srv->on_idle();
+}
+
+void smtp_loop_free(struct loop *loop)
+{
+    free(loop_get_slot(loop, LOOP_SLOT_SMTP));
+    loop_set_slot(loop, LOOP_SLOT_SMTP, NULL);
 }

@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,10 +216,49 @@ static void test_worker_roundtrip(void)
     test_end();
 }
 
+struct post_ctx {
+    struct loop *loop;
+    pthread_t loop_thread;
+    int ran_on_loop_thread;
+};
+
+static void posted(void *arg)
+{
+    struct post_ctx *pc = arg;
+    pc->ran_on_loop_thread = pthread_equal(pthread_self(), pc->loop_thread);
+    event_base_loopexit(loop_base(pc->loop), NULL);
+}
+
+static void *poster(void *arg)
+{
+    struct post_ctx *pc = arg;
+    loop_post(pc->loop, posted, pc);
+    return NULL;
+}
+
+static void test_loop_post(void)
+{
+    test_begin("loop_post: work posted from another thread runs on the loop's thread");
+    struct post_ctx pc = {.loop = loop_new(), .loop_thread = pthread_self()};
+    pthread_t t;
+    test_assert(pthread_create(&t, NULL, poster, &pc) == 0);
+    struct timeval limit = {5, 0};
+    event_base_loopexit(loop_base(pc.loop), &limit);
+    event_base_loop(loop_base(pc.loop), EVLOOP_NO_EXIT_ON_EMPTY);
+    pthread_join(t, NULL);
+    test_assert(pc.ran_on_loop_thread == 1);
+    test_assert(loop_pending_jobs(pc.loop) == 0);
+    int slotval = 7;
+    loop_set_slot(pc.loop, LOOP_SLOT_SMTP, &slotval);
+    test_assert(loop_get_slot(pc.loop, LOOP_SLOT_SMTP) == &slotval);
+    loop_free(&pc.loop);
+    test_end();
+}
+
 int main(void)
 {
     log_set_stderr(0);
     return test_run((test_fn[]){test_buf_limits, test_log_q, test_config_good, test_config_defaults,
                                 test_config_errors, test_config_limits, test_hostport,
-                                test_worker_roundtrip, NULL});
+                                test_worker_roundtrip, test_loop_post, NULL});
 }
