@@ -22,6 +22,9 @@ struct directory;
 
 enum dir_plan { PLAN_FREE, PLAN_BUSINESS, PLAN_CUSTOM };
 
+enum dir_pop_scope { POP_SCOPE_ALL, POP_SCOPE_FROM_NOW };
+enum dir_pop_after { POP_AFTER_KEEP, POP_AFTER_MARK_READ, POP_AFTER_ARCHIVE, POP_AFTER_DELETE };
+
 struct dir_account {
     int64_t id;
     char address[320];        /* local@domain, lower case */
@@ -30,6 +33,9 @@ struct dir_account {
     int daily_recipients;
     int imap_enabled, pop_enabled, two_factor;
     time_t created;
+    enum dir_pop_scope pop_scope;  /* which mail POP3 offers */
+    time_t pop_since;              /* from-now: mail that arrived at or after this */
+    enum dir_pop_after pop_after;  /* what a POP3 download followed by QUIT does */
 };
 
 struct dir_usage {           /* rolling 24 hours */
@@ -74,6 +80,14 @@ int dir_account_set_password(struct directory *d, const char *address, const cha
  * 0 ok, 1 no account. */
 int dir_account_set(struct directory *d, const char *address, int plan, int daily_limit,
                     int imap, int pop, int two_factor, const char **error_r);
+
+/* Gmail's POP options. SCOPE/AFTER: -1 leaves it. Setting the scope to
+ * from-now records NOW as the time from which mail is offered; setting it
+ * to all clears it. 0 ok, 1 no account. */
+int dir_account_set_pop(struct directory *d, const char *address, int scope, int after,
+                        time_t now, const char **error_r);
+const char *dir_pop_scope_name(enum dir_pop_scope s);
+const char *dir_pop_after_name(enum dir_pop_after a);
 
 /* ---- aliases ---- */
 /* SOURCE is local@domain or "@domain" (catch-all for the domain); TARGET is

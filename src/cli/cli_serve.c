@@ -16,6 +16,7 @@
 #include "queue/queue.h"
 #include "smtp/smtp_int.h"
 #include "smtp/smtp_server.h"
+#include "pop3/pop3_server.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -44,6 +45,7 @@ static struct loop *loops[MAX_LOOPS];
 static pthread_t loop_threads[MAX_LOOPS];
 static int nloops;
 static struct smtp_server smtp_srv;
+static struct pop3_server pop3_srv;
 
 static void mkdir_or_die(const char *path, mode_t mode)
 {
@@ -127,6 +129,10 @@ static void print_settings(const struct config *cfg, const char *data_dir, const
            listener_port(cfg, LK_SUBMISSIONS));
     printf("                    server %s  port %d  STARTTLS\n", host,
            listener_port(cfg, LK_SUBMISSION));
+    printf("  Incoming (POP3)   server %s  port %d  SSL/TLS    (implicit TLS)\n", host,
+           listener_port(cfg, LK_POP3S));
+    printf("                    server %s  port %d  STARTTLS (STLS)\n", host,
+           listener_port(cfg, LK_POP3));
     printf("  Inbound MX (SMTP) server %s  port %d  plain / STARTTLS, no login\n", host,
            listener_port(cfg, LK_SMTP));
     if (demo_pw) {
@@ -186,14 +192,31 @@ static void stop_all_loops(void)
         event_base_loopexit(loop_base(loops[i]), NULL);
 }
 
-static void on_all_sessions_ended(void)
+/* Called by a protocol when its last session ended during shutdown. */
+static void on_protocol_idle(void)
 {
-    stop_all_loops();
+    if (smtp_session_count() == 0 && pop3_session_count() == 0)
+        stop_all_loops();
 }
 
 static void loop_shutdown_job(void *arg)
 {
     smtp_loop_shutdown(arg);
+    pop3_loop_shutdown(arg);
+}
+
+/* The listener callback: each kind to its protocol. */
+static void serve_accept(struct loop *loop, int fd, const char *peer,
+                         const struct listener_conf *lc, void *arg)
+{
+    switch (lc->kind) {
+    case LK_POP3:
+    case LK_POP3S:
+        pop3_accept(loop, fd, peer, lc, &pop3_srv);
+        break;
+    default:
+        smtp_accept(loop, fd, peer, lc, &smtp_srv);
+    }
 }
 
 static void *loop_thread_main(void *arg)
@@ -230,6 +253,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     for (int i = 0; i < nloops; i++)
         event_base_loopexit(loop_base(loops[i]), &grace);
     smtp_begin_shutdown(&smtp_srv);
+    pop3_begin_shutdown(&pop3_srv);
     for (int i = 0; i < nloops; i++)
         loop_post(loops[i], loop_shutdown_job, loops[i]);
 }
@@ -279,8 +303,10 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     if (queue_start(data_dir, pool, loops[0], &err) < 0)
         fatal("queue: %s", err ? err : "cannot start");
     smtp_srv = (struct smtp_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
-                                    .on_idle = on_all_sessions_ended};
-    if (listeners_start(loops, nloops, smtp_accept, &smtp_srv) < 0)
+                                    .on_idle = on_protocol_idle};
+    pop3_srv = (struct pop3_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
+                                    .on_idle = on_protocol_idle};
+    if (listeners_start(loops, nloops, serve_accept, NULL) < 0)
         fatal("cannot start listeners");
     struct event *sigs[3];
     int signums[3] = {SIGTERM, SIGINT, SIGHUP};
@@ -312,6 +338,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
         event_free(sigs[i]);
     for (int i = 0; i < nloops; i++) {
         smtp_loop_free(loops[i]);
+        pop3_loop_free(loops[i]);
         loop_free(&loops[i]);
     }
     smtp_sasl_done();

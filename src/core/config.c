@@ -19,7 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const kind_names[LK_COUNT] = {"smtp", "submission", "submissions"};
+static const char *const kind_names[LK_COUNT] = {"smtp", "submission", "submissions", "pop3",
+                                                 "pop3s"};
 
 const char *listener_kind_name(enum listener_kind k)
 {
@@ -76,6 +77,8 @@ void config_defaults(struct config *cfg, int dev)
         add_listener(cfg, LK_SMTP, "127.0.0.1", 2525);
         add_listener(cfg, LK_SUBMISSION, "127.0.0.1", 2587);
         add_listener(cfg, LK_SUBMISSIONS, "127.0.0.1", 2465);
+        add_listener(cfg, LK_POP3, "127.0.0.1", 2110);
+        add_listener(cfg, LK_POP3S, "127.0.0.1", 2995);
     }
 }
 
@@ -214,7 +217,7 @@ static void handle_listeners(struct parse_ctx *c, const char *name, const char *
 {
     enum listener_kind k;
     if (listener_kind_parse(name, &k) < 0) {
-        perr(c, "unknown listener kind '%s' (smtp, submission, submissions)", name);
+        perr(c, "unknown listener kind '%s' (smtp, submission, submissions, pop3, pop3s)", name);
         return;
     }
     if (!c->listeners_given) {
@@ -347,6 +350,8 @@ int config_load_string(const char *text, const char *name, struct config *cfg, c
     add_listener(cfg, LK_SMTP, "0.0.0.0", 25);
     add_listener(cfg, LK_SUBMISSION, "0.0.0.0", 587);
     add_listener(cfg, LK_SUBMISSIONS, "0.0.0.0", 465);
+    add_listener(cfg, LK_POP3, "0.0.0.0", 110);
+    add_listener(cfg, LK_POP3S, "0.0.0.0", 995);
     int r = ini_parse_stream(reader, &c, handler, &c);
     if (r > 0) {
         c.line = r;

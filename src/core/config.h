@@ -11,6 +11,8 @@ enum listener_kind {
     LK_SMTP,        /* inbound MX: plain, STARTTLS offered, no AUTH needed */
     LK_SUBMISSION,  /* 587: STARTTLS, AUTH required (RFC 6409) */
     LK_SUBMISSIONS, /* 465: implicit TLS, AUTH required (RFC 8314) */
+    LK_POP3,        /* 110: POP3, STLS before login (RFC 1939, 2595) */
+    LK_POP3S,       /* 995: POP3 over implicit TLS (RFC 8314) */
     LK_COUNT
 };
 

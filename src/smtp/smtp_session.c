@@ -476,6 +476,7 @@ void smtp_begin_shutdown(struct smtp_server *srv)
         srv->on_idle();
 }
 
+
 void smtp_loop_shutdown(struct loop *loop)
 {
     struct smtp_loop *sl = loop_get_slot(loop, LOOP_SLOT_SMTP);

@@ -52,4 +52,40 @@ int store_list_mailboxes(const char *data_dir, const char *account,
                          void (*cb)(const char *name, const char *special_use, void *arg),
                          void *arg);
 
+/* ---- changes to messages (POP3 now, IMAP later) ----
+ * Each returns 0 once the change is on stable storage, -1 on error. UIDs not
+ * in the mailbox are ignored. Every change bumps HIGHESTMODSEQ. */
+/* Removes the messages (index rows and files). */
+int store_expunge(const char *data_dir, const char *account, const char *mailbox,
+                  const uint32_t *uids, int n, const char **error_r);
+/* Adds FLAG (e.g. "\\Seen") to the messages' flags (no duplicates). */
+int store_add_flag(const char *data_dir, const char *account, const char *mailbox,
+                   const uint32_t *uids, int n, const char *flag, const char **error_r);
+/* Moves the messages to mailbox TO (new UIDs there, gone from FROM). */
+int store_move(const char *data_dir, const char *account, const char *from, const char *to,
+               const uint32_t *uids, int n, const char **error_r);
+
+/* ---- the POP3 maildrop ----
+ * A POP3 session holds an exclusive lock on the account's maildrop (INBOX)
+ * for its whole life; IMAP sessions are not blocked by it. */
+struct store_pop;
+struct store_pop_msg {
+    uint32_t uid;
+    size_t size;            /* octets of the stored message (CRLF lines) */
+    time_t internaldate;
+    int seen;               /* has \Seen */
+    char path[4096];        /* the message file */
+};
+/* Locks ACCOUNT's maildrop (creating the account's store and INBOX when it
+ * has none yet) and snapshots the INBOX messages whose internal date is at
+ * or after SINCE (0: all), in UID order. Returns 0, 1 when another POP3
+ * session holds the lock, -1 on error. Blocking: worker threads only. */
+int store_pop_open(const char *data_dir, const char *account, time_t since,
+                   struct store_pop **pop_r, const char **error_r);
+int store_pop_count(const struct store_pop *p);
+const struct store_pop_msg *store_pop_msg(const struct store_pop *p, int i);
+uint32_t store_pop_uidvalidity(const struct store_pop *p);
+/* Releases the lock and frees the snapshot. */
+void store_pop_close(struct store_pop **pp);
+
 #endif

@@ -77,12 +77,13 @@ static void test_config_good(void)
 
 static void test_config_defaults(void)
 {
-    test_begin("config: empty file means production defaults 25/587/465");
+    test_begin("config: empty file means production defaults 25/587/465/110/995");
     struct config c;
     char *err = NULL;
     test_assert(config_load_string("", "e.conf", &c, &err) == 0);
-    test_assert(c.nlisteners == 3 && c.listeners[0].port == 25 && c.listeners[1].port == 587 &&
-                c.listeners[2].port == 465);
+    test_assert(c.nlisteners == 5 && c.listeners[0].port == 25 && c.listeners[1].port == 587 &&
+                c.listeners[2].port == 465 && c.listeners[3].port == 110 &&
+                c.listeners[4].port == 995 && c.listeners[4].kind == LK_POP3S);
     test_assert(c.max_message_size == 35882577 && c.max_recipients == 100);
     config_free(&c);
     config_defaults(&c, 1);
