@@ -42,6 +42,12 @@ void dir_rollback(struct directory *d);
 int dir_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* Sets *error_r to MSG when error_r is not NULL. */
 void dir_set_error(const char **error_r, const char *msg);
+/* Prepares SQL, binds KEY as its one parameter and steps once. 1: a row;
+ * *st_r is on it, and the caller reads it and finalizes *st_r. 0: no row.
+ * -1: error (a failed step is recorded in d->err as WHAT). On 0 and -1 the
+ * statement is already finalized. */
+int dir_lookup_row(struct directory *d, const char *sql, const char *key, const char *what,
+                   sqlite3_stmt **st_r);
 /* The account id for ADDRESS (already normalised): >0, 0 if none, -1 error. */
 int64_t dir_account_id(struct directory *d, const char *address);
 

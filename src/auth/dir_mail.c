@@ -13,46 +13,32 @@
 
 /* ---------------------------------------------------------------- recipients */
 
+/* Runs SQL, a query for one address keyed by KEY; 1 found (copied to
+ * ACCOUNT_R), 0 not, -1 error. */
+static int find_address(struct directory *d, const char *sql, const char *key, char *account_r)
+{
+    sqlite3_stmt *st;
+    int r = dir_lookup_row(d, sql, key, "address lookup", &st);
+    if (r == 1) {
+        snprintf(account_r, DIR_ADDR_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    return r;
+}
+
 /* Looks up an account by exact address; 1 found (copied), 0 not, -1 error. */
 static int find_account(struct directory *d, const char *addr, char *account_r)
 {
-    sqlite3_stmt *st = dir_prep(d, "SELECT address FROM accounts WHERE address = ?");
-    if (!st)
-        return -1;
-    int ret = -1;
-    if (dir_bind_text(st, 1, addr) == 0) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            snprintf(account_r, DIR_ADDR_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
-            ret = 1;
-        } else if (rc == SQLITE_DONE) {
-            ret = 0;
-        }
-    }
-    sqlite3_finalize(st);
-    return ret;
+    return find_address(d, "SELECT address FROM accounts WHERE address = ?", addr, account_r);
 }
 
 /* Looks up an alias source; 1 found (target copied), 0 not, -1 error. */
 static int find_alias(struct directory *d, const char *source, char *account_r)
 {
-    sqlite3_stmt *st = dir_prep(d, "SELECT accounts.address FROM aliases"
-                                   " JOIN accounts ON accounts.id = aliases.account_id"
-                                   " WHERE aliases.source = ?");
-    if (!st)
-        return -1;
-    int ret = -1;
-    if (dir_bind_text(st, 1, source) == 0) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            snprintf(account_r, DIR_ADDR_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
-            ret = 1;
-        } else if (rc == SQLITE_DONE) {
-            ret = 0;
-        }
-    }
-    sqlite3_finalize(st);
-    return ret;
+    return find_address(d, "SELECT accounts.address FROM aliases"
+                           " JOIN accounts ON accounts.id = aliases.account_id"
+                           " WHERE aliases.source = ?",
+                        source, account_r);
 }
 
 /* Account, then alias. 1 found, 0 not, -1 error. */
@@ -103,27 +89,18 @@ struct auth_row {
 /* 1 found, 0 not, -1 error. */
 static int load_auth_row(struct directory *d, const char *addr, struct auth_row *row)
 {
-    sqlite3_stmt *st = dir_prep(d, "SELECT id, address, password_hash, two_factor"
-                                   " FROM accounts WHERE address = ?");
-    if (!st)
-        return -1;
-    int ret = -1;
-    if (dir_bind_text(st, 1, addr) == 0) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            row->id = sqlite3_column_int64(st, 0);
-            snprintf(row->address, sizeof row->address, "%s",
-                     (const char *)sqlite3_column_text(st, 1));
-            int n = snprintf(row->hash, sizeof row->hash, "%s",
-                             (const char *)sqlite3_column_text(st, 2));
-            row->two_factor = sqlite3_column_int(st, 3);
-            ret = n > 0 && (size_t)n < sizeof row->hash ? 1 : -1;
-        } else if (rc == SQLITE_DONE) {
-            ret = 0;
-        }
-    }
+    sqlite3_stmt *st;
+    int r = dir_lookup_row(d, "SELECT id, address, password_hash, two_factor"
+                              " FROM accounts WHERE address = ?",
+                           addr, "auth lookup", &st);
+    if (r != 1)
+        return r;
+    row->id = sqlite3_column_int64(st, 0);
+    snprintf(row->address, sizeof row->address, "%s", (const char *)sqlite3_column_text(st, 1));
+    int n = snprintf(row->hash, sizeof row->hash, "%s", (const char *)sqlite3_column_text(st, 2));
+    row->two_factor = sqlite3_column_int(st, 3);
     sqlite3_finalize(st);
-    return ret;
+    return n > 0 && (size_t)n < sizeof row->hash ? 1 : -1;
 }
 
 static enum dir_auth auth_unknown_user(const char *password)

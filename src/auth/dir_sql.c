@@ -65,21 +65,36 @@ void dir_set_error(const char **error_r, const char *msg)
         *error_r = msg;
 }
 
-int64_t dir_account_id(struct directory *d, const char *address)
+int dir_lookup_row(struct directory *d, const char *sql, const char *key, const char *what,
+                   sqlite3_stmt **st_r)
 {
-    sqlite3_stmt *st = dir_prep(d, "SELECT id FROM accounts WHERE address = ?");
+    sqlite3_stmt *st = dir_prep(d, sql);
     if (!st)
         return -1;
-    int64_t id = -1;
-    if (dir_bind_text(st, 1, address) == 0) {
+    int ret = -1;
+    if (dir_bind_text(st, 1, key) == 0) {
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            id = sqlite3_column_int64(st, 0);
-        else if (rc == SQLITE_DONE)
-            id = 0;
+        if (rc == SQLITE_ROW) {
+            *st_r = st;
+            return 1;
+        }
+        if (rc == SQLITE_DONE)
+            ret = 0;
         else
-            dir_sql_error(d, "account lookup");
+            dir_sql_error(d, what);
     }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int64_t dir_account_id(struct directory *d, const char *address)
+{
+    sqlite3_stmt *st;
+    int r = dir_lookup_row(d, "SELECT id FROM accounts WHERE address = ?", address,
+                           "account lookup", &st);
+    if (r != 1)
+        return r;
+    int64_t id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return id;
 }

@@ -203,23 +203,14 @@ int dir_account_get(struct directory *d, const char *address, struct dir_account
     char addr[DIR_ADDR_MAX];
     if (!address || dir_lower(addr, sizeof addr, address) < 0)
         return 1;
-    sqlite3_stmt *st = dir_prep(d, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE address = ?");
-    if (!st)
-        return -1;
-    int ret = -1;
-    if (dir_bind_text(st, 1, addr) == 0) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            row_to_account(st, a_r);
-            ret = 0;
-        } else if (rc == SQLITE_DONE) {
-            ret = 1;
-        } else {
-            dir_sql_error(d, "account get");
-        }
-    }
+    sqlite3_stmt *st;
+    int r = dir_lookup_row(d, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE address = ?", addr,
+                           "account get", &st);
+    if (r != 1)
+        return r == 0 ? 1 : -1;
+    row_to_account(st, a_r);
     sqlite3_finalize(st);
-    return ret;
+    return 0;
 }
 
 int dir_account_list(struct directory *d, void (*cb)(const struct dir_account *a, void *arg),

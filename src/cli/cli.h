@@ -7,6 +7,7 @@
 #define ROOST_CLI_H
 
 struct config;
+struct directory;
 
 struct cli_ctx {
     const char *data_dir;
@@ -26,5 +27,8 @@ int cli_config_main(int argc, char **argv, const struct cli_ctx *ctx);
 char *cli_read_password_stdin(void);
 /* Generates a random password of LEN letters and digits (NUL-terminated). */
 void cli_random_password(char *out, int len);
+/* Opens the directory under ctx->data_dir; on failure prints
+ * "roost: cannot open the directory: ..." to stderr and returns NULL. */
+struct directory *cli_open_directory(const struct cli_ctx *ctx);
 
 #endif

@@ -42,16 +42,13 @@ static int usage(void)
     return 2;
 }
 
+/* The argon2id parameters must be set before any hash is made here. */
 static struct directory *open_directory(const struct cli_ctx *ctx)
 {
     if (ctx->cfg)
         dir_set_argon2_params(ctx->cfg->argon2_t_cost, ctx->cfg->argon2_m_cost_kib,
                               ctx->cfg->argon2_parallelism);
-    const char *err = NULL;
-    struct directory *d = dir_open(ctx->data_dir, &err);
-    if (!d)
-        fprintf(stderr, "roost: cannot open the directory: %s\n", err ? err : "unknown error");
-    return d;
+    return cli_open_directory(ctx);
 }
 
 static const char *plan_name(enum dir_plan p)

@@ -14,15 +14,6 @@ static int usage(void)
     return 2;
 }
 
-static struct directory *open_directory(const struct cli_ctx *ctx)
-{
-    const char *err = NULL;
-    struct directory *d = dir_open(ctx->data_dir, &err);
-    if (!d)
-        fprintf(stderr, "roost: cannot open the directory: %s\n", err ? err : "unknown error");
-    return d;
-}
-
 static int alias_add(struct directory *d, const char *source, const char *target)
 {
     const char *err = NULL;
@@ -71,7 +62,7 @@ int cli_alias_main(int argc, char **argv, const struct cli_ctx *ctx)
     int is_list = strcmp(cmd, "list") == 0 && argc == 2;
     if (!is_add && !is_del && !is_list)
         return usage();
-    struct directory *d = open_directory(ctx);
+    struct directory *d = cli_open_directory(ctx);
     if (!d)
         return 1;
     int rc = is_add ? alias_add(d, argv[2], argv[3]) : is_del ? alias_del(d, argv[2])

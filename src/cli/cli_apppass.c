@@ -18,15 +18,6 @@ static int usage(void)
     return 2;
 }
 
-static struct directory *open_directory(const struct cli_ctx *ctx)
-{
-    const char *err = NULL;
-    struct directory *d = dir_open(ctx->data_dir, &err);
-    if (!d)
-        fprintf(stderr, "roost: cannot open the directory: %s\n", err ? err : "unknown error");
-    return d;
-}
-
 static void format_time(time_t t, char *out, size_t outsz)
 {
     struct tm tm;
@@ -133,7 +124,7 @@ int cli_apppass_main(int argc, char **argv, const struct cli_ctx *ctx)
     int is_list = strcmp(cmd, "list") == 0 && argc == 3;
     if (!is_create && !is_revoke && !is_list)
         return usage();
-    struct directory *d = open_directory(ctx);
+    struct directory *d = cli_open_directory(ctx);
     if (!d)
         return 1;
     int rc = is_create ? apppass_create(d, argv[2], argv[3])

@@ -12,15 +12,6 @@ static int usage(void)
     return 2;
 }
 
-static struct directory *open_directory(const struct cli_ctx *ctx)
-{
-    const char *err = NULL;
-    struct directory *d = dir_open(ctx->data_dir, &err);
-    if (!d)
-        fprintf(stderr, "roost: cannot open the directory: %s\n", err ? err : "unknown error");
-    return d;
-}
-
 static int domain_add(struct directory *d, const char *name)
 {
     const char *err = NULL;
@@ -73,7 +64,7 @@ int cli_domain_main(int argc, char **argv, const struct cli_ctx *ctx)
     int is_list = strcmp(cmd, "list") == 0;
     if (!((is_add || is_del) && argc == 3) && !(is_list && argc == 2))
         return usage();
-    struct directory *d = open_directory(ctx);
+    struct directory *d = cli_open_directory(ctx);
     if (!d)
         return 1;
     int rc = is_add ? domain_add(d, argv[2]) : is_del ? domain_del(d, argv[2]) : domain_list(d);

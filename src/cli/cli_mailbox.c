@@ -6,6 +6,7 @@
  * account was deleted can still be read. */
 #include "auth/directory.h"
 #include "cli/cli.h"
+#include "core/fsutil.h"
 #include "store/store.h"
 
 #include <ctype.h>
@@ -80,20 +81,6 @@ static int mailbox_list(const struct cli_ctx *ctx, const char *address, const ch
     return 0;
 }
 
-static int write_stdout(const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(STDOUT_FILENO, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int parse_uid(const char *s, uint32_t *uid_r)
 {
     char *end;
@@ -122,7 +109,7 @@ static int mailbox_cat(const struct cli_ctx *ctx, const char *address, const cha
         return 1;
     }
     fflush(stdout);
-    rc = write_stdout(data, len);
+    rc = fs_write_all(STDOUT_FILENO, data, len);
     free(data);
     if (rc < 0) {
         fprintf(stderr, "roost: cannot write to stdout: %s\n", strerror(errno));

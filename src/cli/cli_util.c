@@ -1,6 +1,8 @@
 /* cli_util: helpers shared by the CLI subcommands (cli.h): reading a
- * password from stdin (echo off when stdin is a terminal) and generating a
- * random password with an unbiased draw from RAND_bytes. */
+ * password from stdin (echo off when stdin is a terminal), generating a
+ * random password with an unbiased draw from RAND_bytes and opening the
+ * directory with the usual error message. */
+#include "auth/directory.h"
 #include "cli/cli.h"
 #include "core/xalloc.h"
 
@@ -86,4 +88,13 @@ char *cli_read_password_stdin(void)
         return NULL;
     }
     return pw;
+}
+
+struct directory *cli_open_directory(const struct cli_ctx *ctx)
+{
+    const char *err = NULL;
+    struct directory *d = dir_open(ctx->data_dir, &err);
+    if (!d)
+        fprintf(stderr, "roost: cannot open the directory: %s\n", err ? err : "unknown error");
+    return d;
 }

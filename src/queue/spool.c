@@ -22,6 +22,7 @@
  * id generator, each under its own mutex. */
 #include "queue/spool.h"
 #include "core/buf.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -77,8 +78,6 @@ struct rec_writer {
     int failed;
 };
 
-static int write_all(int fd, const void *p, size_t n);
-static int fsync_dir_path(const char *path);
 static int make_dir(const char *path);
 static void remove_tmp_leftovers(struct spool *s);
 static void remove_orphan_done_files(struct spool *s);
@@ -101,37 +100,6 @@ static int cmp_ids(const void *a, const void *b);
 static int rename_noreplace(const char *from, const char *to);
 
 /* ---- small helpers ---- */
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int fsync_dir_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
 
 static int make_dir(const char *path)
 {
@@ -288,7 +256,7 @@ struct spool *spool_open(const char *data_dir, const char **error_r)
     }
     remove_tmp_leftovers(s);
     remove_orphan_done_files(s);
-    if (fsync(s->dir_fd) < 0 || fsync_dir_path(data_dir) < 0) {
+    if (fsync(s->dir_fd) < 0 || fs_fsync_dir_path(data_dir) < 0) {
         *error_r = "cannot fsync the queue directory";
         goto fail;
     }
@@ -351,7 +319,7 @@ static void rec_write(struct rec_writer *w, const void *p, size_t n)
 {
     if (w->failed || n == 0)
         return;
-    if (write_all(w->fd, p, n) < 0) {
+    if (fs_write_all(w->fd, p, n) < 0) {
         w->failed = 1;
         return;
     }
@@ -733,7 +701,7 @@ static void move_to_corrupt(struct spool *s, const char *id, const char *why)
     if (rename(dfrom, dto) < 0 && errno != ENOENT)
         log_warn("spool", "event=corrupt-move-failed file=%s.done error=\"%s\"", id,
                  strerror(errno));
-    if (fsync_dir_path(s->corrupt_dir) < 0 || fsync(s->dir_fd) < 0)
+    if (fs_fsync_dir_path(s->corrupt_dir) < 0 || fsync(s->dir_fd) < 0)
         log_warn("spool", "event=fsync-failed dir=corrupt error=\"%s\"", strerror(errno));
     free(from);
     free(to);
@@ -849,7 +817,7 @@ int spool_mark_done(struct spool *s, const char *id, int idx)
     char line[32];
     int n = snprintf(line, sizeof line, "\nD%d.\n", idx);
     int rc = 0;
-    if (n < 0 || (size_t)n >= sizeof line || write_all(fd, line, (size_t)n) < 0 || fsync(fd) < 0)
+    if (n < 0 || (size_t)n >= sizeof line || fs_write_all(fd, line, (size_t)n) < 0 || fsync(fd) < 0)
         rc = -1;
     if (close(fd) < 0)
         rc = -1;

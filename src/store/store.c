@@ -15,6 +15,7 @@
  * timeout) and closes it: calls are blocking and meant for worker threads;
  * SQLite serialises concurrent writers of one account. */
 #include "store/store.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -53,12 +54,13 @@ static const struct {
 static int account_name_ok(const char *account);
 static const char *mailbox_canonical(const char *mailbox);
 static int make_dir_durable(const char *path, const char *parent);
-static int fsync_dir_path(const char *path);
-static int write_all(int fd, const void *p, size_t n);
 static int db_exec(sqlite3 *db, const char *sql);
 static int db_open(const char *data_dir, const char *account, int create, struct store_db *s,
                    const char **error_r);
+static int db_open_read(const char *data_dir, const char *account, struct store_db *s);
 static void db_close(struct store_db *s);
+static int step_one(sqlite3_stmt *st);
+static int step_done(sqlite3_stmt **stp);
 static int schema_version(sqlite3 *db);
 static int schema_migrate(sqlite3 *db);
 static int schema_create_v1(sqlite3 *db);
@@ -72,6 +74,7 @@ static int index_insert(struct store_db *s, int64_t mbox, const char *queue_id,
                         const char *file, size_t len, time_t internaldate, uint32_t *uid_r,
                         int *duplicate_r, int *committed_unknown_r);
 static int message_lookup(struct store_db *s, const char *mailbox, uint32_t uid, char **file_r);
+static void message_file_remove(struct store_db *s, const char *file);
 static int read_whole_file(const char *path, char **data_r, size_t *len_r);
 
 /* ---- helpers ---- */
@@ -93,39 +96,12 @@ static const char *mailbox_canonical(const char *mailbox)
     return strcasecmp(mailbox, "INBOX") == 0 ? "INBOX" : mailbox;
 }
 
-static int fsync_dir_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
 /* mkdir PATH; when it is new, fsync PARENT so the entry survives a crash. */
 static int make_dir_durable(const char *path, const char *parent)
 {
     if (mkdir(path, 0700) < 0)
         return errno == EEXIST ? 0 : -1;
-    return parent ? fsync_dir_path(parent) : 0;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return parent ? fs_fsync_dir_path(parent) : 0;
 }
 
 static int db_exec(sqlite3 *db, const char *sql)
@@ -309,7 +285,33 @@ static void db_close(struct store_db *s)
     memset(s, 0, sizeof *s);
 }
 
+/* db_open for the read side: never creates; the error text is not wanted. */
+static int db_open_read(const char *data_dir, const char *account, struct store_db *s)
+{
+    const char *error;
+    return db_open(data_dir, account, 0, s, &error);
+}
+
 /* ---- lookups ---- */
+
+/* Steps ST once: 0 a row, 1 no row, -1 error. */
+static int step_one(sqlite3_stmt *st)
+{
+    int step = sqlite3_step(st);
+    return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
+}
+
+/* Runs the statement *STP (one that returns no rows), then finalizes it and
+ * sets *STP to NULL. -1 if it did not finish: *STP is left to the caller,
+ * so sqlite3_errmsg still tells why. */
+static int step_done(sqlite3_stmt **stp)
+{
+    if (sqlite3_step(*stp) != SQLITE_DONE)
+        return -1;
+    sqlite3_finalize(*stp);
+    *stp = NULL;
+    return 0;
+}
 
 /* 0 found, 1 none, -1 error. */
 static int mailbox_id(sqlite3 *db, const char *name, int64_t *id_r)
@@ -319,8 +321,7 @@ static int mailbox_id(sqlite3 *db, const char *name, int64_t *id_r)
         SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, mailbox_canonical(name), -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
+    int rc = step_one(st);
     if (rc == 0)
         *id_r = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -335,8 +336,7 @@ static int delivery_lookup(sqlite3 *db, const char *queue_id, uint32_t *uid_r)
                            NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, queue_id, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
+    int rc = step_one(st);
     if (rc == 0)
         *uid_r = (uint32_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -354,8 +354,7 @@ static int message_lookup(struct store_db *s, const char *mailbox, uint32_t uid,
         return -1;
     sqlite3_bind_text(st, 1, mailbox_canonical(mailbox), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, uid);
-    int step = sqlite3_step(st);
-    int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
+    int rc = step_one(st);
     if (rc == 0)
         *file_r = xstrdup((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
@@ -387,7 +386,7 @@ static int message_file_write(struct store_db *s, const char *name, const char *
         *error_r = "cannot create the message file";
         goto out;
     }
-    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         *error_r = "cannot write the message file";
         close(fd);
         unlink(tmp);
@@ -398,7 +397,7 @@ static int message_file_write(struct store_db *s, const char *name, const char *
         unlink(tmp);
         goto out;
     }
-    if (fsync_dir_path(s->msg_dir) < 0) {
+    if (fs_fsync_dir_path(s->msg_dir) < 0) {
         *error_r = "cannot fsync the message directory";
         unlink(final);
         goto out;
@@ -408,6 +407,14 @@ out:
     free(tmp);
     free(final);
     return rc;
+}
+
+/* Removes FILE (relative to the account root), best effort. */
+static void message_file_remove(struct store_db *s, const char *file)
+{
+    char *path = xasprintf("%s/%s", s->root, file);
+    unlink(path);
+    free(path);
 }
 
 /* One transaction: the message row, the delivery row, uidnext and
@@ -461,10 +468,8 @@ static int index_insert(struct store_db *s, int64_t mbox, const char *queue_id,
         sqlite3_bind_text(st, 7, queue_id, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 7);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (step_done(&st) < 0)
         goto fail;
-    sqlite3_finalize(st);
-    st = NULL;
 
     if (sqlite3_prepare_v2(db,
                            "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
@@ -473,10 +478,8 @@ static int index_insert(struct store_db *s, int64_t mbox, const char *queue_id,
     sqlite3_bind_int64(st, 1, uid + 1);
     sqlite3_bind_int64(st, 2, modseq);
     sqlite3_bind_int64(st, 3, mbox);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (step_done(&st) < 0)
         goto fail;
-    sqlite3_finalize(st);
-    st = NULL;
 
     if (queue_id) {
         if (sqlite3_prepare_v2(db,
@@ -487,10 +490,8 @@ static int index_insert(struct store_db *s, int64_t mbox, const char *queue_id,
         sqlite3_bind_text(st, 1, queue_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, mbox);
         sqlite3_bind_int64(st, 3, uid);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        if (step_done(&st) < 0)
             goto fail;
-        sqlite3_finalize(st);
-        st = NULL;
     }
     if (db_exec(db, "COMMIT") < 0) {
         *committed_unknown_r = 1;
@@ -550,17 +551,11 @@ int store_deliver(const char *data_dir, const char *account, const char *mailbox
     if (index_insert(&s, mbox, queue_id, file, len, internaldate, uid_r, duplicate_r,
                      &unknown) < 0) {
         *error_r = "cannot update the mailbox index";
-        if (!unknown) {
-            char *path = xasprintf("%s/%s", s.root, file);
-            unlink(path);
-            free(path);
-        }
+        if (!unknown)
+            message_file_remove(&s, file);
     } else {
-        if (*duplicate_r) {
-            char *path = xasprintf("%s/%s", s.root, file);
-            unlink(path);
-            free(path);
-        }
+        if (*duplicate_r)
+            message_file_remove(&s, file);
         rc = 0;
     }
     free(file);
@@ -575,8 +570,7 @@ int store_list(const char *data_dir, const char *account, const char *mailbox,
                void (*cb)(const struct store_msg_info *m, void *arg), void *arg)
 {
     struct store_db s;
-    const char *error;
-    int rc = db_open(data_dir, account, 0, &s, &error);
+    int rc = db_open_read(data_dir, account, &s);
     if (rc != 0)
         return rc;
     int64_t mbox;
@@ -620,8 +614,7 @@ int store_mailbox_status(const char *data_dir, const char *account, const char *
                          uint32_t *uidvalidity_r, uint32_t *uidnext_r, uint32_t *count_r)
 {
     struct store_db s;
-    const char *error;
-    int rc = db_open(data_dir, account, 0, &s, &error);
+    int rc = db_open_read(data_dir, account, &s);
     if (rc != 0)
         return rc;
     sqlite3_stmt *st = NULL;
@@ -632,14 +625,11 @@ int store_mailbox_status(const char *data_dir, const char *account, const char *
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_text(st, 1, mailbox_canonical(mailbox), -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    rc = step_one(st);
+    if (rc == 0) {
         *uidvalidity_r = (uint32_t)sqlite3_column_int64(st, 0);
         *uidnext_r = (uint32_t)sqlite3_column_int64(st, 1);
         *count_r = (uint32_t)sqlite3_column_int64(st, 2);
-        rc = 0;
-    } else if (step == SQLITE_DONE) {
-        rc = 1;
     }
 out:
     if (st)
@@ -653,8 +643,7 @@ int store_list_mailboxes(const char *data_dir, const char *account,
                          void *arg)
 {
     struct store_db s;
-    const char *error;
-    int rc = db_open(data_dir, account, 0, &s, &error);
+    int rc = db_open_read(data_dir, account, &s);
     if (rc != 0)
         return rc;
     sqlite3_stmt *st = NULL;
@@ -709,8 +698,7 @@ int store_read(const char *data_dir, const char *account, const char *mailbox, u
                char **data_r, size_t *len_r)
 {
     struct store_db s;
-    const char *error;
-    int rc = db_open(data_dir, account, 0, &s, &error);
+    int rc = db_open_read(data_dir, account, &s);
     if (rc != 0)
         return rc;
     char *file = NULL;
