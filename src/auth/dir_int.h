@@ -80,4 +80,12 @@ void dir_passwd_dummy_verify(const char *password);
 int dir_apppass_check(struct directory *d, int64_t account_id, const char *password,
                       time_t now, char name_r[128]);
 
+/* ---- dir_pop.c ---- */
+/* The POP option columns of accounts (schema version 2), in the order
+ * dir_pop_from_row reads them. */
+#define DIR_POP_COLUMNS "pop_scope, pop_since, pop_after"
+/* Fills A's pop_scope, pop_since and pop_after from row ST, whose
+ * DIR_POP_COLUMNS start at column COL. */
+void dir_pop_from_row(sqlite3_stmt *st, int col, struct dir_account *a);
+
 #endif

@@ -83,8 +83,19 @@ static const char migration_1_sql[] =
     "  name TEXT PRIMARY KEY,"
     "  value BLOB NOT NULL);";
 
+/* Version 2: Gmail's POP options per account (dir_pop.c): which mail POP
+ * offers and what a download followed by QUIT does. Existing accounts get
+ * all / 0 / keep. */
+static const char migration_2_sql[] =
+    "ALTER TABLE accounts ADD COLUMN pop_scope TEXT NOT NULL DEFAULT 'all'"
+    "  CHECK (pop_scope IN ('all', 'from-now'));"
+    "ALTER TABLE accounts ADD COLUMN pop_since INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN pop_after TEXT NOT NULL DEFAULT 'keep'"
+    "  CHECK (pop_after IN ('keep', 'mark-read', 'archive', 'delete'));";
+
 static const struct migration migrations[] = {
     { 1, migration_1_sql, create_secret_key },
+    { 2, migration_2_sql, NULL },
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -177,7 +177,8 @@ int dir_domain_list(struct directory *d, void (*cb)(const char *domain, void *ar
 /* ----------------------------------------------------------------- accounts */
 
 #define ACCOUNT_COLUMNS \
-    "id, address, plan, daily_messages, daily_recipients, imap, pop, two_factor, created"
+    "id, address, plan, daily_messages, daily_recipients, imap, pop, two_factor, created, " \
+    DIR_POP_COLUMNS
 
 static void row_to_account(sqlite3_stmt *st, struct dir_account *a)
 {
@@ -196,6 +197,7 @@ static void row_to_account(sqlite3_stmt *st, struct dir_account *a)
     a->pop_enabled = sqlite3_column_int(st, 6);
     a->two_factor = sqlite3_column_int(st, 7);
     a->created = (time_t)sqlite3_column_int64(st, 8);
+    dir_pop_from_row(st, 9, a);
 }
 
 int dir_account_get(struct directory *d, const char *address, struct dir_account *a_r)

@@ -3,7 +3,9 @@
  * Generated passwords are printed alone on the last line of stdout, after
  * the human text, so scripts can take `tail -n 1`. A password given with
  * --password-stdin must be at least 8 characters. The argon2id parameters
- * come from the config so hashes made here match the server's. */
+ * come from the config so hashes made here match the server's. Gmail's POP
+ * options: --pop-scope from-now offers POP only the mail that arrives from
+ * the moment it is set (show prints that time); all offers everything. */
 #include "auth/directory.h"
 #include "cli/cli.h"
 #include "core/config.h"
@@ -27,12 +29,15 @@ static const char usage_text[] =
     "       roost account passwd ADDRESS [--password-stdin]\n"
     "       roost account del ADDRESS\n"
     "       roost account set ADDRESS [--plan free|business] [--daily-limit N] [--imap on|off]\n"
-    "                                 [--pop on|off] [--two-factor on|off]\n";
+    "                                 [--pop on|off] [--two-factor on|off]\n"
+    "                                 [--pop-scope all|from-now]\n"
+    "                                 [--pop-after keep|mark-read|archive|delete]\n";
 
 /* The options of add/passwd/set; -1 means not given. */
 struct account_opts {
     const char *address;
     int plan, daily_limit, imap, pop, two_factor;
+    int pop_scope, pop_after;
     int password_stdin;
 };
 
@@ -94,6 +99,21 @@ static int parse_plan(const char *s, int *v_r)
     return 0;
 }
 
+/* S among the names NAME_OF(0..N-1) gives its index. */
+static int parse_name(const char *s, const char *(*name_of)(int), int n, int *v_r)
+{
+    for (int i = 0; i < n; i++) {
+        if (strcmp(s, name_of(i)) == 0) {
+            *v_r = i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const char *scope_name(int i) { return dir_pop_scope_name((enum dir_pop_scope)i); }
+static const char *after_name(int i) { return dir_pop_after_name((enum dir_pop_after)i); }
+
 static int parse_limit(const char *s, int *v_r)
 {
     char *end = NULL;
@@ -106,13 +126,14 @@ static int parse_limit(const char *s, int *v_r)
 }
 
 /* Which options each subcommand takes. */
-enum { OPT_PLAN = 1, OPT_LIMIT = 2, OPT_STDIN = 4, OPT_FLAGS = 8 };
+enum { OPT_PLAN = 1, OPT_LIMIT = 2, OPT_STDIN = 4, OPT_FLAGS = 8, OPT_POP = 16 };
 
 /* Parses "ADDRESS [options]" from argv[2..]. 0 ok, 2 usage (printed). */
 static int parse_opts(int argc, char **argv, unsigned allowed, struct account_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->plan = o->daily_limit = o->imap = o->pop = o->two_factor = -1;
+    o->pop_scope = o->pop_after = -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -130,6 +151,10 @@ static int parse_opts(int argc, char **argv, unsigned allowed, struct account_op
             bad = !val || parse_on_off(val, &o->pop) < 0;
         } else if ((allowed & OPT_FLAGS) && strcmp(a, "--two-factor") == 0) {
             bad = !val || parse_on_off(val, &o->two_factor) < 0;
+        } else if ((allowed & OPT_POP) && strcmp(a, "--pop-scope") == 0) {
+            bad = !val || parse_name(val, scope_name, POP_SCOPE_FROM_NOW + 1, &o->pop_scope) < 0;
+        } else if ((allowed & OPT_POP) && strcmp(a, "--pop-after") == 0) {
+            bad = !val || parse_name(val, after_name, POP_AFTER_DELETE + 1, &o->pop_after) < 0;
         } else if (a[0] != '-' && !o->address) {
             o->address = a;
             takes_value = 0;
@@ -261,16 +286,22 @@ static int account_del(struct directory *d, const char *address)
 static int account_set(struct directory *d, const struct account_opts *o)
 {
     const char *err = NULL;
-    int r = dir_account_set(d, o->address, o->plan, o->daily_limit, o->imap, o->pop,
-                            o->two_factor, &err);
+    int r = 0;
+    if (o->plan >= 0 || o->daily_limit >= 0 || o->imap >= 0 || o->pop >= 0 ||
+        o->two_factor >= 0)
+        r = dir_account_set(d, o->address, o->plan, o->daily_limit, o->imap, o->pop,
+                                o->two_factor, &err);
+    if (r == 0 && (o->pop_scope >= 0 || o->pop_after >= 0))
+        r = dir_account_set_pop(d, o->address, o->pop_scope, o->pop_after, time(NULL), &err);
     if (report(r, o->address, err, "cannot change account"))
         return 1;
     struct dir_account a;
     if (dir_account_get(d, o->address, &a) == 0)
         printf("account updated: %s plan=%s messages/day=%d recipients/day=%d imap=%s pop=%s"
-               " two-factor=%s\n", a.address, plan_name(a.plan), a.daily_messages,
-               a.daily_recipients, on_off(a.imap_enabled), on_off(a.pop_enabled),
-               on_off(a.two_factor));
+               " two-factor=%s pop-scope=%s pop-after=%s\n", a.address, plan_name(a.plan),
+               a.daily_messages, a.daily_recipients, on_off(a.imap_enabled),
+               on_off(a.pop_enabled), on_off(a.two_factor), dir_pop_scope_name(a.pop_scope),
+               dir_pop_after_name(a.pop_after));
     return 0;
 }
 
@@ -307,6 +338,18 @@ static void print_alias_of(const char *source, const char *target, void *arg)
     c->n++;
 }
 
+/* "pop scope" (with the time from-now counts from) and "pop after download". */
+static void print_pop_options(const struct dir_account *a)
+{
+    char since[64];
+    format_time(a->pop_since, since, sizeof since);
+    if (a->pop_scope == POP_SCOPE_FROM_NOW)
+        printf("pop scope:        %s (mail since %s)\n", dir_pop_scope_name(a->pop_scope), since);
+    else
+        printf("pop scope:        %s\n", dir_pop_scope_name(a->pop_scope));
+    printf("pop after download: %s\n", dir_pop_after_name(a->pop_after));
+}
+
 static int account_show(struct directory *d, const char *address)
 {
     struct dir_account a;
@@ -327,6 +370,7 @@ static int account_show(struct directory *d, const char *address)
            a.daily_messages, a.daily_recipients);
     printf("imap:             %s\n", on_off(a.imap_enabled));
     printf("pop:              %s\n", on_off(a.pop_enabled));
+    print_pop_options(&a);
     printf("two-factor:       %s\n", on_off(a.two_factor));
     printf("created:          %s\n", created);
     printf("messages today:   %d / %d\n", u.messages, u.limit_messages);
@@ -351,7 +395,7 @@ static unsigned options_for(const char *cmd)
     if (strcmp(cmd, "passwd") == 0)
         return OPT_STDIN;
     if (strcmp(cmd, "set") == 0)
-        return OPT_PLAN | OPT_LIMIT | OPT_FLAGS;
+        return OPT_PLAN | OPT_LIMIT | OPT_FLAGS | OPT_POP;
     return 0;
 }
 
@@ -382,7 +426,7 @@ int cli_account_main(int argc, char **argv, const struct cli_ctx *ctx)
         if (parse_opts(argc, argv, options_for(cmd), &o) != 0)
             return 2;
         if (strcmp(cmd, "set") == 0 && o.plan < 0 && o.daily_limit < 0 && o.imap < 0 &&
-            o.pop < 0 && o.two_factor < 0) {
+            o.pop < 0 && o.two_factor < 0 && o.pop_scope < 0 && o.pop_after < 0) {
             fprintf(stderr, "roost: account set needs at least one option\n");
             return usage();
         }

@@ -8,5 +8,10 @@ void test_throttle_success_clears_account(void);
 void test_throttle_bounded(void);
 void test_cli_domain_account(void);
 void test_cli_alias_apppass(void);
+/* test_pop_options.c */
+void test_pop_options_migration(void);
+void test_pop_options_set_get(void);
+void test_pop_option_names(void);
+void test_pop_options_cli(void);
 
 #endif

@@ -4,6 +4,7 @@
 #include "store/store.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "store_tests.h"
 #include "test.h"
 
 #include <fcntl.h>
@@ -318,5 +319,10 @@ int main(void)
     return test_run((test_fn[]){ test_deliver_read_back, test_empty_message,
                                  test_duplicate_queue_id, test_uids_across_reopen,
                                  test_special_use_and_status, test_bad_account_names,
-                                 test_orphan_file_tolerated, test_concurrent_deliveries, NULL });
+                                 test_orphan_file_tolerated, test_concurrent_deliveries,
+                                 test_store_expunge, test_store_add_flag,
+                                 test_store_flag_limits, test_store_move,
+                                 test_store_index_migrated, test_store_pop_lock,
+                                 test_store_pop_since, test_store_pop_empty_account,
+                                 test_store_pop_snapshot_stable, NULL });
 }

@@ -1,0 +1,811 @@
+/* store_change: changes to stored messages (store.h: store_expunge,
+ * store_add_flag, store_move) and the index access they share with
+ * store_pop.c (store_int.h: open at schema version 2, migration, helpers).
+ *
+ * Every change runs in one BEGIN IMMEDIATE transaction on a connection with
+ * synchronous=FULL, so it is on stable storage when COMMIT returns. A change
+ * that touches at least one message takes the mailbox's HIGHESTMODSEQ + 1 as
+ * its MODSEQ, gives it to every message it changed and stores it as the new
+ * HIGHESTMODSEQ; UIDs that are not in the mailbox are skipped, and a call
+ * that changes nothing bumps nothing.
+ *
+ * Expunge and move record the UIDs that left a mailbox in `vanished` with
+ * that MODSEQ. Expunged files are unlinked only after the COMMIT, then msg/
+ * is fsync'd: a crash in between leaves an orphan file, which store.c
+ * ignores. The deliveries row of an expunged message stays, so a redelivery
+ * of its queue id is still a duplicate and a deleted message never comes
+ * back; a moved message keeps its file and its deliveries row follows it. */
+#include "store/store.h"
+#include "store/store_int.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/xalloc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IX_BUSY_TIMEOUT_MS 10000
+#define IX_MAX_ACCOUNT 320
+
+static const struct {
+    const char *name, *special_use;
+} ix_default_mailboxes[] = {
+    { "INBOX", NULL },      { "Sent", "\\Sent" }, { "Drafts", "\\Drafts" },
+    { "Trash", "\\Trash" }, { "Junk", "\\Junk" }, { "Archive", "\\Archive" },
+};
+
+/* The per-message statements, prepared once per change (a POP3 QUIT may
+ * expunge tens of thousands of messages in one call). */
+static const char sql_expunge[] =
+    "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING file";
+static const char sql_vanished[] =
+    "INSERT OR REPLACE INTO vanished(mailbox_id, uid, modseq) VALUES (?, ?, ?)";
+static const char sql_flags_get[] = "SELECT flags FROM messages WHERE mailbox_id = ? AND uid = ?";
+static const char sql_flags_set[] =
+    "UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?";
+static const char sql_move[] = "UPDATE messages SET mailbox_id = ?, uid = ?, modseq = ?"
+                               " WHERE mailbox_id = ? AND uid = ?";
+static const char sql_move_delivery[] =
+    "UPDATE deliveries SET mailbox_id = ?, uid = ? WHERE mailbox_id = ? AND uid = ?";
+#define CHANGE_STMTS 3
+
+/* The files of the expunged messages, unlinked after the COMMIT. */
+struct file_list {
+    char **names;   /* relative to the account root */
+    size_t n, cap;
+};
+
+/* A change in progress: the open index, the mailbox and its next MODSEQ. */
+struct change {
+    struct store_ix ix;
+    int64_t mbox;
+    int64_t modseq;     /* the MODSEQ this change gives */
+    int changed;        /* messages changed so far */
+    const char *stmt_sql[CHANGE_STMTS];
+    sqlite3_stmt *stmt[CHANGE_STMTS];
+};
+
+static int ix_account_ok(const char *account);
+static int ix_mkdir(const char *path, const char *parent);
+static int ix_make_dirs(const char *data_dir, const char *mail, const struct store_ix *ix);
+static int ix_schema_version(sqlite3 *db);
+static int ix_create_mailbox(sqlite3 *db, const char *name, const char *special_use);
+static int ix_create_v1(sqlite3 *db);
+static int ix_create_v2(sqlite3 *db);
+static int ix_migrate(sqlite3 *db);
+static int ix_configure(sqlite3 *db);
+static int flag_valid(const char *flag);
+static int uids_valid(const uint32_t *uids, int n, const char **error_r);
+static int change_begin(const char *data_dir, const char *account, const char *mailbox,
+                        struct change *c, const char **error_r);
+static int mailbox_next_modseq(sqlite3 *db, int64_t mbox, int64_t *modseq_r,
+                               int64_t *uidnext_r);
+static int mailbox_store_modseq(sqlite3 *db, int64_t mbox, int64_t modseq);
+static int change_commit(struct change *c, const char **error_r);
+static void change_abort(struct change *c);
+static sqlite3_stmt *change_prep(struct change *c, const char *sql);
+static void change_reset_all(struct change *c);
+static void change_finish(struct change *c);
+static int vanished_record(struct change *c, uint32_t uid);
+static int expunge_one(struct change *c, uint32_t uid, struct file_list *fl);
+static void files_unlink(const struct store_ix *ix, const struct file_list *fl);
+static void file_list_free(struct file_list *fl);
+static int flag_add_one(struct change *c, uint32_t uid, const char *flag,
+                        const char **error_r);
+static int move_one(struct change *c, int64_t to, int64_t *uidnext, int64_t to_modseq,
+                    uint32_t uid, const char **error_r);
+static int move_store_target(sqlite3 *db, int64_t to, int64_t uidnext, int64_t modseq);
+static int move_target(struct change *c, const char *to_name, int64_t *to_r,
+                       int64_t *uidnext_r, int64_t *modseq_r, const char **error_r);
+static const char *qa(char *out, size_t outsz, const char *s);
+
+/* ------------------------------------------------------- index (store_int) */
+
+static int ix_account_ok(const char *account)
+{
+    if (!account || !*account || account[0] == '.')
+        return 0;
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)account; *p; p++, n++)
+        if (*p == '/' || *p < 0x20 || *p == 0x7f || n >= IX_MAX_ACCOUNT)
+            return 0;
+    return 1;
+}
+
+/* mkdir PATH; when it is new, fsync PARENT so the entry survives a crash. */
+static int ix_mkdir(const char *path, const char *parent)
+{
+    if (mkdir(path, 0700) < 0)
+        return errno == EEXIST ? 0 : -1;
+    return parent ? fs_fsync_dir_path(parent) : 0;
+}
+
+static int ix_make_dirs(const char *data_dir, const char *mail, const struct store_ix *ix)
+{
+    char *tmp = xasprintf("%s/tmp", ix->msg_dir);
+    int rc = ix_mkdir(data_dir, NULL) < 0 || ix_mkdir(mail, data_dir) < 0 ||
+                     ix_mkdir(ix->root, mail) < 0 || ix_mkdir(ix->msg_dir, ix->root) < 0 ||
+                     ix_mkdir(tmp, ix->msg_dir) < 0
+                 ? -1
+                 : 0;
+    free(tmp);
+    return rc;
+}
+
+int store_ix_exec(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        log_error("store", "event=sql-failed error=\"%s\"", err ? err : sqlite3_errmsg(db));
+        sqlite3_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+/* 0 when the index has no schema yet. */
+static int ix_schema_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* As store.c: UIDVALIDITY is the creation time, above any used before. */
+static int ix_create_mailbox(sqlite3 *db, const char *name, const char *special_use)
+{
+    sqlite3_stmt *st;
+    int64_t uidvalidity = (int64_t)(uint32_t)time(NULL);
+    if (sqlite3_prepare_v2(db, "SELECT max(uidvalidity) FROM mailboxes", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        int64_t max = sqlite3_column_int64(st, 0);
+        if (max >= uidvalidity)
+            uidvalidity = max + 1;
+    }
+    sqlite3_finalize(st);
+    if (uidvalidity > UINT32_MAX || uidvalidity == 0)
+        return -1;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO mailboxes(name, uidvalidity, uidnext, highestmodseq,"
+                           " special_use, subscribed) VALUES (?, ?, 1, 1, ?, 1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, uidvalidity);
+    if (special_use)
+        sqlite3_bind_text(st, 3, special_use, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 3);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Version 1, exactly as store.c's schema_create_v1 creates it. */
+static int ix_create_v1(sqlite3 *db)
+{
+    static const char sql[] =
+        "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+        "INSERT INTO schema_version(version) VALUES (0);"
+        "CREATE TABLE mailboxes("
+        " id INTEGER PRIMARY KEY,"
+        " name TEXT NOT NULL UNIQUE,"
+        " uidvalidity INTEGER NOT NULL,"
+        " uidnext INTEGER NOT NULL,"
+        " highestmodseq INTEGER NOT NULL,"
+        " special_use TEXT,"
+        " subscribed INTEGER NOT NULL DEFAULT 1);"
+        "CREATE TABLE messages("
+        " mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+        " uid INTEGER NOT NULL,"
+        " file TEXT NOT NULL,"
+        " size INTEGER NOT NULL,"
+        " internaldate INTEGER NOT NULL,"
+        " modseq INTEGER NOT NULL,"
+        " flags TEXT NOT NULL DEFAULT '',"
+        " queue_id TEXT,"
+        " envelope TEXT,"
+        " bodystructure TEXT,"
+        " PRIMARY KEY (mailbox_id, uid));"
+        "CREATE TABLE deliveries("
+        " queue_id TEXT PRIMARY KEY,"
+        " mailbox_id INTEGER NOT NULL,"
+        " uid INTEGER NOT NULL);";
+    if (store_ix_exec(db, sql) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof ix_default_mailboxes / sizeof ix_default_mailboxes[0]; i++)
+        if (ix_create_mailbox(db, ix_default_mailboxes[i].name,
+                              ix_default_mailboxes[i].special_use) < 0)
+            return -1;
+    return 0;
+}
+
+/* Version 2: the UIDs that left each mailbox, for QRESYNC; and an index to
+ * find the delivery row of a message when it moves. */
+static int ix_create_v2(sqlite3 *db)
+{
+    return store_ix_exec(db, "CREATE TABLE vanished("
+                             " mailbox_id INTEGER NOT NULL,"
+                             " uid INTEGER NOT NULL,"
+                             " modseq INTEGER NOT NULL,"
+                             " PRIMARY KEY (mailbox_id, uid));"
+                             "CREATE INDEX vanished_modseq ON vanished(mailbox_id, modseq);"
+                             "CREATE INDEX deliveries_message ON deliveries(mailbox_id, uid);");
+}
+
+static int ix_migrate(sqlite3 *db)
+{
+    if (ix_schema_version(db) >= STORE_IX_SCHEMA_VERSION)
+        return 0;
+    if (store_ix_exec(db, "BEGIN IMMEDIATE") < 0)
+        return -1;
+    int v = ix_schema_version(db);   /* again, under the write lock */
+    if (v < 1 && ix_create_v1(db) < 0)
+        goto fail;
+    if (v < 2 && ix_create_v2(db) < 0)
+        goto fail;
+    if (v < STORE_IX_SCHEMA_VERSION &&
+        store_ix_exec(db, "UPDATE schema_version SET version = 2") < 0)
+        goto fail;
+    if (store_ix_exec(db, "COMMIT") < 0)
+        goto fail;
+    if (v >= 1 && v < 2)
+        log_info("store", "event=index-migrated version=2");
+    return 0;
+fail:
+    store_ix_exec(db, "ROLLBACK");
+    return -1;
+}
+
+static int ix_configure(sqlite3 *db)
+{
+    sqlite3_busy_timeout(db, IX_BUSY_TIMEOUT_MS);
+    return store_ix_exec(db, "PRAGMA journal_mode=WAL") < 0 ||
+                   store_ix_exec(db, "PRAGMA synchronous=FULL") < 0 ||
+                   store_ix_exec(db, "PRAGMA foreign_keys=ON") < 0
+               ? -1
+               : 0;
+}
+
+int store_ix_open(const char *data_dir, const char *account, int create, struct store_ix *ix,
+                  const char **error_r)
+{
+    memset(ix, 0, sizeof *ix);
+    if (!data_dir || !ix_account_ok(account)) {
+        *error_r = "bad account name";
+        return -1;
+    }
+    char *mail = xasprintf("%s/mail", data_dir);
+    char *index = xasprintf("%s/%s/index.sqlite", mail, account);
+    ix->root = xasprintf("%s/%s", mail, account);
+    ix->msg_dir = xasprintf("%s/msg", ix->root);
+    int rc = -1;
+    struct stat st;
+    if (!create && stat(index, &st) < 0) {
+        rc = errno == ENOENT ? 1 : -1;
+        *error_r = "no mail store for this account";
+        goto out;
+    }
+    if (create && ix_make_dirs(data_dir, mail, ix) < 0) {
+        *error_r = "cannot create the mail directories";
+        goto out;
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(index, &ix->db, flags, NULL) != SQLITE_OK) {
+        *error_r = "cannot open the mailbox index";
+        goto out;
+    }
+    if (ix_schema_version(ix->db) > STORE_IX_SCHEMA_VERSION) {
+        *error_r = "the mailbox index is newer than this roost";
+        goto out;
+    }
+    if (ix_configure(ix->db) < 0 || ix_migrate(ix->db) < 0) {
+        *error_r = "cannot initialise the mailbox index";
+        goto out;
+    }
+    rc = 0;
+out:
+    free(mail);
+    free(index);
+    if (rc != 0)
+        store_ix_close(ix);
+    return rc;
+}
+
+void store_ix_close(struct store_ix *ix)
+{
+    if (ix->db)
+        sqlite3_close(ix->db);
+    free(ix->root);
+    free(ix->msg_dir);
+    memset(ix, 0, sizeof *ix);
+}
+
+int store_ix_mailbox(sqlite3 *db, const char *name, int64_t *id_r)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id FROM mailboxes WHERE name = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, strcasecmp(name, "INBOX") == 0 ? "INBOX" : name, -1,
+                      SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
+    if (rc == 0)
+        *id_r = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_flags_have(const char *flags, const char *flag)
+{
+    size_t fl = strlen(flag);
+    const char *p = flags;
+    while (p && *p) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n == fl && n > 0 && strncasecmp(p, flag, n) == 0)
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ the changes */
+
+/* RFC 3501 flag: "\" atom (system flag) or atom (keyword); we bound it. */
+static int flag_valid(const char *flag)
+{
+    if (!flag)
+        return 0;
+    const char *p = flag[0] == '\\' ? flag + 1 : flag;
+    size_t n = strlen(flag);
+    if (!*p || n > STORE_MAX_FLAG_LEN)
+        return 0;
+    for (; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"\\]", ch))
+            return 0;
+    }
+    return 1;
+}
+
+static int uids_valid(const uint32_t *uids, int n, const char **error_r)
+{
+    if (n < 0 || (n > 0 && !uids)) {
+        *error_r = "bad arguments";
+        return 0;
+    }
+    return 1;
+}
+
+/* 0 found (modseq = highestmodseq + 1), 1 none, -1 error. */
+static int mailbox_next_modseq(sqlite3 *db, int64_t mbox, int64_t *modseq_r,
+                               int64_t *uidnext_r)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, mbox);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *modseq_r = sqlite3_column_int64(st, 0) + 1;
+        if (uidnext_r)
+            *uidnext_r = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
+}
+
+static int mailbox_store_modseq(sqlite3 *db, int64_t mbox, int64_t modseq)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, modseq);
+    sqlite3_bind_int64(st, 2, mbox);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Opens the index, finds MAILBOX and starts the write transaction. */
+static int change_begin(const char *data_dir, const char *account, const char *mailbox,
+                        struct change *c, const char **error_r)
+{
+    memset(c, 0, sizeof *c);
+    if (!mailbox) {
+        *error_r = "bad arguments";
+        return -1;
+    }
+    if (store_ix_open(data_dir, account, 0, &c->ix, error_r) != 0)
+        return -1;
+    if (store_ix_exec(c->ix.db, "BEGIN IMMEDIATE") < 0) {
+        *error_r = "cannot lock the mailbox index";
+        change_finish(c);
+        return -1;
+    }
+    int m = store_ix_mailbox(c->ix.db, mailbox, &c->mbox);
+    if (m == 0)
+        m = mailbox_next_modseq(c->ix.db, c->mbox, &c->modseq, NULL);
+    if (m != 0) {
+        *error_r = m > 0 ? "no such mailbox" : "cannot read the mailbox index";
+        change_abort(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stores the new HIGHESTMODSEQ when something changed, then COMMITs (a
+ * change of nothing just ends the transaction). Closes the index. */
+static int change_commit(struct change *c, const char **error_r)
+{
+    sqlite3 *db = c->ix.db;
+    change_reset_all(c);
+    if (c->changed > 0 && mailbox_store_modseq(db, c->mbox, c->modseq) < 0) {
+        *error_r = "cannot update the mailbox index";
+        change_abort(c);
+        return -1;
+    }
+    if (store_ix_exec(db, c->changed > 0 ? "COMMIT" : "ROLLBACK") < 0) {
+        *error_r = "cannot commit the mailbox index";
+        change_abort(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void change_abort(struct change *c)
+{
+    change_reset_all(c);
+    if (c->ix.db && !sqlite3_get_autocommit(c->ix.db))
+        store_ix_exec(c->ix.db, "ROLLBACK");
+    change_finish(c);
+}
+
+/* The statement for SQL (one of the sql_* above), prepared on first use and
+ * reset for the next; it stays owned by C. NULL on error. */
+static sqlite3_stmt *change_prep(struct change *c, const char *sql)
+{
+    int i;
+    for (i = 0; i < CHANGE_STMTS && c->stmt_sql[i]; i++) {
+        if (c->stmt_sql[i] == sql) {
+            sqlite3_reset(c->stmt[i]);
+            sqlite3_clear_bindings(c->stmt[i]);
+            return c->stmt[i];
+        }
+    }
+    if (i == CHANGE_STMTS)
+        return NULL;   /* a programming error: raise CHANGE_STMTS */
+    if (sqlite3_prepare_v2(c->ix.db, sql, -1, &c->stmt[i], NULL) != SQLITE_OK) {
+        sqlite3_finalize(c->stmt[i]);
+        c->stmt[i] = NULL;
+        return NULL;
+    }
+    c->stmt_sql[i] = sql;
+    return c->stmt[i];
+}
+
+static void change_reset_all(struct change *c)
+{
+    for (int i = 0; i < CHANGE_STMTS && c->stmt[i]; i++)
+        sqlite3_reset(c->stmt[i]);
+}
+
+/* Finalizes the statements and closes the index. */
+static void change_finish(struct change *c)
+{
+    for (int i = 0; i < CHANGE_STMTS; i++) {
+        sqlite3_finalize(c->stmt[i]);
+        c->stmt[i] = NULL;
+        c->stmt_sql[i] = NULL;
+    }
+    store_ix_close(&c->ix);
+}
+
+static int vanished_record(struct change *c, uint32_t uid)
+{
+    sqlite3_stmt *st = change_prep(c, sql_vanished);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, c->mbox);
+    sqlite3_bind_int64(st, 2, uid);
+    sqlite3_bind_int64(st, 3, c->modseq);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+/* Client-supplied names (mailbox, flag) quoted for the log. */
+static const char *qa(char *out, size_t outsz, const char *s)
+{
+    return log_q(out, outsz, s, strlen(s));
+}
+
+/* ---- expunge ---- */
+
+/* Deletes the row of UID (if any) and appends its file to FL. */
+static int expunge_one(struct change *c, uint32_t uid, struct file_list *fl)
+{
+    sqlite3_stmt *st = change_prep(c, sql_expunge);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, c->mbox);
+    sqlite3_bind_int64(st, 2, uid);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        if (fl->n == fl->cap) {
+            fl->cap = fl->cap ? xmul(fl->cap, 2) : 64;
+            fl->names = xrealloc(fl->names, xmul(fl->cap, sizeof *fl->names));
+        }
+        fl->names[fl->n++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+        step = sqlite3_step(st);
+        c->changed++;
+        if (step == SQLITE_DONE && vanished_record(c, uid) < 0)
+            step = SQLITE_ERROR;
+    }
+    return step == SQLITE_DONE ? 0 : -1;
+}
+
+/* After the COMMIT: the files go, then msg/ is fsync'd. Best effort: a file
+ * left behind is an orphan that no index row names. */
+static void files_unlink(const struct store_ix *ix, const struct file_list *fl)
+{
+    int removed = 0;
+    for (size_t i = 0; i < fl->n; i++) {
+        char *path = xasprintf("%s/%s", ix->root, fl->names[i]);
+        if (unlink(path) == 0)
+            removed++;
+        else if (errno != ENOENT)
+            log_warn("store", "event=unlink-failed file=%s error=\"%s\"", fl->names[i],
+                     strerror(errno));
+        free(path);
+    }
+    if (removed > 0 && fs_fsync_dir_path(ix->msg_dir) < 0)
+        log_warn("store", "event=fsync-failed dir=msg error=\"%s\"", strerror(errno));
+}
+
+int store_expunge(const char *data_dir, const char *account, const char *mailbox,
+                  const uint32_t *uids, int n, const char **error_r)
+{
+    if (!uids_valid(uids, n, error_r))
+        return -1;
+    if (n == 0)
+        return 0;
+    struct change c;
+    if (change_begin(data_dir, account, mailbox, &c, error_r) < 0)
+        return -1;
+    struct file_list fl = { NULL, 0, 0 };
+    int rc = -1;
+    for (int i = 0; i < n; i++) {
+        if (expunge_one(&c, uids[i], &fl) < 0) {
+            log_error("store", "event=index-failed op=expunge error=\"%s\"",
+                      sqlite3_errmsg(c.ix.db));
+            *error_r = "cannot update the mailbox index";
+            change_abort(&c);
+            goto out;
+        }
+    }
+    if (change_commit(&c, error_r) < 0)
+        goto out;
+    files_unlink(&c.ix, &fl);
+    char qb[LOG_QSIZE];
+    if (fl.n > 0)
+        log_info("store", "event=expunge mailbox=%s count=%zu modseq=%" PRId64,
+                 qa(qb, sizeof qb, mailbox), fl.n, c.modseq);
+    change_finish(&c);
+    rc = 0;
+out:
+    file_list_free(&fl);
+    return rc;
+}
+
+static void file_list_free(struct file_list *fl)
+{
+    for (size_t i = 0; i < fl->n; i++)
+        free(fl->names[i]);
+    free(fl->names);
+    memset(fl, 0, sizeof *fl);
+}
+
+/* ---- flags ---- */
+
+static int flag_add_one(struct change *c, uint32_t uid, const char *flag,
+                        const char **error_r)
+{
+    sqlite3_stmt *st = change_prep(c, sql_flags_get);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, c->mbox);
+    sqlite3_bind_int64(st, 2, uid);
+    int step = sqlite3_step(st);
+    if (step != SQLITE_ROW)
+        return step == SQLITE_DONE ? 0 : -1;   /* no such UID: ignored */
+    const char *old = (const char *)sqlite3_column_text(st, 0);
+    if (!old)
+        old = "";
+    if (store_flags_have(old, flag))
+        return 0;
+    char *flags = *old ? xasprintf("%s %s", old, flag) : xstrdup(flag);
+    sqlite3_reset(st);
+    int rc = -1;
+    if (strlen(flags) > STORE_MAX_FLAGS_LEN) {
+        *error_r = "too many flags on the message";
+        goto out;
+    }
+    if (!(st = change_prep(c, sql_flags_set)))
+        goto out;
+    sqlite3_bind_text(st, 1, flags, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->modseq);
+    sqlite3_bind_int64(st, 3, c->mbox);
+    sqlite3_bind_int64(st, 4, uid);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_reset(st);   /* FLAGS is bound SQLITE_STATIC and freed below */
+    if (rc == 0)
+        c->changed++;
+out:
+    free(flags);
+    return rc;
+}
+
+int store_add_flag(const char *data_dir, const char *account, const char *mailbox,
+                   const uint32_t *uids, int n, const char *flag, const char **error_r)
+{
+    if (!uids_valid(uids, n, error_r))
+        return -1;
+    if (!flag_valid(flag)) {
+        *error_r = "bad flag";
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    struct change c;
+    if (change_begin(data_dir, account, mailbox, &c, error_r) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const char *why = NULL;
+        if (flag_add_one(&c, uids[i], flag, &why) < 0) {
+            if (!why)
+                log_error("store", "event=index-failed op=add-flag error=\"%s\"",
+                          sqlite3_errmsg(c.ix.db));
+            *error_r = why ? why : "cannot update the mailbox index";
+            change_abort(&c);
+            return -1;
+        }
+    }
+    if (change_commit(&c, error_r) < 0)
+        return -1;
+    char qb[LOG_QSIZE], fb[LOG_QSIZE];
+    if (c.changed > 0)
+        log_info("store", "event=flag-added mailbox=%s flag=%s count=%d modseq=%" PRId64,
+                 qa(qb, sizeof qb, mailbox), qa(fb, sizeof fb, flag), c.changed, c.modseq);
+    change_finish(&c);
+    return 0;
+}
+
+/* ---- move ---- */
+
+/* Gives UID of the source mailbox the next UID of mailbox TO, with
+ * TO_MODSEQ; the source records it as vanished; the delivery row follows. */
+static int move_one(struct change *c, int64_t to, int64_t *uidnext, int64_t to_modseq,
+                    uint32_t uid, const char **error_r)
+{
+    sqlite3 *db = c->ix.db;
+    if (*uidnext < 1 || *uidnext >= UINT32_MAX) {
+        *error_r = "no UIDs left in the target mailbox";
+        return -1;
+    }
+    sqlite3_stmt *st = change_prep(c, sql_move);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, to);
+    sqlite3_bind_int64(st, 2, *uidnext);
+    sqlite3_bind_int64(st, 3, to_modseq);
+    sqlite3_bind_int64(st, 4, c->mbox);
+    sqlite3_bind_int64(st, 5, uid);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (rc < 0 || sqlite3_changes(db) == 0)
+        return rc;   /* no such UID: ignored */
+    if (!(st = change_prep(c, sql_move_delivery)))
+        return -1;
+    sqlite3_bind_int64(st, 1, to);
+    sqlite3_bind_int64(st, 2, *uidnext);
+    sqlite3_bind_int64(st, 3, c->mbox);
+    sqlite3_bind_int64(st, 4, uid);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (rc < 0 || vanished_record(c, uid) < 0)
+        return -1;
+    (*uidnext)++;
+    c->changed++;
+    return 0;
+}
+
+static int move_store_target(sqlite3 *db, int64_t to, int64_t uidnext, int64_t modseq)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, uidnext);
+    sqlite3_bind_int64(st, 2, modseq);
+    sqlite3_bind_int64(st, 3, to);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Finds TO and its UIDNEXT / next MODSEQ inside the open transaction. */
+static int move_target(struct change *c, const char *to_name, int64_t *to_r,
+                       int64_t *uidnext_r, int64_t *modseq_r, const char **error_r)
+{
+    int m = store_ix_mailbox(c->ix.db, to_name, to_r);
+    if (m == 0)
+        m = mailbox_next_modseq(c->ix.db, *to_r, modseq_r, uidnext_r);
+    if (m != 0) {
+        *error_r = m > 0 ? "no such target mailbox" : "cannot read the mailbox index";
+        return -1;
+    }
+    if (*to_r == c->mbox) {
+        *error_r = "source and target are the same mailbox";
+        return -1;
+    }
+    return 0;
+}
+
+int store_move(const char *data_dir, const char *account, const char *from, const char *to,
+               const uint32_t *uids, int n, const char **error_r)
+{
+    if (!uids_valid(uids, n, error_r))
+        return -1;
+    if (!to) {
+        *error_r = "bad arguments";
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    struct change c;
+    if (change_begin(data_dir, account, from, &c, error_r) < 0)
+        return -1;
+    int64_t to_id, uidnext, to_modseq;
+    if (move_target(&c, to, &to_id, &uidnext, &to_modseq, error_r) < 0) {
+        change_abort(&c);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *why = NULL;
+        if (move_one(&c, to_id, &uidnext, to_modseq, uids[i], &why) < 0) {
+            if (!why)
+                log_error("store", "event=index-failed op=move error=\"%s\"",
+                          sqlite3_errmsg(c.ix.db));
+            *error_r = why ? why : "cannot update the mailbox index";
+            change_abort(&c);
+            return -1;
+        }
+    }
+    if (c.changed > 0 && move_store_target(c.ix.db, to_id, uidnext, to_modseq) < 0) {
+        *error_r = "cannot update the mailbox index";
+        change_abort(&c);
+        return -1;
+    }
+    if (change_commit(&c, error_r) < 0)
+        return -1;
+    char qb[LOG_QSIZE], tb[LOG_QSIZE];
+    if (c.changed > 0)
+        log_info("store", "event=move from=%s to=%s count=%d", qa(qb, sizeof qb, from),
+                 qa(tb, sizeof tb, to), c.changed);
+    change_finish(&c);
+    return 0;
+}

@@ -1,0 +1,17 @@
+/* store_tests: the test groups of unit_store that live outside
+ * test_store.c (which holds main). */
+#ifndef ROOST_STORE_TESTS_H
+#define ROOST_STORE_TESTS_H
+
+/* test_store_pop.c: changes (expunge, flags, move) and the POP3 maildrop */
+void test_store_expunge(void);
+void test_store_add_flag(void);
+void test_store_flag_limits(void);
+void test_store_move(void);
+void test_store_index_migrated(void);
+void test_store_pop_lock(void);
+void test_store_pop_since(void);
+void test_store_pop_empty_account(void);
+void test_store_pop_snapshot_stable(void);
+
+#endif
