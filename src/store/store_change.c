@@ -1,6 +1,7 @@
 /* store_change: changes to stored messages (store.h: store_expunge,
- * store_add_flag, store_move) and the index access they share with
- * store_pop.c (store_int.h: open at schema version 2, migration, helpers).
+ * store_add_flag, store_move) and the flag-list helper store_flags_have
+ * (store_int.h, also used by store_pop.c). The index itself (opening it,
+ * its schema and migrations, mailbox lookup) belongs to store_index.c.
  *
  * Every change runs in one BEGIN IMMEDIATE transaction on a connection with
  * synchronous=FULL, so it is on stable storage when COMMIT returns. A change
@@ -27,19 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-#define IX_BUSY_TIMEOUT_MS 10000
-#define IX_MAX_ACCOUNT 320
-
-static const struct {
-    const char *name, *special_use;
-} ix_default_mailboxes[] = {
-    { "INBOX", NULL },      { "Sent", "\\Sent" }, { "Drafts", "\\Drafts" },
-    { "Trash", "\\Trash" }, { "Junk", "\\Junk" }, { "Archive", "\\Archive" },
-};
 
 /* The per-message statements, prepared once per change (a POP3 QUIT may
  * expunge tens of thousands of messages in one call). */
@@ -72,15 +61,6 @@ struct change {
     sqlite3_stmt *stmt[CHANGE_STMTS];
 };
 
-static int ix_account_ok(const char *account);
-static int ix_mkdir(const char *path, const char *parent);
-static int ix_make_dirs(const char *data_dir, const char *mail, const struct store_ix *ix);
-static int ix_schema_version(sqlite3 *db);
-static int ix_create_mailbox(sqlite3 *db, const char *name, const char *special_use);
-static int ix_create_v1(sqlite3 *db);
-static int ix_create_v2(sqlite3 *db);
-static int ix_migrate(sqlite3 *db);
-static int ix_configure(sqlite3 *db);
 static int flag_valid(const char *flag);
 static int uids_valid(const uint32_t *uids, int n, const char **error_r);
 static int change_begin(const char *data_dir, const char *account, const char *mailbox,
@@ -106,248 +86,7 @@ static int move_target(struct change *c, const char *to_name, int64_t *to_r,
                        int64_t *uidnext_r, int64_t *modseq_r, const char **error_r);
 static const char *qa(char *out, size_t outsz, const char *s);
 
-/* ------------------------------------------------------- index (store_int) */
-
-static int ix_account_ok(const char *account)
-{
-    if (!account || !*account || account[0] == '.')
-        return 0;
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)account; *p; p++, n++)
-        if (*p == '/' || *p < 0x20 || *p == 0x7f || n >= IX_MAX_ACCOUNT)
-            return 0;
-    return 1;
-}
-
-/* mkdir PATH; when it is new, fsync PARENT so the entry survives a crash. */
-static int ix_mkdir(const char *path, const char *parent)
-{
-    if (mkdir(path, 0700) < 0)
-        return errno == EEXIST ? 0 : -1;
-    return parent ? fs_fsync_dir_path(parent) : 0;
-}
-
-static int ix_make_dirs(const char *data_dir, const char *mail, const struct store_ix *ix)
-{
-    char *tmp = xasprintf("%s/tmp", ix->msg_dir);
-    int rc = ix_mkdir(data_dir, NULL) < 0 || ix_mkdir(mail, data_dir) < 0 ||
-                     ix_mkdir(ix->root, mail) < 0 || ix_mkdir(ix->msg_dir, ix->root) < 0 ||
-                     ix_mkdir(tmp, ix->msg_dir) < 0
-                 ? -1
-                 : 0;
-    free(tmp);
-    return rc;
-}
-
-int store_ix_exec(sqlite3 *db, const char *sql)
-{
-    char *err = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        log_error("store", "event=sql-failed error=\"%s\"", err ? err : sqlite3_errmsg(db));
-        sqlite3_free(err);
-        return -1;
-    }
-    return 0;
-}
-
-/* 0 when the index has no schema yet. */
-static int ix_schema_version(sqlite3 *db)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) != SQLITE_OK)
-        return 0;
-    int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    return v;
-}
-
-/* As store.c: UIDVALIDITY is the creation time, above any used before. */
-static int ix_create_mailbox(sqlite3 *db, const char *name, const char *special_use)
-{
-    sqlite3_stmt *st;
-    int64_t uidvalidity = (int64_t)(uint32_t)time(NULL);
-    if (sqlite3_prepare_v2(db, "SELECT max(uidvalidity) FROM mailboxes", -1, &st, NULL) !=
-        SQLITE_OK)
-        return -1;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        int64_t max = sqlite3_column_int64(st, 0);
-        if (max >= uidvalidity)
-            uidvalidity = max + 1;
-    }
-    sqlite3_finalize(st);
-    if (uidvalidity > UINT32_MAX || uidvalidity == 0)
-        return -1;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO mailboxes(name, uidvalidity, uidnext, highestmodseq,"
-                           " special_use, subscribed) VALUES (?, ?, 1, 1, ?, 1)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, uidvalidity);
-    if (special_use)
-        sqlite3_bind_text(st, 3, special_use, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 3);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Version 1, exactly as store.c's schema_create_v1 creates it. */
-static int ix_create_v1(sqlite3 *db)
-{
-    static const char sql[] =
-        "CREATE TABLE schema_version(version INTEGER NOT NULL);"
-        "INSERT INTO schema_version(version) VALUES (0);"
-        "CREATE TABLE mailboxes("
-        " id INTEGER PRIMARY KEY,"
-        " name TEXT NOT NULL UNIQUE,"
-        " uidvalidity INTEGER NOT NULL,"
-        " uidnext INTEGER NOT NULL,"
-        " highestmodseq INTEGER NOT NULL,"
-        " special_use TEXT,"
-        " subscribed INTEGER NOT NULL DEFAULT 1);"
-        "CREATE TABLE messages("
-        " mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
-        " uid INTEGER NOT NULL,"
-        " file TEXT NOT NULL,"
-        " size INTEGER NOT NULL,"
-        " internaldate INTEGER NOT NULL,"
-        " modseq INTEGER NOT NULL,"
-        " flags TEXT NOT NULL DEFAULT '',"
-        " queue_id TEXT,"
-        " envelope TEXT,"
-        " bodystructure TEXT,"
-        " PRIMARY KEY (mailbox_id, uid));"
-        "CREATE TABLE deliveries("
-        " queue_id TEXT PRIMARY KEY,"
-        " mailbox_id INTEGER NOT NULL,"
-        " uid INTEGER NOT NULL);";
-    if (store_ix_exec(db, sql) < 0)
-        return -1;
-    for (size_t i = 0; i < sizeof ix_default_mailboxes / sizeof ix_default_mailboxes[0]; i++)
-        if (ix_create_mailbox(db, ix_default_mailboxes[i].name,
-                              ix_default_mailboxes[i].special_use) < 0)
-            return -1;
-    return 0;
-}
-
-/* Version 2: the UIDs that left each mailbox, for QRESYNC; and an index to
- * find the delivery row of a message when it moves. */
-static int ix_create_v2(sqlite3 *db)
-{
-    return store_ix_exec(db, "CREATE TABLE vanished("
-                             " mailbox_id INTEGER NOT NULL,"
-                             " uid INTEGER NOT NULL,"
-                             " modseq INTEGER NOT NULL,"
-                             " PRIMARY KEY (mailbox_id, uid));"
-                             "CREATE INDEX vanished_modseq ON vanished(mailbox_id, modseq);"
-                             "CREATE INDEX deliveries_message ON deliveries(mailbox_id, uid);");
-}
-
-static int ix_migrate(sqlite3 *db)
-{
-    if (ix_schema_version(db) >= STORE_IX_SCHEMA_VERSION)
-        return 0;
-    if (store_ix_exec(db, "BEGIN IMMEDIATE") < 0)
-        return -1;
-    int v = ix_schema_version(db);   /* again, under the write lock */
-    if (v < 1 && ix_create_v1(db) < 0)
-        goto fail;
-    if (v < 2 && ix_create_v2(db) < 0)
-        goto fail;
-    if (v < STORE_IX_SCHEMA_VERSION &&
-        store_ix_exec(db, "UPDATE schema_version SET version = 2") < 0)
-        goto fail;
-    if (store_ix_exec(db, "COMMIT") < 0)
-        goto fail;
-    if (v >= 1 && v < 2)
-        log_info("store", "event=index-migrated version=2");
-    return 0;
-fail:
-    store_ix_exec(db, "ROLLBACK");
-    return -1;
-}
-
-static int ix_configure(sqlite3 *db)
-{
-    sqlite3_busy_timeout(db, IX_BUSY_TIMEOUT_MS);
-    return store_ix_exec(db, "PRAGMA journal_mode=WAL") < 0 ||
-                   store_ix_exec(db, "PRAGMA synchronous=FULL") < 0 ||
-                   store_ix_exec(db, "PRAGMA foreign_keys=ON") < 0
-               ? -1
-               : 0;
-}
-
-int store_ix_open(const char *data_dir, const char *account, int create, struct store_ix *ix,
-                  const char **error_r)
-{
-    memset(ix, 0, sizeof *ix);
-    if (!data_dir || !ix_account_ok(account)) {
-        *error_r = "bad account name";
-        return -1;
-    }
-    char *mail = xasprintf("%s/mail", data_dir);
-    char *index = xasprintf("%s/%s/index.sqlite", mail, account);
-    ix->root = xasprintf("%s/%s", mail, account);
-    ix->msg_dir = xasprintf("%s/msg", ix->root);
-    int rc = -1;
-    struct stat st;
-    if (!create && stat(index, &st) < 0) {
-        rc = errno == ENOENT ? 1 : -1;
-        *error_r = "no mail store for this account";
-        goto out;
-    }
-    if (create && ix_make_dirs(data_dir, mail, ix) < 0) {
-        *error_r = "cannot create the mail directories";
-        goto out;
-    }
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(index, &ix->db, flags, NULL) != SQLITE_OK) {
-        *error_r = "cannot open the mailbox index";
-        goto out;
-    }
-    if (ix_schema_version(ix->db) > STORE_IX_SCHEMA_VERSION) {
-        *error_r = "the mailbox index is newer than this roost";
-        goto out;
-    }
-    if (ix_configure(ix->db) < 0 || ix_migrate(ix->db) < 0) {
-        *error_r = "cannot initialise the mailbox index";
-        goto out;
-    }
-    rc = 0;
-out:
-    free(mail);
-    free(index);
-    if (rc != 0)
-        store_ix_close(ix);
-    return rc;
-}
-
-void store_ix_close(struct store_ix *ix)
-{
-    if (ix->db)
-        sqlite3_close(ix->db);
-    free(ix->root);
-    free(ix->msg_dir);
-    memset(ix, 0, sizeof *ix);
-}
-
-int store_ix_mailbox(sqlite3 *db, const char *name, int64_t *id_r)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT id FROM mailboxes WHERE name = ?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(st, 1, strcasecmp(name, "INBOX") == 0 ? "INBOX" : name, -1,
-                      SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
-    if (rc == 0)
-        *id_r = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc;
-}
+/* ---------------------------------------------------------------- flags */
 
 int store_flags_have(const char *flags, const char *flag)
 {
@@ -401,14 +140,14 @@ static int mailbox_next_modseq(sqlite3 *db, int64_t mbox, int64_t *modseq_r,
                            &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, mbox);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    int rc = store_ix_step(st);
+    if (rc == 0) {
         *modseq_r = sqlite3_column_int64(st, 0) + 1;
         if (uidnext_r)
             *uidnext_r = sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);
-    return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
+    return rc;
 }
 
 static int mailbox_store_modseq(sqlite3 *db, int64_t mbox, int64_t modseq)

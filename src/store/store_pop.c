@@ -13,7 +13,10 @@
  * session shows up in the next one (RFC 1939 does not let the maildrop
  * change under a session). A message expunged by IMAP during the session
  * keeps its entry; reading its path then fails, and the caller answers
- * that message with an error. */
+ * that message with an error.
+ *
+ * The index is opened through store_index.c (store_ix_open with CREATE: an
+ * account that never received mail gets its store and INBOX here). */
 #include "store/store.h"
 #include "store/store_int.h"
 #include "core/log.h"

@@ -1,0 +1,320 @@
+/* store_index: the one owner of an account's mailbox index
+ * (DATA/mail/<account>/index.sqlite; store_int.h: store_ix_*).
+ *
+ * Owns: the account-name check (the name is a directory name under
+ * DATA/mail), creating the account's directories (mail/<account>, msg/,
+ * msg/tmp/, each new one made durable by an fsync of its parent), opening
+ * the index (WAL, synchronous=FULL, foreign keys, busy timeout), the schema
+ * and its version (created at STORE_SCHEMA_VERSION; an older index is
+ * migrated in place, a newer one refused), the default special-use
+ * mailboxes with their UIDVALIDITY, and the small helpers every store file
+ * uses (exec, step, mailbox lookup).
+ *
+ * Migrations: schema_steps[v] brings version v to v + 1. They all run in one
+ * BEGIN IMMEDIATE transaction, and the version is read again once the write
+ * lock is held, so two openers racing on an old index do the work once: the
+ * second waits (busy timeout) and then finds nothing to do. */
+#include "store/store_int.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/xalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define STORE_BUSY_TIMEOUT_MS 10000
+#define STORE_MAX_ACCOUNT 320
+
+static const struct {
+    const char *name, *special_use;
+} default_mailboxes[] = {
+    { "INBOX", NULL },      { "Sent", "\\Sent" }, { "Drafts", "\\Drafts" },
+    { "Trash", "\\Trash" }, { "Junk", "\\Junk" }, { "Archive", "\\Archive" },
+};
+
+static int account_name_ok(const char *account);
+static int make_dir_durable(const char *path, const char *parent);
+static int make_dirs(const char *data_dir, const char *mail, const struct store_ix *ix);
+static int schema_version(sqlite3 *db);
+static int mailbox_create(sqlite3 *db, const char *name, const char *special_use);
+static int schema_create_v1(sqlite3 *db);
+static int schema_create_v2(sqlite3 *db);
+static int schema_migrate(sqlite3 *db);
+static int db_configure(sqlite3 *db);
+
+/* schema_steps[v]: version v to v + 1 (0: an empty file, the whole v1). */
+static int (*const schema_steps[])(sqlite3 *db) = { schema_create_v1, schema_create_v2 };
+_Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,
+               "one schema step per version");
+
+/* ---- helpers ---- */
+
+static int account_name_ok(const char *account)
+{
+    if (!account || !*account || account[0] == '.')
+        return 0;
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)account; *p; p++, n++)
+        if (*p == '/' || *p < 0x20 || *p == 0x7f || n >= STORE_MAX_ACCOUNT)
+            return 0;
+    return 1;
+}
+
+/* mkdir PATH; when it is new, fsync PARENT so the entry survives a crash. */
+static int make_dir_durable(const char *path, const char *parent)
+{
+    if (mkdir(path, 0700) < 0)
+        return errno == EEXIST ? 0 : -1;
+    return parent ? fs_fsync_dir_path(parent) : 0;
+}
+
+/* DATA, DATA/mail, the account root, msg/ and msg/tmp/. */
+static int make_dirs(const char *data_dir, const char *mail, const struct store_ix *ix)
+{
+    return make_dir_durable(data_dir, NULL) < 0 || make_dir_durable(mail, data_dir) < 0 ||
+                   make_dir_durable(ix->root, mail) < 0 ||
+                   make_dir_durable(ix->msg_dir, ix->root) < 0 ||
+                   make_dir_durable(ix->tmp_dir, ix->msg_dir) < 0
+               ? -1
+               : 0;
+}
+
+int store_ix_exec(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        log_error("store", "event=sql-failed error=\"%s\"", err ? err : sqlite3_errmsg(db));
+        sqlite3_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+int store_ix_step(sqlite3_stmt *st)
+{
+    int step = sqlite3_step(st);
+    return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
+}
+
+const char *store_mailbox_canonical(const char *name)
+{
+    return strcasecmp(name, "INBOX") == 0 ? "INBOX" : name;
+}
+
+int store_ix_mailbox(sqlite3 *db, const char *name, int64_t *id_r)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id FROM mailboxes WHERE name = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, store_mailbox_canonical(name), -1, SQLITE_STATIC);
+    int rc = store_ix_step(st);
+    if (rc == 0)
+        *id_r = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- schema ---- */
+
+/* 0 when the index has no schema yet. */
+static int schema_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) != SQLITE_OK)
+        return 0;   /* no table yet */
+    int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int mailbox_create(sqlite3 *db, const char *name, const char *special_use)
+{
+    /* UIDVALIDITY: the creation time, strictly above any this account has
+     * used, so a re-created mailbox never repeats one (RFC 3501 2.3.1.1). */
+    sqlite3_stmt *st;
+    int64_t uidvalidity = (int64_t)(uint32_t)time(NULL);
+    if (sqlite3_prepare_v2(db, "SELECT max(uidvalidity) FROM mailboxes", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        int64_t max = sqlite3_column_int64(st, 0);
+        if (max >= uidvalidity)
+            uidvalidity = max + 1;
+    }
+    sqlite3_finalize(st);
+    if (uidvalidity > UINT32_MAX || uidvalidity == 0)
+        return -1;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO mailboxes(name, uidvalidity, uidnext, highestmodseq,"
+                           " special_use, subscribed) VALUES (?, ?, 1, 1, ?, 1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, uidvalidity);
+    if (special_use)
+        sqlite3_bind_text(st, 3, special_use, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 3);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Version 1: mailboxes, messages, deliveries, and the default mailboxes. */
+static int schema_create_v1(sqlite3 *db)
+{
+    static const char sql[] =
+        "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+        "INSERT INTO schema_version(version) VALUES (0);"
+        "CREATE TABLE mailboxes("
+        " id INTEGER PRIMARY KEY,"
+        " name TEXT NOT NULL UNIQUE,"
+        " uidvalidity INTEGER NOT NULL,"
+        " uidnext INTEGER NOT NULL,"
+        " highestmodseq INTEGER NOT NULL,"
+        " special_use TEXT,"
+        " subscribed INTEGER NOT NULL DEFAULT 1);"
+        "CREATE TABLE messages("
+        " mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+        " uid INTEGER NOT NULL,"
+        " file TEXT NOT NULL,"
+        " size INTEGER NOT NULL,"
+        " internaldate INTEGER NOT NULL,"
+        " modseq INTEGER NOT NULL,"
+        " flags TEXT NOT NULL DEFAULT '',"
+        " queue_id TEXT,"
+        " envelope TEXT,"
+        " bodystructure TEXT,"
+        " PRIMARY KEY (mailbox_id, uid));"
+        "CREATE TABLE deliveries("
+        " queue_id TEXT PRIMARY KEY,"
+        " mailbox_id INTEGER NOT NULL,"
+        " uid INTEGER NOT NULL);";
+    if (store_ix_exec(db, sql) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof default_mailboxes / sizeof default_mailboxes[0]; i++)
+        if (mailbox_create(db, default_mailboxes[i].name, default_mailboxes[i].special_use) < 0)
+            return -1;
+    return 0;
+}
+
+/* Version 2: the UIDs that left each mailbox, for QRESYNC; and an index to
+ * find the delivery row of a message when it moves. */
+static int schema_create_v2(sqlite3 *db)
+{
+    return store_ix_exec(db, "CREATE TABLE vanished("
+                             " mailbox_id INTEGER NOT NULL,"
+                             " uid INTEGER NOT NULL,"
+                             " modseq INTEGER NOT NULL,"
+                             " PRIMARY KEY (mailbox_id, uid));"
+                             "CREATE INDEX vanished_modseq ON vanished(mailbox_id, modseq);"
+                             "CREATE INDEX deliveries_message ON deliveries(mailbox_id, uid);");
+}
+
+/* Brings the index to STORE_SCHEMA_VERSION in one transaction. */
+static int schema_migrate(sqlite3 *db)
+{
+    if (schema_version(db) >= STORE_SCHEMA_VERSION)
+        return 0;
+    if (store_ix_exec(db, "BEGIN IMMEDIATE") < 0)
+        return -1;
+    int v = schema_version(db);   /* again, now that we hold the write lock */
+    for (int step = v < 0 ? 0 : v; step < STORE_SCHEMA_VERSION; step++)
+        if (schema_steps[step](db) < 0)
+            goto fail;
+    if (v < STORE_SCHEMA_VERSION) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d",
+                 STORE_SCHEMA_VERSION);
+        if (store_ix_exec(db, sql) < 0)
+            goto fail;
+    }
+    if (store_ix_exec(db, "COMMIT") < 0)
+        goto fail;
+    if (v >= 1 && v < STORE_SCHEMA_VERSION)
+        log_info("store", "event=index-migrated version=%d from=%d", STORE_SCHEMA_VERSION, v);
+    return 0;
+fail:
+    store_ix_exec(db, "ROLLBACK");
+    return -1;
+}
+
+static int db_configure(sqlite3 *db)
+{
+    return store_ix_exec(db, "PRAGMA journal_mode=WAL") < 0 ||
+                   store_ix_exec(db, "PRAGMA synchronous=FULL") < 0 ||
+                   store_ix_exec(db, "PRAGMA foreign_keys=ON") < 0
+               ? -1
+               : 0;
+}
+
+/* ---- open / close ---- */
+
+int store_ix_open(const char *data_dir, const char *account, int create, struct store_ix *ix,
+                  const char **error_r)
+{
+    memset(ix, 0, sizeof *ix);
+    if (!data_dir || !account_name_ok(account)) {
+        *error_r = "bad account name";
+        return -1;
+    }
+    char *mail = xasprintf("%s/mail", data_dir);
+    ix->root = xasprintf("%s/%s", mail, account);
+    ix->msg_dir = xasprintf("%s/msg", ix->root);
+    ix->tmp_dir = xasprintf("%s/tmp", ix->msg_dir);
+    char *index = xasprintf("%s/index.sqlite", ix->root);
+    int rc = -1;
+    struct stat st;
+
+    if (!create) {
+        if (stat(index, &st) < 0) {
+            rc = errno == ENOENT ? 1 : -1;
+            *error_r = "no mail store for this account";
+            goto out;
+        }
+    } else if (make_dirs(data_dir, mail, ix) < 0) {
+        *error_r = "cannot create the mail directories";
+        goto out;
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(index, &ix->db, flags, NULL) != SQLITE_OK) {
+        *error_r = "cannot open the mailbox index";
+        goto out;
+    }
+    sqlite3_busy_timeout(ix->db, STORE_BUSY_TIMEOUT_MS);
+    if (db_configure(ix->db) < 0) {
+        *error_r = "cannot initialise the mailbox index";
+        goto out;
+    }
+    if (schema_version(ix->db) > STORE_SCHEMA_VERSION) {
+        *error_r = "the mailbox index is newer than this roost";
+        goto out;
+    }
+    if (schema_migrate(ix->db) < 0) {
+        *error_r = "cannot initialise the mailbox index";
+        goto out;
+    }
+    rc = 0;
+out:
+    free(mail);
+    free(index);
+    if (rc != 0)
+        store_ix_close(ix);
+    return rc;
+}
+
+void store_ix_close(struct store_ix *ix)
+{
+    if (ix->db)
+        sqlite3_close(ix->db);
+    free(ix->root);
+    free(ix->msg_dir);
+    free(ix->tmp_dir);
+    memset(ix, 0, sizeof *ix);
+}
