@@ -710,3 +710,160 @@ def make_account(server):
 @pytest.fixture
 def wait_for_message(server):
     return server.wait_for_message
+
+
+# --------------------------------------------------------------------------
+# POP3 (test_pop3*.py): raw client and bulk delivery.  Additions only.
+
+POP3_LISTENERS = ("smtp", "submission", "submissions", "pop3", "pop3s")
+
+
+class POP3(SMTP):
+    """A raw POP3 connection (RFC 1939): send() bytes exactly, reply() reads
+    one status line ("+OK ..." / "-ERR ..." / "+ <challenge>") as str,
+    multi() reads a multi-line body up to the terminating "." line."""
+
+    def __init__(self, port, tls=False, **kw):
+        super().__init__(port, tls=tls, **kw)
+
+    def reply(self, timeout=None):
+        line = self.read_line(timeout)
+        s = line.decode("utf-8", "replace")
+        assert s.startswith(("+OK", "-ERR", "+ ")) or s == "+", \
+            f"malformed POP3 status line {line!r}; transcript: {self.history()}"
+        self.transcript.append(("S", s))
+        return s
+
+    def multi(self, timeout=None):
+        """The raw multi-line body after a +OK (dot-stuffed, CRLF lines,
+        without the final ".\\r\\n"): bytes.  Reads efficiently (large RETR)."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        if self.buf.startswith(b".\r\n"):
+            self.buf = self.buf[3:]
+            return b""
+        start = 0
+        while True:
+            i = self.buf.find(b"\r\n.\r\n", start)
+            if i >= 0:
+                body = self.buf[:i + 2]
+                self.buf = self.buf[i + 5:]
+                return body
+            start = max(0, len(self.buf) - 4)
+            try:
+                self._fill(deadline)
+            except socket.timeout:
+                raise AssertionError(
+                    f"multi-line response not terminated within the timeout; "
+                    f"{len(self.buf)} bytes buffered, ending {self.buf[-200:]!r}; "
+                    f"transcript: {self.history()}") from None
+
+    def cmd_multi(self, line, timeout=None):
+        """(status line, raw body or None if the status is not +OK)."""
+        st = self.cmd(line, timeout)
+        if not st.startswith("+OK"):
+            return st, None
+        return st, self.multi(timeout)
+
+    def retr(self, n, timeout=None):
+        """(status, message bytes dot-unstuffed) of RETR n."""
+        st, body = self.cmd_multi(f"RETR {n}", timeout)
+        return st, (pop3_unstuff(body) if body is not None else None)
+
+    def stls(self, cafile=None):
+        r = self.cmd("STLS")
+        assert r == "+OK Begin TLS negotiation", f"STLS refused: {r!r}"
+        assert self.buf == b"", f"server sent data after +OK to STLS: {self.buf!r}"
+        self.sock.settimeout(self.timeout)
+        self.sock = client_context(cafile).wrap_socket(self.sock, server_hostname=HOSTNAME)
+        self.tls = True
+        return r
+
+    def user_pass(self, user, password):
+        r = self.cmd(f"USER {user}")
+        if not r.startswith("+OK"):
+            return r
+        return self.cmd(f"PASS {password}")
+
+    def auth_plain(self, user, password, initial=True):
+        import base64
+        tok = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+        if initial:
+            return self.cmd(f"AUTH PLAIN {tok}")
+        r = self.cmd("AUTH PLAIN")
+        if not r.startswith("+"):
+            return r
+        assert not r.startswith("+OK"), f"AUTH PLAIN without a challenge answered {r!r}"
+        return self.cmd(tok)
+
+    def auth_login(self, user, password, initial=False):
+        import base64
+        u = base64.b64encode(user.encode()).decode()
+        p = base64.b64encode(password.encode()).decode()
+        r = self.cmd(f"AUTH LOGIN {u}") if initial else self.cmd("AUTH LOGIN")
+        if not r.startswith("+ ") and r != "+":
+            return r
+        if not initial:
+            r = self.cmd(u)
+            if not r.startswith("+ ") and r != "+":
+                return r
+        return self.cmd(p)
+
+
+def pop3_unstuff(body: bytes) -> bytes:
+    """Removes POP3 byte-stuffing from a raw multi-line body (CRLF lines)."""
+    if not body:
+        return b""
+    lines = body[:-2].split(CRLF) if body.endswith(CRLF) else body.split(CRLF)
+    out = [l[1:] if l.startswith(b".") else l for l in lines]
+    return CRLF.join(out) + CRLF
+
+
+def pop3_connect(srv, which="pop3", stls=True, **kw):
+    """A POP3 connection to srv: on "pop3" with STLS done (unless stls=False),
+    on "pop3s" TLS from the first byte."""
+    c = POP3(srv.ports[which], tls=(which == "pop3s"), **kw)
+    if which == "pop3" and stls:
+        c.stls()
+    return c
+
+
+def pop3_session(srv, address, password, which="pop3s", **kw):
+    """A POP3 connection in the TRANSACTION state (USER/PASS)."""
+    c = pop3_connect(srv, which, **kw)
+    r = c.user_pass(address, password)
+    assert r.startswith("+OK"), f"POP3 login of {address} failed: {r!r}; {c.history()}"
+    return c
+
+
+def deliver_many(srv, rcpt, messages, sender="someone@remote.test", threads=4):
+    """Delivers every message (bytes) to rcpt through srv's smtp listener,
+    several SMTP sessions in parallel, many transactions per session.
+    Returns only once every message had its 250."""
+    chunks = [messages[i::threads] for i in range(threads)]
+    errors = []
+
+    def work(chunk):
+        try:
+            with SMTP(srv.smtp) as c:
+                c.ehlo()
+                for m in chunk:
+                    r = c.mail_transaction(sender, [rcpt], m)
+                    assert r.code == 250, f"DATA not accepted: {r.text}"
+                c.cmd("QUIT")
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=work, args=(ch,)) for ch in chunks if ch]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(600)
+    assert not any(t.is_alive() for t in ts), "delivery threads did not finish"
+    if errors:
+        raise errors[0]
+
+
+def message_id_of(msg: bytes):
+    """The Message-ID field value of a message (bytes), or None."""
+    m = re.search(rb"(?im)^Message-ID:[ \t]*(<[^>\r\n]*>)", re.split(rb"\r?\n\r?\n", msg, 1)[0])
+    return m.group(1).decode("utf-8", "replace") if m else None
