@@ -31,6 +31,8 @@ static const char usage_text[] =
     "  account list | show ADDRESS | passwd ADDRESS [--password-stdin] | del ADDRESS\n"
     "  account set ADDRESS [--plan free|business] [--daily-limit N] [--imap on|off]\n"
     "                      [--pop on|off] [--two-factor on|off]\n"
+    "                      [--pop-scope all|from-now]\n"
+    "                      [--pop-after keep|mark-read|archive|delete]\n"
     "  alias add SOURCE TARGET | list | del SOURCE     (SOURCE @domain = catch-all)\n"
     "  app-password create ADDRESS NAME | list ADDRESS | revoke ADDRESS NAME\n"
     "  mailbox list ADDRESS [MAILBOX] | cat ADDRESS UID [MAILBOX]\n"
