@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "core/fsutil.h"
+#include "core/notify.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -45,9 +46,6 @@
 static int db_open_read(const char *data_dir, const char *account, struct store_ix *s);
 static int step_done(sqlite3_stmt **stp);
 static int delivery_lookup(sqlite3 *db, const char *queue_id, uint32_t *uid_r);
-static void message_file_name(char *out, size_t outsz);
-static int message_file_write(struct store_ix *s, const char *name, const char *data,
-                              size_t len, const char **error_r);
 static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
                         const char *file, size_t len, time_t internaldate, uint32_t *uid_r,
                         int *duplicate_r, int *committed_unknown_r);
@@ -112,7 +110,7 @@ static int message_lookup(struct store_ix *s, const char *mailbox, uint32_t uid,
 /* ---- deliver ---- */
 
 /* Unique without coordination: time, then 64 random bits. */
-static void message_file_name(char *out, size_t outsz)
+void store_file_name(char *out, size_t outsz)
 {
     struct timeval tv;
     uint64_t r = 0;
@@ -123,8 +121,8 @@ static void message_file_name(char *out, size_t outsz)
 }
 
 /* msg/tmp/NAME, fsync, rename to msg/NAME, fsync msg/. */
-static int message_file_write(struct store_ix *s, const char *name, const char *data,
-                              size_t len, const char **error_r)
+int store_file_write(struct store_ix *s, const char *name, const char *data, size_t len,
+                     const char **error_r)
 {
     char *tmp = xasprintf("%s/%s", s->tmp_dir, name);
     char *final = xasprintf("%s/%s", s->msg_dir, name);
@@ -291,8 +289,8 @@ int store_deliver(const char *data_dir, const char *account, const char *mailbox
         goto out;
     }
     char name[96];
-    message_file_name(name, sizeof name);
-    if (message_file_write(&s, name, data ? data : "", len, error_r) < 0)
+    store_file_name(name, sizeof name);
+    if (store_file_write(&s, name, data ? data : "", len, error_r) < 0)
         goto out;
     char *file = xasprintf("msg/%s", name);
     int unknown = 0;
@@ -304,6 +302,8 @@ int store_deliver(const char *data_dir, const char *account, const char *mailbox
     } else {
         if (*duplicate_r)
             message_file_remove(&s, file);
+        else
+            notify_mailbox_changed(account);
         rc = 0;
     }
     free(file);
