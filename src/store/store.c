@@ -312,6 +312,22 @@ out:
     return rc;
 }
 
+void store_files_unlink(const struct store_ix *s, char *const *files, size_t n)
+{
+    int removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *path = xasprintf("%s/%s", s->root, files[i]);
+        if (unlink(path) == 0)
+            removed++;
+        else if (errno != ENOENT)
+            log_warn("store", "event=unlink-failed file=%s error=\"%s\"", files[i],
+                     strerror(errno));
+        free(path);
+    }
+    if (removed > 0 && fs_fsync_dir_path(s->msg_dir) < 0)
+        log_warn("store", "event=fsync-failed dir=msg error=\"%s\"", strerror(errno));
+}
+
 /* ---- read side ---- */
 
 int store_list(const char *data_dir, const char *account, const char *mailbox,

@@ -122,6 +122,43 @@ int store_ix_mailbox(sqlite3 *db, const char *name, int64_t *id_r)
     return rc;
 }
 
+int store_ix_mbstate(sqlite3 *db, const char *name, struct store_mbstate *m)
+{
+    sqlite3_stmt *st;
+    memset(m, 0, sizeof *m);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, uidvalidity, uidnext, highestmodseq, special_use"
+                           " FROM mailboxes WHERE name = ? AND noselect = 0",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, store_mailbox_canonical(name), -1, SQLITE_STATIC);
+    int rc = store_ix_step(st);
+    if (rc == 0) {
+        m->id = sqlite3_column_int64(st, 0);
+        m->uidvalidity = sqlite3_column_int64(st, 1);
+        m->uidnext = sqlite3_column_int64(st, 2);
+        m->highestmodseq = sqlite3_column_int64(st, 3);
+        const char *su = (const char *)sqlite3_column_text(st, 4);
+        snprintf(m->special_use, sizeof m->special_use, "%s", su ? su : "");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_ix_mbstate_save(sqlite3 *db, const struct store_mbstate *m)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, m->uidnext);
+    sqlite3_bind_int64(st, 2, m->highestmodseq);
+    sqlite3_bind_int64(st, 3, m->id);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- schema ---- */
 
 /* 0 when the index has no schema yet. */

@@ -69,6 +69,16 @@ int64_t store_ix_next_uidvalidity(sqlite3 *db);
 int store_ix_mailbox_create(sqlite3 *db, const char *name, const char *special_use,
                             int64_t *id_r);
 
+/* The state of a selectable mailbox (not \Noselect). */
+struct store_mbstate {
+    int64_t id, uidvalidity, uidnext, highestmodseq;
+    char special_use[16];
+};
+/* 0 found, 1 no such selectable mailbox, -1 error. */
+int store_ix_mbstate(sqlite3 *db, const char *name, struct store_mbstate *m);
+/* Stores M's uidnext and highestmodseq. 0 or -1. */
+int store_ix_mbstate_save(sqlite3 *db, const struct store_mbstate *m);
+
 /* ---- store.c ---- */
 
 /* A unique message file name (no directory). */
@@ -76,6 +86,26 @@ void store_file_name(char *out, size_t outsz);
 /* Writes msg/tmp/NAME, fsyncs it, renames it to msg/NAME, fsyncs msg/. */
 int store_file_write(struct store_ix *s, const char *name, const char *data, size_t len,
                      const char **error_r);
+
+/* Unlinks the files (relative to the account root) after a COMMIT, then
+ * fsyncs msg/; best effort (a file left behind is an orphan). */
+void store_files_unlink(const struct store_ix *s, char *const *files, size_t n);
+
+/* ---- store_flags.c ---- */
+
+/* The flags column for SYSFLAGS and KEYWORDS (may be NULL): system flags
+ * first in canonical case, then the keywords (deduplicated,
+ * case-insensitively). malloc'd. */
+char *store_flags_join(unsigned sysflags, const char *keywords);
+/* 1 when KEYWORDS (NULL or space-separated) are all valid flag-keywords. */
+int store_keywords_valid(const char *keywords);
+
+/* ---- store_usage.c ---- */
+struct store_usage;
+/* The account's usage row. 0 or -1. */
+int store_usage_read(sqlite3 *db, struct store_usage *u);
+/* 1 when usage + ADDING would pass QUOTA_BYTES (0: no limit), 0 not, -1. */
+int store_usage_over(sqlite3 *db, uint64_t quota_bytes, uint64_t adding);
 
 /* ---- store_change.c ---- */
 
