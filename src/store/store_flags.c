@@ -234,6 +234,10 @@ static int set_one(sqlite3_stmt *get, sqlite3_stmt *set, const struct store_mbst
         r->modseq = (uint64_t)mb->highestmodseq + 1;
     }
 out:
+    if (rc < 0) {
+        free(r->keywords);
+        r->keywords = NULL;
+    }
     free(oldtext);
     free(text);
     return rc;
