@@ -7,6 +7,7 @@
 #include "store/store.h"
 #include "store/store_imap.h"
 #include "core/notify.h"
+#include "core/worker.h"
 #include "core/xalloc.h"
 #include "test.h"
 
@@ -415,6 +416,11 @@ static void test_copy_move(void)
     struct store_status st;
     test_assert(store_mailbox_status_full(dir, ACCT, "Archive", &st, &err) == 0);
     test_assert(st.messages == 3 && st.uidnext == 4 && st.uidvalidity == uv);
+    struct store_changes cc;
+    test_assert(store_changes_since(dir, ACCT, "Archive", st.highestmodseq - 1, &cc, &err) == 0);
+    test_assert(cc.nchanged == 2 && cc.changed[0].uid == 2 && cc.changed[1].uid == 3 &&
+                cc.nvanished == 0);
+    store_changes_free(&cc);
     struct store_usage u;
     test_assert(store_usage_get(dir, ACCT, &u, &err) == 0 && u.messages == 7);
     /* flags copied; expunging the original leaves the copy readable */
@@ -611,6 +617,59 @@ static void test_notify_without_loops(void)
     test_end();
 }
 
+struct notified {
+    struct loop *loop;
+    int calls;
+    char last[64];
+};
+static struct notified notified[2];
+
+static void on_change(struct loop *loop, const char *account)
+{
+    for (int i = 0; i < 2; i++) {
+        if (notified[i].loop == loop) {
+            notified[i].calls++;
+            snprintf(notified[i].last, sizeof notified[i].last, "%s", account);
+        }
+    }
+}
+
+static void test_notify_loops(void)
+{
+    test_begin("notify: every registered loop gets each change, on its own queue");
+    const char *dir = test_tmpdir();
+    const char *err = NULL;
+    memset(notified, 0, sizeof notified);
+    notify_reset();
+    for (int i = 0; i < 2; i++) {
+        notified[i].loop = loop_new();
+        notify_register_loop(notified[i].loop, on_change);
+    }
+    test_assert(put(dir, "INBOX", 0) == 1);                       /* append */
+    uint32_t one[] = { 1 };
+    struct store_flag_result *r;
+    uint32_t nr;
+    test_assert(store_set_flags(dir, ACCT, "INBOX", one, 1, STORE_FLAGS_ADD, STORE_F_SEEN, NULL,
+                                0, 0, &r, &nr, &err) == 0);       /* flags */
+    store_flag_results_free(r, nr);
+    test_assert(store_set_flags(dir, ACCT, "INBOX", one, 1, STORE_FLAGS_ADD, STORE_F_SEEN, NULL,
+                                0, 0, &r, &nr, &err) == 0);       /* no change: no notice */
+    store_flag_results_free(r, nr);
+    test_assert(store_mailbox_create(dir, ACCT, "N", NULL, &err) == 0);   /* mailbox */
+    uint32_t uid;
+    int dup;
+    test_assert(store_deliver(dir, ACCT, "INBOX", "QN", msg, MSGLEN, 0, &uid, &dup, &err) == 0);
+    test_assert(notified[0].calls == 0);   /* posted, not run: the loops have not run */
+    for (int i = 0; i < 2; i++) {
+        struct loop *l = notified[i].loop;
+        loop_free(&l);   /* runs the posted completions */
+        test_assert(notified[i].calls == 4);
+        test_assert_streq(notified[i].last, ACCT);
+    }
+    notify_reset();
+    test_end();
+}
+
 int main(void)
 {
     return test_run((test_fn[]){ test_flags_parse, test_mailbox_create_list, test_subscribe,
@@ -618,5 +677,5 @@ int main(void)
                                  test_set_flags, test_expunge_deleted, test_copy_move,
                                  test_append_quota, test_migrate_v2,
                                  test_uidvalidity_never_repeats, test_big_view,
-                                 test_notify_without_loops, NULL });
+                                 test_notify_without_loops, test_notify_loops, NULL });
 }
