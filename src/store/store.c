@@ -46,9 +46,13 @@
 static int db_open_read(const char *data_dir, const char *account, struct store_ix *s);
 static int step_done(sqlite3_stmt **stp);
 static int delivery_lookup(sqlite3 *db, const char *queue_id, uint32_t *uid_r);
+struct cached {
+    char *envelope, *bodystructure;   /* NULL when not computed */
+};
 static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
-                        const char *file, size_t len, time_t internaldate, uint32_t *uid_r,
-                        int *duplicate_r, int *committed_unknown_r);
+                        const char *file, size_t len, time_t internaldate,
+                        const struct cached *cache, uint32_t *uid_r, int *duplicate_r,
+                        int *committed_unknown_r);
 static int message_lookup(struct store_ix *s, const char *mailbox, uint32_t uid, char **file_r);
 static void message_file_remove(struct store_ix *s, const char *file);
 static int read_whole_file(const char *path, char **data_r, size_t *len_r);
@@ -168,8 +172,9 @@ static void message_file_remove(struct store_ix *s, const char *file)
  * queue id won a race with us. *committed_unknown_r is set when COMMIT
  * itself failed (the file must then stay: the row may exist). */
 static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
-                        const char *file, size_t len, time_t internaldate, uint32_t *uid_r,
-                        int *duplicate_r, int *committed_unknown_r)
+                        const char *file, size_t len, time_t internaldate,
+                        const struct cached *cache, uint32_t *uid_r, int *duplicate_r,
+                        int *committed_unknown_r)
 {
     sqlite3 *db = s->db;
     sqlite3_stmt *st = NULL;
@@ -201,7 +206,8 @@ static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
 
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO messages(mailbox_id, uid, file, size, internaldate,"
-                           " modseq, flags, queue_id) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
+                           " modseq, flags, queue_id, envelope, bodystructure)"
+                           " VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         goto fail;
     sqlite3_bind_int64(st, 1, mbox);
@@ -214,6 +220,8 @@ static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
         sqlite3_bind_text(st, 7, queue_id, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 7);
+    sqlite3_bind_text(st, 8, cache->envelope, -1, SQLITE_STATIC);        /* NULL: NULL */
+    sqlite3_bind_text(st, 9, cache->bodystructure, -1, SQLITE_STATIC);
     if (step_done(&st) < 0)
         goto fail;
 
@@ -294,8 +302,13 @@ int store_deliver(const char *data_dir, const char *account, const char *mailbox
         goto out;
     char *file = xasprintf("msg/%s", name);
     int unknown = 0;
-    if (index_insert(&s, mbox, queue_id, file, len, internaldate, uid_r, duplicate_r,
-                     &unknown) < 0) {
+    struct cached cache;
+    store_structure_compute(data ? data : "", len, &cache.envelope, &cache.bodystructure);
+    int ins = index_insert(&s, mbox, queue_id, file, len, internaldate, &cache, uid_r,
+                           duplicate_r, &unknown);
+    free(cache.envelope);
+    free(cache.bodystructure);
+    if (ins < 0) {
         *error_r = "cannot update the mailbox index";
         if (!unknown)
             message_file_remove(&s, file);

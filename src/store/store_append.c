@@ -2,8 +2,9 @@
  * RFC 4315 APPENDUID). Like store_deliver: the message file is written to
  * msg/tmp/, fsync'd, renamed into msg/ and msg/ fsync'd; then one
  * BEGIN IMMEDIATE transaction checks the quota again, inserts the row with
- * UID = uidnext and MODSEQ = HIGHESTMODSEQ + 1 and bumps both. A refused or
- * failed insert removes the file. */
+ * UID = uidnext and MODSEQ = HIGHESTMODSEQ + 1 (with the cached ENVELOPE
+ * and BODYSTRUCTURE, store_cache.c) and bumps both. A refused or failed
+ * insert removes the file. */
 #include "store/store_imap.h"
 #include "store/store_int.h"
 #include "core/log.h"
@@ -18,7 +19,8 @@
 /* The transaction: 0 ok, 1 no such mailbox, 3 over quota, -1 error. */
 static int append_index(struct store_ix *ix, const char *name, const char *file, size_t len,
                         const char *flags, time_t internaldate, uint64_t quota_bytes,
-                        uint32_t *uid_r, uint32_t *uidvalidity_r, int *unknown_r)
+                        const char *envelope, const char *bodystructure, uint32_t *uid_r,
+                        uint32_t *uidvalidity_r, int *unknown_r)
 {
     sqlite3 *db = ix->db;
     sqlite3_stmt *st = NULL;
@@ -38,7 +40,8 @@ static int append_index(struct store_ix *ix, const char *name, const char *file,
         goto out;
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO messages(mailbox_id, uid, file, size, internaldate,"
-                           " modseq, flags) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           " modseq, flags, envelope, bodystructure)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, mb.id);
@@ -48,6 +51,8 @@ static int append_index(struct store_ix *ix, const char *name, const char *file,
     sqlite3_bind_int64(st, 5, (sqlite3_int64)internaldate);
     sqlite3_bind_int64(st, 6, mb.highestmodseq + 1);
     sqlite3_bind_text(st, 7, flags, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, envelope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, bodystructure, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         goto out;
     *uid_r = (uint32_t)mb.uidnext;
@@ -106,8 +111,12 @@ int store_append(const char *data_dir, const char *account, const char *name,
     }
     file = xasprintf("msg/%s", fname);
     int unknown = 0;
+    char *env, *bs;
+    store_structure_compute(data ? data : "", len, &env, &bs);
     rc = append_index(&ix, name, file, len, flags, internaldate ? internaldate : time(NULL),
-                      quota_bytes, uid_r, uidvalidity_r, &unknown);
+                      quota_bytes, env, bs, uid_r, uidvalidity_r, &unknown);
+    free(env);
+    free(bs);
     if (rc != 0 && !unknown) {
         char *files[] = { file };
         store_files_unlink(&ix, files, 1);

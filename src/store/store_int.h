@@ -91,6 +91,14 @@ int store_file_write(struct store_ix *s, const char *name, const char *data, siz
  * fsyncs msg/; best effort (a file left behind is an orphan). */
 void store_files_unlink(const struct store_ix *s, char *const *files, size_t n);
 
+/* ---- store_cache.c ---- */
+
+/* The IMAP ENVELOPE and extended BODYSTRUCTURE of DATA for the index's
+ * cache columns (malloc'd), or NULL when they cannot be computed (FETCH then
+ * parses the message and stores them with store_cache_structure). */
+void store_structure_compute(const char *data, size_t len, char **envelope_r,
+                             char **bodystructure_r);
+
 /* ---- store_flags.c ---- */
 
 /* The flags column for SYSFLAGS and KEYWORDS (may be NULL): system flags
