@@ -11,6 +11,7 @@
 #include "core/xalloc.h"
 #include "test.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,6 +618,84 @@ static void test_notify_without_loops(void)
     test_end();
 }
 
+struct worker_arg {
+    const char *dir;
+    int id, failures;
+};
+
+/* 40 APPENDs into INBOX and Archive, flag changes and copies between them. */
+static void *concurrent_worker(void *arg)
+{
+    struct worker_arg *w = arg;
+    const char *err = NULL;
+    for (int i = 0; i < 40; i++) {
+        uint32_t uid = put(w->dir, i % 2 ? "Archive" : "INBOX", 0);
+        if (uid == 0) {
+            w->failures++;
+            continue;
+        }
+        struct store_flag_result *r;
+        uint32_t nr, one[] = { uid };
+        if (store_set_flags(w->dir, ACCT, i % 2 ? "Archive" : "INBOX", one, 1, STORE_FLAGS_ADD,
+                            STORE_F_SEEN, NULL, 0, 0, &r, &nr, &err) != 0)
+            w->failures++;
+        else
+            store_flag_results_free(r, nr);
+        if (i % 10 == 0) {
+            uint32_t *src, *dst, n, uv;
+            if (store_copy(w->dir, ACCT, "INBOX", "Trash", one, 1, 0, 0, &src, &dst, &n, &uv,
+                           &err) != 0)
+                w->failures++;
+            else {
+                free(src);
+                free(dst);
+            }
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_changes(void)
+{
+    test_begin("store imap: concurrent appends, flags and copies keep UIDs, MODSEQs, usage");
+    const char *dir = test_tmpdir();
+    const char *err = NULL;
+    struct store_mailbox *l;
+    int nl;
+    test_assert(store_mailboxes(dir, ACCT, &l, &nl, &err) == 0);
+    free(l);
+    pthread_t t[4];
+    struct worker_arg w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker_arg){ dir, i, 0 };
+        test_assert(pthread_create(&t[i], NULL, concurrent_worker, &w[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        test_assert(w[i].failures == 0);
+    }
+    static const char *const boxes[] = { "INBOX", "Archive", "Trash" };
+    uint64_t total = 0;
+    for (int b = 0; b < 3; b++) {
+        struct store_view v;
+        test_assert(store_view_open(dir, ACCT, boxes[b], &v, &err) == 0);
+        total += v.count;
+        uint64_t maxms = 0;
+        for (uint32_t i = 0; i < v.count; i++) {
+            test_assert(v.msgs[i].uid == i + 1);   /* dense: nothing expunged */
+            if (v.msgs[i].modseq > maxms)
+                maxms = v.msgs[i].modseq;
+        }
+        test_assert(v.uidnext == v.count + 1 && v.highestmodseq == maxms);
+        store_view_free(&v);
+    }
+    test_assert(total == 4 * 40 + 4 * 4);
+    struct store_usage u;
+    test_assert(store_usage_get(dir, ACCT, &u, &err) == 0 && u.messages == total &&
+                u.bytes == total * MSGLEN);
+    test_end();
+}
+
 struct notified {
     struct loop *loop;
     int calls;
@@ -677,5 +756,6 @@ int main(void)
                                  test_set_flags, test_expunge_deleted, test_copy_move,
                                  test_append_quota, test_migrate_v2,
                                  test_uidvalidity_never_repeats, test_big_view,
-                                 test_notify_without_loops, test_notify_loops, NULL });
+                                 test_notify_without_loops, test_notify_loops,
+                                 test_concurrent_changes, NULL });
 }
