@@ -117,11 +117,9 @@ static int convert_body(struct bs *b, int depth);
 
 static int convert_multipart(struct bs *b, int depth)
 {
-    int first = 1, rc;
+    int rc;
+    /* 1*body: the parts follow each other without a space (RFC 3501 9) */
     while (b->pos < b->len && b->s[b->pos] == '(') {
-        if (!first && buf_append(b->out, " ", 1) < 0)
-            return -1;
-        first = 0;
         if ((rc = convert_body(b, depth + 1)) != 0)
             return rc;
         skip_spaces(b);

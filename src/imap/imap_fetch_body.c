@@ -87,6 +87,11 @@ static int section_bytes(const struct imap_section *sec, struct imap_msg_ctx *m,
     *len = 0;
     if (imap_msg_load(m) != 0)
         return 1;
+    if ((sec->binary || sec->binary_size) && sec->nparts == 0) {
+        *p = m->data;   /* BINARY[]: the message as it is stored */
+        *len = m->len;
+        return 0;
+    }
     if (sec->binary || sec->binary_size) {
         const struct mime_msg *mm = imap_msg_mime(m);
         if (!mm)
