@@ -21,6 +21,11 @@ void imap_out_truncate(struct buf *out, size_t len);
  * and the data holds a NUL (RFC 3516 4.2). 0 ok, -1 full. */
 int imap_out_literal(struct buf *out, const char *data, size_t len, int literal8_if_nul);
 
+/* The numbers V as a sequence set, runs of consecutive numbers as "a:b",
+ * in the order given ("1:3,5,8:9"; COPYUID sets keep the source order).
+ * 0 ok, -1 full. */
+int imap_out_set(struct buf *out, const uint32_t *v, uint32_t n);
+
 /* Appends one body section item (BODY[...]<o> data, BINARY[...] data or
  * BINARY.SIZE[...] n) for message M. 0 ok, 1 the message file is gone,
  * 2 BINARY of an unknown transfer encoding, -1 OUT full. */

@@ -20,8 +20,7 @@ static int format_list(const uint32_t *matches, uint32_t n, struct buf *out)
     return 0;
 }
 
-/* The ascending numbers as a compact sequence set: "1:3,5,8:9". */
-static int format_set(const uint32_t *v, uint32_t n, struct buf *out)
+int imap_out_set(struct buf *out, const uint32_t *v, uint32_t n)
 {
     uint32_t i = 0;
     while (i < n) {
@@ -71,7 +70,7 @@ static int format_esearch(const struct imap_search_prog *p, const char *tag, int
     if ((ret & IMAP_ESR_COUNT) && (imap_out_str(out, " COUNT ") < 0 || imap_out_u64(out, n) < 0))
         return -1;
     if (n > 0 && (ret & IMAP_ESR_ALL) &&
-        (imap_out_str(out, " ALL ") < 0 || format_set(matches, n, out) < 0))
+        (imap_out_str(out, " ALL ") < 0 || imap_out_set(out, matches, n) < 0))
         return -1;
     if (n > 0 && p->uses_modseq &&
         (imap_out_str(out, " MODSEQ ") < 0 || imap_out_u64(out, highest_modseq) < 0))
