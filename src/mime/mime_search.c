@@ -21,20 +21,19 @@
  * spaces. g_malloc'd, NUL-terminated, *OUTLEN its length. */
 static char *fold(const char *s, size_t n, size_t *outlen)
 {
-    char *valid = g_utf8_make_valid(s, (gssize)n);
-    size_t vl = strlen(valid);
-    /* g_utf8_make_valid keeps NULs; strlen stopped at the first one. */
-    if (vl < n && memchr(s, 0, n)) {
-        g_free(valid);
+    char *valid;
+    if (memchr(s, 0, n)) {
+        /* g_utf8_make_valid keeps NULs, which would end the string early. */
         char *copy = xmalloc(n + 1);
         for (size_t i = 0; i < n; i++)
             copy[i] = s[i] ? s[i] : ' ';
         copy[n] = '\0';
         valid = g_utf8_make_valid(copy, (gssize)n);
         free(copy);
-        vl = strlen(valid);
+    } else {
+        valid = g_utf8_make_valid(s, (gssize)n);
     }
-    char *f = g_utf8_casefold(valid, (gssize)vl);
+    char *f = g_utf8_casefold(valid, -1);
     g_free(valid);
     *outlen = strlen(f);
     return f;
@@ -193,11 +192,17 @@ static char *text_utf8(const struct mime_msg *m, const struct mime_node *n, cons
     free(charset);
     if (out)
         return out;
-    if (g_utf8_validate(s, (gssize)len, NULL)) {
+    /* ASCII-compatible text from here on: NULs would end it early. */
+    char *copy = g_malloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        copy[i] = s[i] ? s[i] : ' ';
+    copy[len] = '\0';
+    if (g_utf8_validate(copy, (gssize)len, NULL)) {
         *outlen = len;
-        return g_strndup(s, len);
+        return copy;
     }
-    out = g_mime_utils_decode_8bit(NULL, s, len);
+    out = g_mime_utils_decode_8bit(NULL, copy, len);
+    g_free(copy);
     *outlen = strlen(out);
     return out;
 }

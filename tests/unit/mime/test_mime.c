@@ -14,6 +14,7 @@
 #include "mime/mime.h"
 #include "test.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -727,6 +728,29 @@ static void test_search_charsets(void)
     test_end();
 }
 
+/* ---- parameters ---- */
+
+static void test_params(void)
+{
+    test_begin("mime: parameters, RFC 2231 continuations, NULs in text");
+    struct m m = open_str("Content-Type: application/x-thing; name*1=\"b c\"; (comment) name*0=a;" CRLF
+                          " junk; title*0*=utf-8''%C3%A4; title*1=\"b c.pdf\"; orphan*2=z; E=\"q\\\"x\"" CRLF
+                          "Content-Disposition: INLINE" CRLF CRLF "x");
+    char *b = bodystructure(&m, 1, 0);
+    test_assert(streq_report(b, "(\"APPLICATION\" \"X-THING\" (\"NAME\" \"ab c\" \"TITLE*\" \"utf-8''%C3%A4b%20c.pdf\" "
+                                "\"E\" \"q\\\"x\" \"ORPHAN*2\" \"z\") NIL NIL \"7BIT\" 1 NIL (\"INLINE\" NIL) NIL NIL)"));
+    free(b);
+    close_msg(&m);
+
+    m = open_msg("Content-Type: text/plain" CRLF CRLF "abc\0def", 35);
+    test_assert(mime_text_contains(m.mm, "DEF", 0) == 1);
+    b = bodystructure(&m, 0, 0);
+    test_assert(streq_report(b, "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 7 1)"));
+    free(b);
+    close_msg(&m);
+    test_end();
+}
+
 /* ---- timing ---- */
 
 static void test_timing(void)
@@ -763,6 +787,39 @@ static void test_timing(void)
     test_end();
 }
 
+/* ---- worker threads ---- */
+
+static void *thread_main(void *arg)
+{
+    const char *msg = arg;
+    long ok = 1;
+    for (int i = 0; i < 100; i++) {
+        struct mime_msg *mm = mime_parse(msg, strlen(msg));
+        struct buf out;
+        buf_init(&out, 1 << 20);
+        ok &= mime_envelope(mm, 0, &out) == 0 && mime_bodystructure(mm, 1, 1, &out) == 0;
+        ok &= mime_text_contains(mm, "CAF\xc3\x89 CR\xc3\x88ME", 0) == 1;
+        ok &= mime_header_contains(mm, "subject", "FWD") == 1;
+        buf_deinit(&out);
+        mime_free(&mm);
+    }
+    return (void *)ok;
+}
+
+static void test_threads(void)
+{
+    test_begin("mime: four threads at once");
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        test_assert(pthread_create(&t[i], NULL, thread_main, (void *)NEST_MSG) == 0);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        test_assert(pthread_join(t[i], &r) == 0);
+        test_assert(r == (void *)1);
+    }
+    test_end();
+}
+
 int main(void)
 {
     mime_init();
@@ -770,5 +827,5 @@ int main(void)
     return test_run((test_fn[]){test_rfc3501_example, test_alternative, test_mixed, test_nested,
                                 test_8bit_headers, test_addresses, test_malformed,
                                 test_digest_and_depth, test_header_fields, test_search_charsets,
-                                test_timing, NULL});
+                                test_params, test_timing, test_threads, NULL});
 }
