@@ -44,5 +44,8 @@ void test_search_file_keys(void);
 void test_search_nesting(void);
 void test_search_format_plain(void);
 void test_search_format_esearch(void);
+/* test_batch.c */
+void test_batch_rowwalk(void);
+void test_batch_fetch_20000(void);
 
 #endif

@@ -111,6 +111,8 @@ int main(void)
         test_search_nesting,
         test_search_format_plain,
         test_search_format_esearch,
+        test_batch_rowwalk,
+        test_batch_fetch_20000,
         NULL,
     });
 }
