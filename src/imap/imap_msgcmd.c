@@ -11,12 +11,14 @@ int imap_msgcmd_set(struct imap_session *s, const struct imap_arg *arg, int uid,
     memset(ms, 0, sizeof *ms);
     if (!arg || arg->type != IMAP_ARG_ATOM || imap_seqset_parse(arg->str, set) != 0) {
         imap_seqset_free(set);
+        memset(set, 0, sizeof *set);
         imap_bad(s, "Invalid sequence set");
         return -1;
     }
     const char *err = NULL;
     if (imap_msgset_resolve(s, set, uid, ms, &err) != 0) {
         imap_seqset_free(set);
+        memset(set, 0, sizeof *set);
         imap_msgset_free(ms);
         imap_bad(s, "%s", err ? err : "Invalid sequence set");
         return -1;
