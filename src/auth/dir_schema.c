@@ -93,9 +93,19 @@ static const char migration_2_sql[] =
     "ALTER TABLE accounts ADD COLUMN pop_after TEXT NOT NULL DEFAULT 'keep'"
     "  CHECK (pop_after IN ('keep', 'mark-read', 'archive', 'delete'));";
 
+/* Version 3: the mailbox quota per account in bytes (dir_quota.c; 0: no
+ * limit). Existing and new accounts get DIR_QUOTA_DEFAULT, 15 GiB, the
+ * storage of Gmail's free plan. */
+#define STR2(x) #x
+#define STR(x) STR2(x)
+static const char migration_3_sql[] =
+    "ALTER TABLE accounts ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT "
+    STR(DIR_QUOTA_DEFAULT) " CHECK (quota_bytes >= 0);";
+
 static const struct migration migrations[] = {
     { 1, migration_1_sql, create_secret_key },
     { 2, migration_2_sql, NULL },
+    { 3, migration_3_sql, NULL },
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

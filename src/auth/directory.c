@@ -178,7 +178,7 @@ int dir_domain_list(struct directory *d, void (*cb)(const char *domain, void *ar
 
 #define ACCOUNT_COLUMNS \
     "id, address, plan, daily_messages, daily_recipients, imap, pop, two_factor, created, " \
-    DIR_POP_COLUMNS
+    DIR_POP_COLUMNS ", quota_bytes"
 
 static void row_to_account(sqlite3_stmt *st, struct dir_account *a)
 {
@@ -198,6 +198,8 @@ static void row_to_account(sqlite3_stmt *st, struct dir_account *a)
     a->two_factor = sqlite3_column_int(st, 7);
     a->created = (time_t)sqlite3_column_int64(st, 8);
     dir_pop_from_row(st, 9, a);
+    int64_t quota = sqlite3_column_int64(st, 12);
+    a->quota_bytes = quota > 0 ? (uint64_t)quota : 0;
 }
 
 int dir_account_get(struct directory *d, const char *address, struct dir_account *a_r)

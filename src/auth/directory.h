@@ -36,6 +36,7 @@ struct dir_account {
     enum dir_pop_scope pop_scope;  /* which mail POP3 offers */
     time_t pop_since;              /* from-now: mail that arrived at or after this */
     enum dir_pop_after pop_after;  /* what a POP3 download followed by QUIT does */
+    uint64_t quota_bytes;          /* mailbox storage limit; 0: none (RFC 9208 STORAGE) */
 };
 
 struct dir_usage {           /* rolling 24 hours */
@@ -88,6 +89,19 @@ int dir_account_set_pop(struct directory *d, const char *address, int scope, int
                         time_t now, const char **error_r);
 const char *dir_pop_scope_name(enum dir_pop_scope s);
 const char *dir_pop_after_name(enum dir_pop_after a);
+
+/* ---- quota (dir_quota.c) ----
+ * The default for every account: 15 GiB, as Gmail's free plan. */
+#define DIR_QUOTA_DEFAULT 16106127360
+/* Sets ADDRESS's mailbox quota (0: no limit). 0 ok, 1 no account. */
+int dir_account_set_quota(struct directory *d, const char *address, uint64_t bytes,
+                          const char **error_r);
+/* Parses a size: a number of bytes, or with a K, M, G or T suffix (binary
+ * units, case-insensitive, optional "B"/"iB": "15G", "500M", "1.5G"); "0"
+ * or "unlimited" is no limit. 0 ok, -1 malformed or above 2^53. */
+int dir_quota_parse(const char *s, uint64_t *bytes_r);
+/* "15 GiB", "500 MiB", "1234 bytes", "unlimited". */
+void dir_quota_format(uint64_t bytes, char *out, size_t outsz);
 
 /* ---- aliases ---- */
 /* SOURCE is local@domain or "@domain" (catch-all for the domain); TARGET is

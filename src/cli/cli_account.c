@@ -5,10 +5,13 @@
  * --password-stdin must be at least 8 characters. The argon2id parameters
  * come from the config so hashes made here match the server's. Gmail's POP
  * options: --pop-scope from-now offers POP only the mail that arrives from
- * the moment it is set (show prints that time); all offers everything. */
+ * the moment it is set (show prints that time); all offers everything.
+ * --quota SIZE sets the mailbox quota (15G, 500M, 0 or unlimited: none);
+ * show prints it with the account's current mailbox usage. */
 #include "auth/directory.h"
 #include "cli/cli.h"
 #include "core/config.h"
+#include "store/store_imap.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -31,13 +34,16 @@ static const char usage_text[] =
     "       roost account set ADDRESS [--plan free|business] [--daily-limit N] [--imap on|off]\n"
     "                                 [--pop on|off] [--two-factor on|off]\n"
     "                                 [--pop-scope all|from-now]\n"
-    "                                 [--pop-after keep|mark-read|archive|delete]\n";
+    "                                 [--pop-after keep|mark-read|archive|delete]\n"
+    "                                 [--quota SIZE (15G, 500M, 0 = unlimited)]\n";
 
 /* The options of add/passwd/set; -1 means not given. */
 struct account_opts {
     const char *address;
     int plan, daily_limit, imap, pop, two_factor;
     int pop_scope, pop_after;
+    int has_quota;
+    uint64_t quota;
     int password_stdin;
 };
 
@@ -126,7 +132,7 @@ static int parse_limit(const char *s, int *v_r)
 }
 
 /* Which options each subcommand takes. */
-enum { OPT_PLAN = 1, OPT_LIMIT = 2, OPT_STDIN = 4, OPT_FLAGS = 8, OPT_POP = 16 };
+enum { OPT_PLAN = 1, OPT_LIMIT = 2, OPT_STDIN = 4, OPT_FLAGS = 8, OPT_POP = 16, OPT_QUOTA = 32 };
 
 /* Parses "ADDRESS [options]" from argv[2..]. 0 ok, 2 usage (printed). */
 static int parse_opts(int argc, char **argv, unsigned allowed, struct account_opts *o)
@@ -155,6 +161,9 @@ static int parse_opts(int argc, char **argv, unsigned allowed, struct account_op
             bad = !val || parse_name(val, scope_name, POP_SCOPE_FROM_NOW + 1, &o->pop_scope) < 0;
         } else if ((allowed & OPT_POP) && strcmp(a, "--pop-after") == 0) {
             bad = !val || parse_name(val, after_name, POP_AFTER_DELETE + 1, &o->pop_after) < 0;
+        } else if ((allowed & OPT_QUOTA) && strcmp(a, "--quota") == 0) {
+            bad = !val || dir_quota_parse(val, &o->quota) < 0;
+            o->has_quota = 1;
         } else if (a[0] != '-' && !o->address) {
             o->address = a;
             takes_value = 0;
@@ -293,15 +302,20 @@ static int account_set(struct directory *d, const struct account_opts *o)
                                 o->two_factor, &err);
     if (r == 0 && (o->pop_scope >= 0 || o->pop_after >= 0))
         r = dir_account_set_pop(d, o->address, o->pop_scope, o->pop_after, time(NULL), &err);
+    if (r == 0 && o->has_quota)
+        r = dir_account_set_quota(d, o->address, o->quota, &err);
     if (report(r, o->address, err, "cannot change account"))
         return 1;
     struct dir_account a;
-    if (dir_account_get(d, o->address, &a) == 0)
+    char quota[64];
+    if (dir_account_get(d, o->address, &a) == 0) {
+        dir_quota_format(a.quota_bytes, quota, sizeof quota);
         printf("account updated: %s plan=%s messages/day=%d recipients/day=%d imap=%s pop=%s"
-               " two-factor=%s pop-scope=%s pop-after=%s\n", a.address, plan_name(a.plan),
-               a.daily_messages, a.daily_recipients, on_off(a.imap_enabled),
+               " two-factor=%s pop-scope=%s pop-after=%s quota=%s\n", a.address,
+               plan_name(a.plan), a.daily_messages, a.daily_recipients, on_off(a.imap_enabled),
                on_off(a.pop_enabled), on_off(a.two_factor), dir_pop_scope_name(a.pop_scope),
-               dir_pop_after_name(a.pop_after));
+               dir_pop_after_name(a.pop_after), quota);
+    }
     return 0;
 }
 
@@ -350,7 +364,26 @@ static void print_pop_options(const struct dir_account *a)
     printf("pop after download: %s\n", dir_pop_after_name(a->pop_after));
 }
 
-static int account_show(struct directory *d, const char *address)
+/* "quota: 15 GiB (12.30 MiB used, 41 messages)". */
+static void print_quota(const char *data_dir, const struct dir_account *a)
+{
+    char quota[64], used[64];
+    struct store_usage u;
+    const char *err = NULL;
+    dir_quota_format(a->quota_bytes, quota, sizeof quota);
+    if (store_usage_get(data_dir, a->address, &u, &err) < 0) {
+        printf("quota:            %s (usage unknown: %s)\n", quota, err ? err : "error");
+        return;
+    }
+    if (u.bytes == 0)
+        snprintf(used, sizeof used, "0 bytes");
+    else
+        dir_quota_format(u.bytes, used, sizeof used);
+    printf("quota:            %s (%s used, %llu messages)\n", quota, used,
+           (unsigned long long)u.messages);
+}
+
+static int account_show(struct directory *d, const char *data_dir, const char *address)
 {
     struct dir_account a;
     int r = dir_account_get(d, address, &a);
@@ -371,6 +404,7 @@ static int account_show(struct directory *d, const char *address)
     printf("imap:             %s\n", on_off(a.imap_enabled));
     printf("pop:              %s\n", on_off(a.pop_enabled));
     print_pop_options(&a);
+    print_quota(data_dir, &a);
     printf("two-factor:       %s\n", on_off(a.two_factor));
     printf("created:          %s\n", created);
     printf("messages today:   %d / %d\n", u.messages, u.limit_messages);
@@ -395,11 +429,12 @@ static unsigned options_for(const char *cmd)
     if (strcmp(cmd, "passwd") == 0)
         return OPT_STDIN;
     if (strcmp(cmd, "set") == 0)
-        return OPT_PLAN | OPT_LIMIT | OPT_FLAGS | OPT_POP;
+        return OPT_PLAN | OPT_LIMIT | OPT_FLAGS | OPT_POP | OPT_QUOTA;
     return 0;
 }
 
-static int run(struct directory *d, const char *cmd, const struct account_opts *o)
+static int run(struct directory *d, const char *data_dir, const char *cmd,
+               const struct account_opts *o)
 {
     if (strcmp(cmd, "add") == 0)
         return account_add(d, o);
@@ -408,7 +443,7 @@ static int run(struct directory *d, const char *cmd, const struct account_opts *
     if (strcmp(cmd, "set") == 0)
         return account_set(d, o);
     if (strcmp(cmd, "show") == 0)
-        return account_show(d, o->address);
+        return account_show(d, data_dir, o->address);
     return account_del(d, o->address);
 }
 
@@ -426,7 +461,7 @@ int cli_account_main(int argc, char **argv, const struct cli_ctx *ctx)
         if (parse_opts(argc, argv, options_for(cmd), &o) != 0)
             return 2;
         if (strcmp(cmd, "set") == 0 && o.plan < 0 && o.daily_limit < 0 && o.imap < 0 &&
-            o.pop < 0 && o.two_factor < 0 && o.pop_scope < 0 && o.pop_after < 0) {
+            o.pop < 0 && o.two_factor < 0 && o.pop_scope < 0 && o.pop_after < 0 && !o.has_quota) {
             fprintf(stderr, "roost: account set needs at least one option\n");
             return usage();
         }
@@ -436,7 +471,7 @@ int cli_account_main(int argc, char **argv, const struct cli_ctx *ctx)
     struct directory *d = open_directory(ctx);
     if (!d)
         return 1;
-    int rc = strcmp(cmd, "list") == 0 ? account_list(d) : run(d, cmd, &o);
+    int rc = strcmp(cmd, "list") == 0 ? account_list(d) : run(d, ctx->data_dir, cmd, &o);
     dir_close(&d);
     return rc;
 }

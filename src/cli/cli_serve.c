@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
+#include "mime/mime.h"
 #include "net/listener.h"
 #include "net/tls.h"
 #include "queue/queue.h"
@@ -293,7 +294,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     drop_privileges(cfg, data_dir);
 
     signal(SIGPIPE, SIG_IGN);
-    g_mime_init();
+    mime_init();
     if (smtp_sasl_init() < 0)
         fatal("cannot initialise GNU SASL");
     nloops = default_loop_count(cfg);

@@ -31,9 +31,12 @@ struct mime_msg *mime_parse(const char *data, size_t len);
 void mime_free(struct mime_msg **mp);
 
 /* The IMAP ENVELOPE, e.g. ("date" "subject" ((NIL NIL "a" "b.c")) ...),
- * appended to OUT. Strings are quoted or literals as IMAP needs; 8-bit
- * header bytes are kept raw only when UTF8 (a session that enabled
- * UTF8=ACCEPT), else sent as RFC 2047 encoded-words. 0 ok, -1 OUT full. */
+ * appended to OUT. Header values are sent as they appear (unfolded, RFC
+ * 2047 encoded-words left encoded). Strings are quoted when they can be,
+ * else literals: a value with CR or LF, or with 8-bit bytes is a literal
+ * {n}, except that with UTF8 (a session that enabled UTF8=ACCEPT) valid
+ * UTF-8 is quoted. The result may thus contain literals (CRLF inside).
+ * 0 ok, -1 OUT full. */
 int mime_envelope(const struct mime_msg *m, int utf8, struct buf *out);
 /* BODYSTRUCTURE (EXTENDED set) or BODY (extended 0), appended to OUT. */
 int mime_bodystructure(const struct mime_msg *m, int extended, int utf8, struct buf *out);
@@ -53,7 +56,8 @@ enum mime_section_kind {
 int mime_section_range(const struct mime_msg *m, const uint32_t *part, int nparts,
                        enum mime_section_kind kind, size_t *off, size_t *len);
 /* HEADER.FIELDS (NOT): the header of the message or embedded part PART with
- * only (or without) the named fields, ended by a blank line, appended to OUT. */
+ * only (or without) the named fields, ended by a blank line, appended to OUT.
+ * 0 ok, 1 PART does not exist or is not a message/rfc822 part, -1 OUT full. */
 int mime_header_fields(const struct mime_msg *m, const uint32_t *part, int nparts,
                        char *const *fields, int nfields, int not, struct buf *out);
 /* BINARY[part]: the part's content with its Content-Transfer-Encoding

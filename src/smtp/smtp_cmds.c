@@ -463,10 +463,15 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
 
 /* ---------------------------------------------------------------- RCPT */
 
+/* A local recipient whose mailbox is at or over its quota (smtp_quota.c). */
+#define RCPT_MAILBOX_FULL 100
+
 static void rcpt_work(struct smtp_job *j)
 {
     struct directory *d = dir_for_thread(j->data_dir, &j->error);
     j->result = d ? (int)dir_resolve_rcpt(d, j->addr, j->account) : (int)DIR_RCPT_ERROR;
+    if (j->result == DIR_RCPT_LOCAL && smtp_quota_full(d, j->data_dir, j->account, 0) > 0)
+        j->result = RCPT_MAILBOX_FULL;
 }
 
 static void rcpt_add(struct smtp_session *s, const char *addr, const char *account)
@@ -491,6 +496,11 @@ static void rcpt_done(struct smtp_job *j)
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s account=%s result=250",
                  s->id, qid, s->peer, to, j->account);
         rcpt_add(s, j->addr, j->account);
+        return;
+    case RCPT_MAILBOX_FULL:
+        log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s account=%s result=552"
+                 " reason=over-quota", s->id, qid, s->peer, to, j->account);
+        smtp_reply(s, "552 5.2.2 Mailbox full");
         return;
     case DIR_RCPT_NO_SUCH_USER:
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s result=550 reason=no-such-user",

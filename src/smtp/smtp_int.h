@@ -13,6 +13,7 @@
 #include "smtp/smtp_server.h"
 
 #include <gsasl.h>
+#include <stdint.h>
 
 struct conn;
 struct loop;
@@ -99,6 +100,15 @@ void smtp_sasl_done(void);
 void smtp_message_complete(struct smtp_session *s, int oversize, int bare);
 /* DATA/BDAT start: daily-limit check then CONT runs (on the loop). */
 void smtp_check_daily_limit(struct smtp_session *s, void (*cont)(struct smtp_session *s));
+/* quota.c: 1 when ACCOUNT's mailbox is full: at or over its quota
+ * (ADDING 0), or would pass it with ADDING more bytes; 0 not (or no
+ * quota), -1 directory error. Worker threads only. */
+struct directory;
+int smtp_quota_full(struct directory *d, const char *data_dir, const char *account,
+                    uint64_t adding);
+/* End of DATA/BDAT: refuses the transaction with 552 5.2.2 when the message
+ * would take a local recipient's mailbox over its quota, else CONT runs. */
+void smtp_check_quota(struct smtp_session *s, void (*cont)(struct smtp_session *s));
 /* Builds our Received: field into tx->data. */
 void smtp_add_received(struct smtp_session *s);
 

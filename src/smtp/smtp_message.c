@@ -2,8 +2,9 @@
  * applies the daily sending limit (checked at DATA/first BDAT, counted
  * atomically when the message is accepted), checks that the From: header
  * of submitted mail belongs to the account (GMime parses the addresses),
- * hands the message to the queue and answers 250 only once the queue
- * reports it durable. */
+ * refuses mail that would take a local mailbox over its quota
+ * (smtp_quota.c), hands the message to the queue and answers 250 only once
+ * the queue reports it durable. */
 #include "smtp/smtp_int.h"
 #include "smtp/smtp_job.h"
 #include "auth/dir_cache.h"
@@ -280,6 +281,8 @@ static void final_done(struct smtp_job *j)
     smtp_tx_reset(s);
 }
 
+static void message_accept(struct smtp_session *s);
+
 void smtp_message_complete(struct smtp_session *s, int oversize, int bare)
 {
     struct smtp_tx *tx = s->tx;
@@ -294,12 +297,19 @@ void smtp_message_complete(struct smtp_session *s, int oversize, int bare)
         smtp_tx_reset(s);
         return;
     }
+    smtp_check_quota(s, message_accept);
+}
+
+/* After the quota check: straight to the queue, or (submission) the From:
+ * and daily-limit checks first. */
+static void message_accept(struct smtp_session *s)
+{
     if (!s->authenticated) {
         submit_to_queue(s);
         return;
     }
     struct smtp_job *j = smtp_job_new(s);
     snprintf(j->account, sizeof j->account, "%s", s->account);
-    j->ptr = tx;
+    j->ptr = s->tx;
     smtp_job_run(j, final_work, final_done);
 }

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "core/fsutil.h"
+#include "core/notify.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -45,12 +46,13 @@
 static int db_open_read(const char *data_dir, const char *account, struct store_ix *s);
 static int step_done(sqlite3_stmt **stp);
 static int delivery_lookup(sqlite3 *db, const char *queue_id, uint32_t *uid_r);
-static void message_file_name(char *out, size_t outsz);
-static int message_file_write(struct store_ix *s, const char *name, const char *data,
-                              size_t len, const char **error_r);
+struct cached {
+    char *envelope, *bodystructure;   /* NULL when not computed */
+};
 static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
-                        const char *file, size_t len, time_t internaldate, uint32_t *uid_r,
-                        int *duplicate_r, int *committed_unknown_r);
+                        const char *file, size_t len, time_t internaldate,
+                        const struct cached *cache, uint32_t *uid_r, int *duplicate_r,
+                        int *committed_unknown_r);
 static int message_lookup(struct store_ix *s, const char *mailbox, uint32_t uid, char **file_r);
 static void message_file_remove(struct store_ix *s, const char *file);
 static int read_whole_file(const char *path, char **data_r, size_t *len_r);
@@ -112,7 +114,7 @@ static int message_lookup(struct store_ix *s, const char *mailbox, uint32_t uid,
 /* ---- deliver ---- */
 
 /* Unique without coordination: time, then 64 random bits. */
-static void message_file_name(char *out, size_t outsz)
+void store_file_name(char *out, size_t outsz)
 {
     struct timeval tv;
     uint64_t r = 0;
@@ -123,8 +125,8 @@ static void message_file_name(char *out, size_t outsz)
 }
 
 /* msg/tmp/NAME, fsync, rename to msg/NAME, fsync msg/. */
-static int message_file_write(struct store_ix *s, const char *name, const char *data,
-                              size_t len, const char **error_r)
+int store_file_write(struct store_ix *s, const char *name, const char *data, size_t len,
+                     const char **error_r)
 {
     char *tmp = xasprintf("%s/%s", s->tmp_dir, name);
     char *final = xasprintf("%s/%s", s->msg_dir, name);
@@ -170,8 +172,9 @@ static void message_file_remove(struct store_ix *s, const char *file)
  * queue id won a race with us. *committed_unknown_r is set when COMMIT
  * itself failed (the file must then stay: the row may exist). */
 static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
-                        const char *file, size_t len, time_t internaldate, uint32_t *uid_r,
-                        int *duplicate_r, int *committed_unknown_r)
+                        const char *file, size_t len, time_t internaldate,
+                        const struct cached *cache, uint32_t *uid_r, int *duplicate_r,
+                        int *committed_unknown_r)
 {
     sqlite3 *db = s->db;
     sqlite3_stmt *st = NULL;
@@ -203,7 +206,8 @@ static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
 
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO messages(mailbox_id, uid, file, size, internaldate,"
-                           " modseq, flags, queue_id) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
+                           " modseq, flags, queue_id, envelope, bodystructure)"
+                           " VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         goto fail;
     sqlite3_bind_int64(st, 1, mbox);
@@ -216,6 +220,8 @@ static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
         sqlite3_bind_text(st, 7, queue_id, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 7);
+    sqlite3_bind_text(st, 8, cache->envelope, -1, SQLITE_STATIC);        /* NULL: NULL */
+    sqlite3_bind_text(st, 9, cache->bodystructure, -1, SQLITE_STATIC);
     if (step_done(&st) < 0)
         goto fail;
 
@@ -291,25 +297,48 @@ int store_deliver(const char *data_dir, const char *account, const char *mailbox
         goto out;
     }
     char name[96];
-    message_file_name(name, sizeof name);
-    if (message_file_write(&s, name, data ? data : "", len, error_r) < 0)
+    store_file_name(name, sizeof name);
+    if (store_file_write(&s, name, data ? data : "", len, error_r) < 0)
         goto out;
     char *file = xasprintf("msg/%s", name);
     int unknown = 0;
-    if (index_insert(&s, mbox, queue_id, file, len, internaldate, uid_r, duplicate_r,
-                     &unknown) < 0) {
+    struct cached cache;
+    store_structure_compute(data ? data : "", len, &cache.envelope, &cache.bodystructure);
+    int ins = index_insert(&s, mbox, queue_id, file, len, internaldate, &cache, uid_r,
+                           duplicate_r, &unknown);
+    free(cache.envelope);
+    free(cache.bodystructure);
+    if (ins < 0) {
         *error_r = "cannot update the mailbox index";
         if (!unknown)
             message_file_remove(&s, file);
     } else {
         if (*duplicate_r)
             message_file_remove(&s, file);
+        else
+            notify_mailbox_changed(account);
         rc = 0;
     }
     free(file);
 out:
     store_ix_close(&s);
     return rc;
+}
+
+void store_files_unlink(const struct store_ix *s, char *const *files, size_t n)
+{
+    int removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *path = xasprintf("%s/%s", s->root, files[i]);
+        if (unlink(path) == 0)
+            removed++;
+        else if (errno != ENOENT)
+            log_warn("store", "event=unlink-failed file=%s error=\"%s\"", files[i],
+                     strerror(errno));
+        free(path);
+    }
+    if (removed > 0 && fs_fsync_dir_path(s->msg_dir) < 0)
+        log_warn("store", "event=fsync-failed dir=msg error=\"%s\"", strerror(errno));
 }
 
 /* ---- read side ---- */

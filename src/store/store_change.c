@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "core/fsutil.h"
+#include "core/notify.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -342,9 +343,11 @@ int store_expunge(const char *data_dir, const char *account, const char *mailbox
         goto out;
     files_unlink(&c.ix, &fl);
     char qb[LOG_QSIZE];
-    if (fl.n > 0)
+    if (fl.n > 0) {
         log_info("store", "event=expunge mailbox=%s count=%zu modseq=%" PRId64,
                  qa(qb, sizeof qb, mailbox), fl.n, c.modseq);
+        notify_mailbox_changed(account);
+    }
     change_finish(&c);
     rc = 0;
 out:
@@ -428,9 +431,11 @@ int store_add_flag(const char *data_dir, const char *account, const char *mailbo
     if (change_commit(&c, error_r) < 0)
         return -1;
     char qb[LOG_QSIZE], fb[LOG_QSIZE];
-    if (c.changed > 0)
+    if (c.changed > 0) {
         log_info("store", "event=flag-added mailbox=%s flag=%s count=%d modseq=%" PRId64,
                  qa(qb, sizeof qb, mailbox), qa(fb, sizeof fb, flag), c.changed, c.modseq);
+        notify_mailbox_changed(account);
+    }
     change_finish(&c);
     return 0;
 }
@@ -542,9 +547,11 @@ int store_move(const char *data_dir, const char *account, const char *from, cons
     if (change_commit(&c, error_r) < 0)
         return -1;
     char qb[LOG_QSIZE], tb[LOG_QSIZE];
-    if (c.changed > 0)
+    if (c.changed > 0) {
         log_info("store", "event=move from=%s to=%s count=%d", qa(qb, sizeof qb, from),
                  qa(tb, sizeof tb, to), c.changed);
+        notify_mailbox_changed(account);
+    }
     change_finish(&c);
     return 0;
 }

@@ -146,7 +146,9 @@ struct store_flag_result {
 };
 /* Applies OP with SYSFLAGS and KEYWORDS (space-separated, may be NULL) to
  * UIDS. With HAS_UNCHANGEDSINCE, messages whose modseq > UNCHANGEDSINCE are
- * left alone and reported modified (RFC 7162 3.1.3). *res_r malloc'd. */
+ * left alone and reported modified (RFC 7162 3.1.3). *res_r malloc'd.
+ * 0 ok, 1 no such (selectable) mailbox, -1 error (bad keyword, more flags
+ * than a message can hold: nothing changed). */
 int store_set_flags(const char *data_dir, const char *account, const char *name,
                     const uint32_t *uids, uint32_t n, enum store_flag_op op, unsigned sysflags,
                     const char *keywords, int has_unchangedsince, uint64_t unchangedsince,
@@ -155,7 +157,8 @@ void store_flag_results_free(struct store_flag_result *r, uint32_t n);
 
 /* Expunges the messages with \Deleted among UIDS (all of the mailbox when
  * UIDS is NULL: EXPUNGE; a set: UID EXPUNGE). *expunged_r (malloc'd) gets
- * the UIDs removed, ascending. */
+ * the UIDs removed, ascending; *modseq_r the mailbox's HIGHESTMODSEQ after
+ * it. 0 ok, 1 no such (selectable) mailbox, -1 error. */
 int store_expunge_deleted(const char *data_dir, const char *account, const char *name,
                           const uint32_t *uids, uint32_t n, uint32_t **expunged_r,
                           uint32_t *nexp_r, uint64_t *modseq_r, const char **error_r);
@@ -166,7 +169,8 @@ int store_expunge_deleted(const char *data_dir, const char *account, const char 
  * never exceeds it).
  * SRC_R/DST_R (malloc'd, same length) map source to new UIDs; *uidvalidity_r
  * is TO's. Over quota: 3 (IMAP "NO [OVERQUOTA]"). No such TO: 1
- * ("NO [TRYCREATE]"). */
+ * ("NO [TRYCREATE]"). No such FROM: -1. UIDs not in FROM are left out of
+ * the maps. */
 int store_copy(const char *data_dir, const char *account, const char *from, const char *to,
                const uint32_t *uids, uint32_t n, int move, uint64_t quota_bytes,
                uint32_t **src_r,

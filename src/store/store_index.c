@@ -44,11 +44,13 @@ static int schema_version(sqlite3 *db);
 static int mailbox_create(sqlite3 *db, const char *name, const char *special_use);
 static int schema_create_v1(sqlite3 *db);
 static int schema_create_v2(sqlite3 *db);
+static int schema_create_v3(sqlite3 *db);
 static int schema_migrate(sqlite3 *db);
 static int db_configure(sqlite3 *db);
 
 /* schema_steps[v]: version v to v + 1 (0: an empty file, the whole v1). */
-static int (*const schema_steps[])(sqlite3 *db) = { schema_create_v1, schema_create_v2 };
+static int (*const schema_steps[])(sqlite3 *db) = { schema_create_v1, schema_create_v2,
+                                                          schema_create_v3 };
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,
                "one schema step per version");
 
@@ -120,6 +122,43 @@ int store_ix_mailbox(sqlite3 *db, const char *name, int64_t *id_r)
     return rc;
 }
 
+int store_ix_mbstate(sqlite3 *db, const char *name, struct store_mbstate *m)
+{
+    sqlite3_stmt *st;
+    memset(m, 0, sizeof *m);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, uidvalidity, uidnext, highestmodseq, special_use"
+                           " FROM mailboxes WHERE name = ? AND noselect = 0",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, store_mailbox_canonical(name), -1, SQLITE_STATIC);
+    int rc = store_ix_step(st);
+    if (rc == 0) {
+        m->id = sqlite3_column_int64(st, 0);
+        m->uidvalidity = sqlite3_column_int64(st, 1);
+        m->uidnext = sqlite3_column_int64(st, 2);
+        m->highestmodseq = sqlite3_column_int64(st, 3);
+        const char *su = (const char *)sqlite3_column_text(st, 4);
+        snprintf(m->special_use, sizeof m->special_use, "%s", su ? su : "");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_ix_mbstate_save(sqlite3 *db, const struct store_mbstate *m)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, m->uidnext);
+    sqlite3_bind_int64(st, 2, m->highestmodseq);
+    sqlite3_bind_int64(st, 3, m->id);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- schema ---- */
 
 /* 0 when the index has no schema yet. */
@@ -135,20 +174,48 @@ static int schema_version(sqlite3 *db)
 
 static int mailbox_create(sqlite3 *db, const char *name, const char *special_use)
 {
-    /* UIDVALIDITY: the creation time, strictly above any this account has
-     * used, so a re-created mailbox never repeats one (RFC 3501 2.3.1.1). */
+    int64_t id;
+    return store_ix_mailbox_create(db, name, special_use, &id);
+}
+
+int64_t store_ix_next_uidvalidity(sqlite3 *db)
+{
+    /* UIDVALIDITY: the current time, strictly above any this account has
+     * used (mailboxes carry their own; `uidvalidity_max` remembers those of
+     * deleted and renamed ones), so a re-created mailbox never repeats one
+     * (RFC 3501 2.3.1.1). 0 on error. */
     sqlite3_stmt *st;
     int64_t uidvalidity = (int64_t)(uint32_t)time(NULL);
-    if (sqlite3_prepare_v2(db, "SELECT max(uidvalidity) FROM mailboxes", -1, &st, NULL) !=
-        SQLITE_OK)
-        return -1;
+    int has_max = schema_version(db) >= 3;
+    const char *sql = has_max ? "SELECT max((SELECT max(uidvalidity) FROM mailboxes),"
+                                " (SELECT value FROM uidvalidity_max))"
+                              : "SELECT max(uidvalidity) FROM mailboxes";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return 0;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         int64_t max = sqlite3_column_int64(st, 0);
         if (max >= uidvalidity)
             uidvalidity = max + 1;
     }
     sqlite3_finalize(st);
-    if (uidvalidity > UINT32_MAX || uidvalidity == 0)
+    if (uidvalidity > UINT32_MAX || uidvalidity <= 0)
+        return 0;
+    if (has_max) {
+        char upd[96];
+        snprintf(upd, sizeof upd, "UPDATE uidvalidity_max SET value = %lld",
+                 (long long)uidvalidity);
+        if (store_ix_exec(db, upd) < 0)
+            return 0;
+    }
+    return uidvalidity;
+}
+
+int store_ix_mailbox_create(sqlite3 *db, const char *name, const char *special_use,
+                            int64_t *id_r)
+{
+    sqlite3_stmt *st;
+    int64_t uidvalidity = store_ix_next_uidvalidity(db);
+    if (uidvalidity == 0)
         return -1;
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO mailboxes(name, uidvalidity, uidnext, highestmodseq,"
@@ -163,6 +230,8 @@ static int mailbox_create(sqlite3 *db, const char *name, const char *special_use
         sqlite3_bind_null(st, 3);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(st);
+    if (rc == 0)
+        *id_r = sqlite3_last_insert_rowid(db);
     return rc;
 }
 
@@ -215,6 +284,35 @@ static int schema_create_v2(sqlite3 *db)
                              " PRIMARY KEY (mailbox_id, uid));"
                              "CREATE INDEX vanished_modseq ON vanished(mailbox_id, modseq);"
                              "CREATE INDEX deliveries_message ON deliveries(mailbox_id, uid);");
+}
+
+/* Version 3 (IMAP): the account's usage in one row kept by triggers in the
+ * transaction of every insert and delete of a message (quota, RFC 9208);
+ * an index for "changed since MODSEQ"; subscriptions as their own table
+ * (names that do not exist may be subscribed, RFC 3501 6.3.6); a mailbox's
+ * \Noselect state (a deleted mailbox that still has children); and the
+ * highest UIDVALIDITY ever given, so that deleting the newest mailbox and
+ * creating one again never repeats it. */
+static int schema_create_v3(sqlite3 *db)
+{
+    return store_ix_exec(
+        db, "CREATE TABLE usage(id INTEGER PRIMARY KEY CHECK (id = 1),"
+            " bytes INTEGER NOT NULL, messages INTEGER NOT NULL);"
+            "INSERT INTO usage(id, bytes, messages)"
+            " SELECT 1, coalesce(sum(size), 0), count(*) FROM messages;"
+            "CREATE TRIGGER usage_insert AFTER INSERT ON messages BEGIN"
+            " UPDATE usage SET bytes = bytes + new.size, messages = messages + 1 WHERE id = 1;"
+            " END;"
+            "CREATE TRIGGER usage_delete AFTER DELETE ON messages BEGIN"
+            " UPDATE usage SET bytes = bytes - old.size, messages = messages - 1 WHERE id = 1;"
+            " END;"
+            "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);"
+            "CREATE TABLE subscriptions(name TEXT PRIMARY KEY);"
+            "INSERT INTO subscriptions(name) SELECT name FROM mailboxes WHERE subscribed = 1;"
+            "ALTER TABLE mailboxes ADD COLUMN noselect INTEGER NOT NULL DEFAULT 0;"
+            "CREATE TABLE uidvalidity_max(value INTEGER NOT NULL);"
+            "INSERT INTO uidvalidity_max(value)"
+            " SELECT coalesce(max(uidvalidity), 0) FROM mailboxes;");
 }
 
 /* Brings the index to STORE_SCHEMA_VERSION in one transaction. */

@@ -15,14 +15,17 @@
  * change, kept for IMAP QRESYNC (RFC 7162 3.2.10). store_ix_open migrates a
  * version-1 index in place (one BEGIN IMMEDIATE transaction; a concurrent
  * opener waits and then sees the work done) and creates a missing index
- * directly at the current version. docs/storage.md describes the schema. */
+ * directly at the current version. Version 3 adds usage (kept by
+ * triggers), subscriptions, mailboxes.noselect, uidvalidity_max and the
+ * messages(mailbox_id, modseq) index. docs/storage.md describes the schema. */
 #ifndef ROOST_STORE_INT_H
 #define ROOST_STORE_INT_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* The flags column must fit struct store_msg_info.flags (256 with the NUL). */
 #define STORE_MAX_FLAGS_LEN 255
 /* One flag or keyword (RFC 3501 flag-keyword is an atom; we bound it). */
@@ -58,6 +61,59 @@ int store_ix_step(sqlite3_stmt *st);
 const char *store_mailbox_canonical(const char *name);
 /* The id of mailbox NAME (INBOX case-insensitive). 0 found, 1 none, -1 error. */
 int store_ix_mailbox(sqlite3 *db, const char *name, int64_t *id_r);
+
+/* A fresh UIDVALIDITY (time-based, strictly above any the account used;
+ * remembered). Inside a write transaction. 0 on error. */
+int64_t store_ix_next_uidvalidity(sqlite3 *db);
+/* Inserts mailbox NAME (selectable, empty) with a fresh UIDVALIDITY. */
+int store_ix_mailbox_create(sqlite3 *db, const char *name, const char *special_use,
+                            int64_t *id_r);
+
+/* The state of a selectable mailbox (not \Noselect). */
+struct store_mbstate {
+    int64_t id, uidvalidity, uidnext, highestmodseq;
+    char special_use[16];
+};
+/* 0 found, 1 no such selectable mailbox, -1 error. */
+int store_ix_mbstate(sqlite3 *db, const char *name, struct store_mbstate *m);
+/* Stores M's uidnext and highestmodseq. 0 or -1. */
+int store_ix_mbstate_save(sqlite3 *db, const struct store_mbstate *m);
+
+/* ---- store.c ---- */
+
+/* A unique message file name (no directory). */
+void store_file_name(char *out, size_t outsz);
+/* Writes msg/tmp/NAME, fsyncs it, renames it to msg/NAME, fsyncs msg/. */
+int store_file_write(struct store_ix *s, const char *name, const char *data, size_t len,
+                     const char **error_r);
+
+/* Unlinks the files (relative to the account root) after a COMMIT, then
+ * fsyncs msg/; best effort (a file left behind is an orphan). */
+void store_files_unlink(const struct store_ix *s, char *const *files, size_t n);
+
+/* ---- store_cache.c ---- */
+
+/* The IMAP ENVELOPE and extended BODYSTRUCTURE of DATA for the index's
+ * cache columns (malloc'd), or NULL when they cannot be computed (FETCH then
+ * parses the message and stores them with store_cache_structure). */
+void store_structure_compute(const char *data, size_t len, char **envelope_r,
+                             char **bodystructure_r);
+
+/* ---- store_flags.c ---- */
+
+/* The flags column for SYSFLAGS and KEYWORDS (may be NULL): system flags
+ * first in canonical case, then the keywords (deduplicated,
+ * case-insensitively). malloc'd. */
+char *store_flags_join(unsigned sysflags, const char *keywords);
+/* 1 when KEYWORDS (NULL or space-separated) are all valid flag-keywords. */
+int store_keywords_valid(const char *keywords);
+
+/* ---- store_usage.c ---- */
+struct store_usage;
+/* The account's usage row. 0 or -1. */
+int store_usage_read(sqlite3 *db, struct store_usage *u);
+/* 1 when usage + ADDING would pass QUOTA_BYTES (0: no limit), 0 not, -1. */
+int store_usage_over(sqlite3 *db, uint64_t quota_bytes, uint64_t adding);
 
 /* ---- store_change.c ---- */
 

@@ -13,5 +13,9 @@ void test_pop_options_migration(void);
 void test_pop_options_set_get(void);
 void test_pop_option_names(void);
 void test_pop_options_cli(void);
+/* test_quota.c */
+void test_quota_parse_format(void);
+void test_quota_set_get_migration(void);
+void test_quota_cli(void);
 
 #endif
