@@ -21,7 +21,5 @@ struct imap_framed {
     int n, cap;
 };
 
-/* A decimal number (no sign, no leading '+'); 0 ok, -1 bad or above MAX. */
-int imap_parse_number(const char *s, size_t len, uint64_t max, uint64_t *out);
 
 #endif
