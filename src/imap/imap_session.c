@@ -206,6 +206,8 @@ static void finish(struct imap_session *s, const char *status, int sync, const c
     if (!s->in_command || s->pending_reply)
         return; /* ended already: a bug in the caller, but never two replies */
     free_command_state(s);
+    if (strcmp(status, "OK") == 0)
+        s->bad_commands = 0; /* the bound is on invalid commands in a row */
     char text[1024];
     int n = vsnprintf(text, sizeof text, fmt, ap);
     if (n < 0)
