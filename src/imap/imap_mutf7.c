@@ -109,8 +109,9 @@ char *imap_mutf7_to_utf8(const char *s)
         if (end == p + 1) {
             if (buf_append(&out, "&", 1) < 0)
                 goto bad;
-        } else if (decode_run(p + 1, (size_t)(end - p - 1), &out) < 0) {
-            goto bad;
+        } else if (decode_run(p + 1, (size_t)(end - p - 1), &out) < 0 ||
+                   (end[1] == '&' && end[2] != '-')) {
+            goto bad; /* two encoded runs in a row are one run (canonical form) */
         }
         p = end + 1;
     }

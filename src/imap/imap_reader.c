@@ -179,7 +179,9 @@ static enum imap_read line_done(struct imap_reader *r)
     int nonsync = 0, lit8 = 0;
     size_t start = 0;
     int lit = literal_at_end(s, len, &n, &nonsync, &lit8, &start);
-    char *copy = xstrndup(s, len);
+    char *copy = xmalloc(len + 1); /* not xstrndup: the line may hold NULs */
+    memcpy(copy, s, len);
+    copy[len] = '\0';
     buf_reset(&r->line);
     add_piece(r, 0, 0, copy, len);
     if (lit == 0)
