@@ -32,6 +32,7 @@ static void append_ctx_free(void *p)
 static void append_work(struct imap_job *j)
 {
     struct append_ctx *a = j->ctx;
+    a->quota = imap_account_quota(j, a->quota);
     j->result = store_append(j->data_dir, j->account, a->name, a->data, a->len, a->sysflags,
                              a->keywords, a->date, a->quota, &a->uid, &a->uidvalidity,
                              &j->error);

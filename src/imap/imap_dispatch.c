@@ -19,7 +19,7 @@ static const struct imap_cmd_def commands[] = {
     {"AUTHENTICATE", IMAP_CF_NOT_AUTH, imap_cmd_authenticate},
     {"LOGIN", IMAP_CF_NOT_AUTH, imap_cmd_login},
     /* authenticated (6.3) */
-    {"ENABLE", IMAP_CF_LOGGED_IN, imap_cmd_enable},        /* RFC 5161 */
+    {"ENABLE", IMAP_CF_AUTH, imap_cmd_enable},             /* RFC 5161 3.1 */
     {"SELECT", IMAP_CF_LOGGED_IN, imap_cmd_select},
     {"EXAMINE", IMAP_CF_LOGGED_IN, imap_cmd_select},
     {"CREATE", IMAP_CF_LOGGED_IN, imap_cmd_create},

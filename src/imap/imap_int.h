@@ -397,6 +397,9 @@ enum imap_status_item {
     IMAP_SI_SIZE = 1 << 6, IMAP_SI_HIGHESTMODSEQ = 1 << 7, IMAP_SI_APPENDLIMIT = 1 << 8,
 };
 int imap_status_items(const struct imap_arg *list, unsigned *items);
+/* The account's quota now (worker thread: the directory, so that a change
+ * by the administrator applies at once); FALLBACK when it cannot be read. */
+uint64_t imap_account_quota(const struct imap_job *j, uint64_t fallback);
 void imap_status_write(struct imap_session *s, const char *name, unsigned items,
                        const struct store_status *st);
 /* imap_list.c */

@@ -3,6 +3,7 @@
  * STATUS=SIZE, HIGHESTMODSEQ, APPENDLIMIT) and the account quota
  * (GETQUOTA/GETQUOTAROOT, RFC 9208: one root "" with STORAGE and MESSAGE). */
 #include "imap/imap_int.h"
+#include "auth/dir_cache.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -19,6 +20,7 @@ struct mbox_ctx {
     unsigned items;
     struct store_status st;
     struct store_usage usage;
+    uint64_t quota;
 };
 
 static struct imap_job *mbox_job(struct imap_session *s, struct mbox_ctx **ctx_r)
@@ -317,9 +319,20 @@ void imap_cmd_status(struct imap_session *s, struct imap_command *c)
 
 /* ---- QUOTA ---- */
 
+uint64_t imap_account_quota(const struct imap_job *j, uint64_t fallback)
+{
+    const char *err = NULL;
+    struct directory *d = dir_for_thread(j->data_dir, &err);
+    struct dir_account acct;
+    if (!d || dir_account_get(d, j->account, &acct) != 0)
+        return fallback;
+    return acct.quota_bytes;
+}
+
 static void quota_work(struct imap_job *j)
 {
     struct mbox_ctx *m = j->ctx;
+    m->quota = imap_account_quota(j, m->quota);
     j->result = store_usage_get(j->data_dir, j->account, &m->usage, &j->error);
 }
 
@@ -339,10 +352,11 @@ static void quota_done(struct imap_job *j)
             imap_write(s, b.data, b.len);
         buf_deinit(&b);
     }
-    if (s->quota_bytes)
+    s->quota_bytes = m->quota;
+    if (m->quota)
         imap_untagged(s, "QUOTA \"\" (STORAGE %llu %llu)",
                       (unsigned long long)((m->usage.bytes + 1023) / 1024),
-                      (unsigned long long)(s->quota_bytes / 1024));
+                      (unsigned long long)(m->quota / 1024));
     else
         imap_untagged(s, "QUOTA \"\" ()");
     imap_ok(s, "%s completed", m->subscribe ? "GETQUOTAROOT" : "GETQUOTA");
@@ -372,5 +386,6 @@ void imap_cmd_getquota(struct imap_session *s, struct imap_command *c)
     struct imap_job *j = mbox_job(s, &m);
     memcpy(m->name, name, sizeof name);
     m->subscribe = root;
+    m->quota = s->quota_bytes;
     imap_job_run(j, quota_work, quota_done);
 }

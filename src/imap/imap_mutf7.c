@@ -78,8 +78,8 @@ static int decode_run(const char *s, size_t len, struct buf *out)
         } else if (unit >= 0xdc00 && unit <= 0xdfff) {
             return -1;
         } else {
-            if (unit >= 0x20 && unit <= 0x7e)
-                return -1; /* printable ASCII must be itself */
+            if ((unit >= 0x20 && unit <= 0x7e) || unit == 0)
+                return -1; /* printable ASCII must be itself; no NUL in a name */
             if (put_utf8(out, unit) < 0)
                 return -1;
         }

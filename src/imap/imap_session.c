@@ -693,6 +693,10 @@ void imap_resume(struct imap_session *s)
         if (s->mode == IMAP_IN_STARTTLS || s->state == IMAP_ST_TLS_HANDSHAKE)
             return;
         if (s->mode == IMAP_IN_IDLE) {
+            if (imap_shutting_down(s->srv)) {
+                close_for_shutdown(s);
+                return;
+            }
             size_t before = evbuffer_get_length(imap_input(s));
             if (s->dirty && !s->syncing) {
                 imap_idle_sync(s);
