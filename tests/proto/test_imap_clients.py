@@ -308,7 +308,8 @@ def test_fetchmail_imap_keep(ibulk, tmp_path, keep):
         f"  mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n")
     os.chmod(rc, 0o600)
     env = dict(os.environ, HOME=str(tmp_path))
-    cp = run(["fetchmail", "-f", str(rc), "--idfile", str(tmp_path / "ids"), "--nodetach", "-v"],
+    cp = run(["fetchmail", "-f", str(rc), "--idfile", str(tmp_path / "ids"),
+              "--pidfile", str(tmp_path / "fetchmail.pid"), "--nodetach", "-v"],
              env=env, timeout=400)
     assert cp.returncode == 0, describe(cp)
     ibulk.check(read_dir(out), "fetchmail IMAP keep")
@@ -344,7 +345,8 @@ def test_fetchmail_imap_starttls_no_keep(ibulk, tmp_path):
         f"  mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n")
     os.chmod(rc, 0o600)
     env = dict(os.environ, HOME=str(tmp_path))
-    cp = run(["fetchmail", "-f", str(rc), "--idfile", str(tmp_path / "ids"), "--nodetach", "-v"],
+    cp = run(["fetchmail", "-f", str(rc), "--idfile", str(tmp_path / "ids"),
+              "--pidfile", str(tmp_path / "fetchmail.pid"), "--nodetach", "-v"],
              env=env, timeout=400)
     assert cp.returncode == 0, describe(cp)
     got = {message_id_of(d): d for d in read_dir(out)}
