@@ -33,6 +33,7 @@ static const char usage_text[] =
     "                      [--pop on|off] [--two-factor on|off]\n"
     "                      [--pop-scope all|from-now]\n"
     "                      [--pop-after keep|mark-read|archive|delete]\n"
+    "                      [--quota SIZE|unlimited]   (e.g. 15G, 500M)\n"
     "  alias add SOURCE TARGET | list | del SOURCE     (SOURCE @domain = catch-all)\n"
     "  app-password create ADDRESS NAME | list ADDRESS | revoke ADDRESS NAME\n"
     "  mailbox list ADDRESS [MAILBOX] | cat ADDRESS UID [MAILBOX]\n"
