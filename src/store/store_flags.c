@@ -59,7 +59,7 @@ unsigned store_flags_parse(const char *flags, char *kw, size_t kwsz)
                     strncasecmp(p, sysflag_names[i].name, n) == 0)
                     bits |= sysflag_names[i].bit;
         }
-        if (!sys && kw && used + n + 2 <= kwsz) {
+        if (!sys && kw && used + (used ? 1 : 0) + n + 1 <= kwsz) {
             if (used)
                 kw[used++] = ' ';
             memcpy(kw + used, p, n);

@@ -77,6 +77,13 @@ static void test_flags_parse(void)
     unsigned b = store_flags_parse("\\Seen \\flagged $Forwarded \\Recent Work", kw, sizeof kw);
     test_assert(b == (STORE_F_SEEN | STORE_F_FLAGGED));
     test_assert_streq(kw, "$Forwarded Work");
+    /* the callers size KW as strlen(flags) + 1: a lone keyword must fit */
+    char exact[sizeof "$Solo"];
+    test_assert(store_flags_parse("$Solo", exact, sizeof exact) == 0);
+    test_assert_streq(exact, "$Solo");
+    char two[sizeof "a bb"];
+    test_assert(store_flags_parse("a bb", two, sizeof two) == 0);
+    test_assert_streq(two, "a bb");
     test_assert(store_flags_parse("", kw, sizeof kw) == 0 && kw[0] == '\0');
     test_assert(store_flags_parse(NULL, kw, sizeof kw) == 0);
     test_assert(store_flags_parse("\\Deleted \\Draft \\Answered", NULL, 0) ==
