@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,6 +91,11 @@ struct conn *conn_new(struct loop *loop, int fd, const char *peer_addr, int impl
     struct conn *c = xcalloc(1, sizeof *c);
     c->loop = loop;
     c->fd = fd;
+    /* Replies are written as they are ready (a status line, then a body in
+     * chunks, then its end): without this, Nagle's algorithm holds the last
+     * small segment until the client's delayed ACK, milliseconds per reply. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->h = h;
     c->ctx = ctx;
     snprintf(c->peer, sizeof c->peer, "%s", peer_addr);
