@@ -867,3 +867,118 @@ def message_id_of(msg: bytes):
     """The Message-ID field value of a message (bytes), or None."""
     m = re.search(rb"(?im)^Message-ID:[ \t]*(<[^>\r\n]*>)", re.split(rb"\r?\n\r?\n", msg, 1)[0])
     return m.group(1).decode("utf-8", "replace") if m else None
+
+
+# --------------------------------------------------------------------------
+# IMAP (test_imap_*.py): a server with IMAP listeners, imaplib logins over
+# 993 and 143+STARTTLS, and fast bulk delivery.  Additions only.
+
+IMAP_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps")
+
+
+def deliver_bulk(srv, rcpt, messages, sender="someone@remote.test", connections=4, window=25):
+    """Delivers every message (bytes, CRLF, ending in CRLF) to rcpt through
+    srv's smtp listener as fast as SMTP allows: `connections` sessions in
+    parallel, each pipelining up to `window` transactions of MAIL, RCPT and
+    BDAT n LAST (RFC 2920 + RFC 3030: no round trip per message).  Returns
+    the queue ids in the order of `messages` once every message had its 250
+    (1,000 small messages go in within seconds)."""
+    messages = list(messages)
+    ids = [None] * len(messages)
+    errors = []
+    order = list(range(len(messages)))
+    chunks = [order[i::connections] for i in range(connections)]
+
+    def work(chunk):
+        try:
+            with SMTP(srv.smtp, timeout=120) as c:
+                r = c.ehlo()
+                kw = r.keywords()
+                assert "PIPELINING" in kw and "CHUNKING" in kw, f"EHLO: {r.text}"
+                for start in range(0, len(chunk), window):
+                    part = chunk[start:start + window]
+                    out = bytearray()
+                    for i in part:
+                        m = messages[i]
+                        out += (f"MAIL FROM:<{sender}>\r\nRCPT TO:<{rcpt}>\r\n"
+                                f"BDAT {len(m)} LAST\r\n").encode() + m
+                    c.send(bytes(out))
+                    for i in part:
+                        for what in ("MAIL", "RCPT"):
+                            r = c.reply()
+                            assert r.code == 250, f"bulk delivery: {what} refused: {r.text}"
+                        r = c.reply()
+                        ids[i] = queue_id(r)
+                c.cmd("QUIT")
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=work, args=(ch,)) for ch in chunks if ch]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(600)
+    assert not any(t.is_alive() for t in ts), "delivery threads did not finish"
+    if errors:
+        raise errors[0]
+    return ids
+
+
+def numbered_messages(rcpt, n, prefix="msg", sender="someone@remote.test", body_size=200):
+    """n distinct small messages (bytes) with Subject "<prefix> <i>" and a
+    Message-ID that names i: <prefix>.<i>.<unique>@client.example.net."""
+    tag = unique("b")
+    out = []
+    for i in range(n):
+        body = f"Message {i} of {n}.\r\n" + ("." if i % 5 == 0 else "") + \
+            ("z" * max(0, body_size - 40)) + "\r\nGrüße ✓\r\n"
+        out.append(make_message(sender, rcpt, subject=f"{prefix} {i}", body=body,
+                                msgid=f"<{prefix}.{i}.{tag}@client.example.net>"))
+    return out
+
+
+def imap_context(srv):
+    """TLS client context that trusts exactly the server's certificate."""
+    return client_context(srv.cert)
+
+
+def imap_connect(srv, which="imaps", timeout=60):
+    """imaplib connection: "imaps" is TLS from the first byte (993 shape);
+    "imap" is plaintext with STARTTLS done (143 shape); "imap-plain" stays
+    in plaintext.  The server's own certificate is the only CA."""
+    import imaplib
+    if which == "imaps":
+        return imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=imap_context(srv),
+                                 timeout=timeout)
+    m = imaplib.IMAP4("127.0.0.1", srv.ports["imap"], timeout=timeout)
+    if which == "imap":
+        m.starttls(ssl_context=imap_context(srv))
+    return m
+
+
+def imap_refresh_caps(m):
+    """imaplib reads CAPABILITY once at connect; re-read it (after login the
+    list grows) so that its own checks (ENABLE...) see the server's list."""
+    typ, data = m.capability()
+    assert typ == "OK", data
+    m.capabilities = tuple(data[-1].decode().upper().split())
+    return m.capabilities
+
+
+def imap_login(srv, address, password, which="imaps", timeout=60):
+    """An imaplib session, logged in with LOGIN (capabilities refreshed)."""
+    m = imap_connect(srv, which, timeout)
+    typ, data = m.login(address, password)
+    assert typ == "OK", data
+    imap_refresh_caps(m)
+    return m
+
+
+@pytest.fixture(scope="module")
+def imap_server(roost_binary):
+    """A module-wide server with the IMAP listeners too; domain example.test."""
+    srv = RoostServer(listeners=IMAP_LISTENERS)
+    srv.start()
+    srv.ensure_domain(DOMAIN)
+    yield srv
+    _finish(srv)
