@@ -982,3 +982,147 @@ def imap_server(roost_binary):
     srv.ensure_domain(DOMAIN)
     yield srv
     _finish(srv)
+
+
+_literal_at_end = re.compile(rb"~?\{(\d+)\+?\}\r\n$")
+
+
+class IMAPRaw(SMTP):
+    """A raw IMAP connection: send() bytes exactly; reply() reads one whole
+    response (a line plus the literals it announces, without the final
+    CRLF) as bytes; cmd() sends a tagged command and returns (untagged
+    responses, tagged status without the tag) with the status as str."""
+
+    def __init__(self, port, tls=False, cafile=None, **kw):
+        self.n = 0
+        super().__init__(port, tls=tls, cafile=cafile, **kw)
+        assert self.greeting.startswith((b"* OK", b"* PREAUTH")), self.greeting
+
+    def read_exact(self, n, timeout=None):
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while len(self.buf) < n:
+            self._fill(deadline)
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def reply(self, timeout=None):
+        out = b""
+        while True:
+            out += self.read_line(timeout) + CRLF
+            m = _literal_at_end.search(out)
+            if not m:
+                r = out[:-2]
+                self.transcript.append(("S", r[:300].decode("utf-8", "replace")))
+                return r
+            out += self.read_exact(int(m.group(1)), timeout)
+
+    def next_tag(self):
+        self.n += 1
+        return f"t{self.n}"
+
+    def cmd(self, line, timeout=None, tag=None):
+        tag = tag or self.next_tag()
+        if isinstance(line, str):
+            line = line.encode("utf-8")
+        self.send(tag.encode() + b" " + line + CRLF)
+        return self.collect(tag, timeout)
+
+    def collect(self, tag, timeout=None):
+        """Reads until the tagged status of TAG: (untagged, status str)."""
+        untagged = []
+        t = tag.encode() + b" "
+        while True:
+            r = self.reply(timeout)
+            if r.startswith(t):
+                return untagged, r[len(t):].decode("utf-8", "replace")
+            untagged.append(r)
+
+    def ok(self, line, timeout=None):
+        u, st = self.cmd(line, timeout)
+        assert st.startswith("OK"), f"{line!r} -> {st!r}; untagged {u!r}"
+        return u, st
+
+    def starttls(self, cafile=None):
+        u, st = self.cmd("STARTTLS")
+        assert st.startswith("OK"), f"STARTTLS refused: {st!r}"
+        assert self.buf == b"", f"server sent data after OK to STARTTLS: {self.buf!r}"
+        self.sock.settimeout(self.timeout)
+        self.sock = client_context(cafile).wrap_socket(self.sock, server_hostname=HOSTNAME)
+        self.tls = True
+        return st
+
+    def login(self, user, password):
+        def q(s):
+            return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return self.cmd(f"LOGIN {q(user)} {q(password)}")
+
+
+def imap_raw(srv, which="imaps", address=None, password=None, **kw):
+    """A raw IMAP connection to srv ("imaps": TLS from the first byte;
+    "imap": plaintext, STARTTLS done; "imap-plain": plaintext), logged in
+    when address is given."""
+    port = srv.ports["imaps" if which == "imaps" else "imap"]
+    c = IMAPRaw(port, tls=(which == "imaps"), **kw)
+    if which == "imap":
+        c.starttls()
+    if address is not None:
+        u, st = c.login(address, password)
+        assert st.startswith("OK"), f"LOGIN {address}: {st!r}"
+    return c
+
+
+def imap_idle_start(m):
+    """Sends IDLE on an imaplib session and reads the continuation; returns
+    the tag for imap_idle_done.  imaplib (3.11) has no IDLE: while idling,
+    read the server's lines with m.readline()."""
+    tag = m._new_tag()
+    m.send(tag + b" IDLE\r\n")
+    line = m.readline()
+    assert line.startswith(b"+"), f"IDLE not accepted: {line!r}"
+    return tag
+
+
+def imap_idle_done(m, tag):
+    """Ends IDLE (DONE) and returns the tagged (typ, data)."""
+    m.send(b"DONE\r\n")
+    return m._command_complete("IDLE", tag)
+
+
+def imap_idle_until(m, pred, timeout=15.0):
+    """Reads lines during IDLE until pred(line) is true; returns (line,
+    monotonic time it arrived, every line read)."""
+    m.sock.settimeout(timeout)
+    lines = []
+    deadline = time.monotonic() + timeout
+    while True:
+        line = m.readline()
+        now = time.monotonic()
+        assert line, f"connection closed during IDLE; lines {lines!r}"
+        lines.append(line)
+        if pred(line):
+            return line, now, lines
+        assert now < deadline, f"nothing matching within {timeout}s of IDLE: {lines!r}"
+
+
+def smtp_deliver_one(srv, rcpt, msg, sender="someone@remote.test"):
+    """One message over SMTP (port 25); returns (queue id, monotonic time at
+    which the 250 arrived)."""
+    with SMTP(srv.smtp) as c:
+        c.ehlo()
+        r = c.mail_transaction(sender, [rcpt], msg)
+        t = time.monotonic()
+        qid = queue_id(r)
+        c.cmd("QUIT")
+    return qid, t
+
+
+def proc_status(pid):
+    """{field: kB} of /proc/PID/status (VmRSS, VmHWM, VmPeak, VmSize...)."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            v = v.split()
+            if len(v) == 2 and v[1] == "kB":
+                out[k] = int(v[0])
+    return out
