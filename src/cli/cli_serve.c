@@ -18,6 +18,8 @@
 #include "smtp/smtp_int.h"
 #include "smtp/smtp_server.h"
 #include "pop3/pop3_server.h"
+#include "imap/imap_server.h"
+#include "core/notify.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -47,6 +49,7 @@ static pthread_t loop_threads[MAX_LOOPS];
 static int nloops;
 static struct smtp_server smtp_srv;
 static struct pop3_server pop3_srv;
+static struct imap_server imap_srv;
 
 static void mkdir_or_die(const char *path, mode_t mode)
 {
@@ -130,6 +133,10 @@ static void print_settings(const struct config *cfg, const char *data_dir, const
            listener_port(cfg, LK_SUBMISSIONS));
     printf("                    server %s  port %d  STARTTLS\n", host,
            listener_port(cfg, LK_SUBMISSION));
+    printf("  Incoming (IMAP)   server %s  port %d  SSL/TLS    (implicit TLS)\n", host,
+           listener_port(cfg, LK_IMAPS));
+    printf("                    server %s  port %d  STARTTLS\n", host,
+           listener_port(cfg, LK_IMAP));
     printf("  Incoming (POP3)   server %s  port %d  SSL/TLS    (implicit TLS)\n", host,
            listener_port(cfg, LK_POP3S));
     printf("                    server %s  port %d  STARTTLS (STLS)\n", host,
@@ -196,7 +203,7 @@ static void stop_all_loops(void)
 /* Called by a protocol when its last session ended during shutdown. */
 static void on_protocol_idle(void)
 {
-    if (smtp_session_count() == 0 && pop3_session_count() == 0)
+    if (smtp_session_count() == 0 && pop3_session_count() == 0 && imap_session_count() == 0)
         stop_all_loops();
 }
 
@@ -204,6 +211,7 @@ static void loop_shutdown_job(void *arg)
 {
     smtp_loop_shutdown(arg);
     pop3_loop_shutdown(arg);
+    imap_loop_shutdown(arg);
 }
 
 /* The listener callback: each kind to its protocol. */
@@ -214,6 +222,10 @@ static void serve_accept(struct loop *loop, int fd, const char *peer,
     case LK_POP3:
     case LK_POP3S:
         pop3_accept(loop, fd, peer, lc, &pop3_srv);
+        break;
+    case LK_IMAP:
+    case LK_IMAPS:
+        imap_accept(loop, fd, peer, lc, &imap_srv);
         break;
     default:
         smtp_accept(loop, fd, peer, lc, &smtp_srv);
@@ -255,6 +267,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(loop_base(loops[i]), &grace);
     smtp_begin_shutdown(&smtp_srv);
     pop3_begin_shutdown(&pop3_srv);
+    imap_begin_shutdown(&imap_srv);
     for (int i = 0; i < nloops; i++)
         loop_post(loops[i], loop_shutdown_job, loops[i]);
 }
@@ -298,14 +311,18 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     if (smtp_sasl_init() < 0)
         fatal("cannot initialise GNU SASL");
     nloops = default_loop_count(cfg);
-    for (int i = 0; i < nloops; i++)
+    for (int i = 0; i < nloops; i++) {
         loops[i] = loop_new();
+        notify_register_loop(loops[i], imap_notify_changed);
+    }
     struct worker_pool *pool = worker_pool_new(cfg->workers);
     if (queue_start(data_dir, pool, loops[0], &err) < 0)
         fatal("queue: %s", err ? err : "cannot start");
     smtp_srv = (struct smtp_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
                                     .on_idle = on_protocol_idle};
     pop3_srv = (struct pop3_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
+                                    .on_idle = on_protocol_idle};
+    imap_srv = (struct imap_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
                                     .on_idle = on_protocol_idle};
     if (listeners_start(loops, nloops, serve_accept, NULL) < 0)
         fatal("cannot start listeners");
@@ -337,9 +354,11 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     worker_pool_free(&pool);
     for (int i = 0; i < 3; i++)
         event_free(sigs[i]);
+    notify_reset();
     for (int i = 0; i < nloops; i++) {
         smtp_loop_free(loops[i]);
         pop3_loop_free(loops[i]);
+        imap_loop_free(loops[i]);
         loop_free(&loops[i]);
     }
     smtp_sasl_done();

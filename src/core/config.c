@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 static const char *const kind_names[LK_COUNT] = {"smtp", "submission", "submissions", "pop3",
-                                                 "pop3s"};
+                                                 "pop3s", "imap", "imaps"};
 
 const char *listener_kind_name(enum listener_kind k)
 {
@@ -79,6 +79,8 @@ void config_defaults(struct config *cfg, int dev)
         add_listener(cfg, LK_SUBMISSIONS, "127.0.0.1", 2465);
         add_listener(cfg, LK_POP3, "127.0.0.1", 2110);
         add_listener(cfg, LK_POP3S, "127.0.0.1", 2995);
+        add_listener(cfg, LK_IMAP, "127.0.0.1", 2143);
+        add_listener(cfg, LK_IMAPS, "127.0.0.1", 2993);
     }
 }
 
@@ -217,7 +219,7 @@ static void handle_listeners(struct parse_ctx *c, const char *name, const char *
 {
     enum listener_kind k;
     if (listener_kind_parse(name, &k) < 0) {
-        perr(c, "unknown listener kind '%s' (smtp, submission, submissions, pop3, pop3s)", name);
+        perr(c, "unknown listener kind '%s' (smtp, submission, submissions, pop3, pop3s, imap, imaps)", name);
         return;
     }
     if (!c->listeners_given) {
@@ -352,6 +354,8 @@ int config_load_string(const char *text, const char *name, struct config *cfg, c
     add_listener(cfg, LK_SUBMISSIONS, "0.0.0.0", 465);
     add_listener(cfg, LK_POP3, "0.0.0.0", 110);
     add_listener(cfg, LK_POP3S, "0.0.0.0", 995);
+    add_listener(cfg, LK_IMAP, "0.0.0.0", 143);
+    add_listener(cfg, LK_IMAPS, "0.0.0.0", 993);
     int r = ini_parse_stream(reader, &c, handler, &c);
     if (r > 0) {
         c.line = r;

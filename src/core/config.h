@@ -13,6 +13,8 @@ enum listener_kind {
     LK_SUBMISSIONS, /* 465: implicit TLS, AUTH required (RFC 8314) */
     LK_POP3,        /* 110: POP3, STLS before login (RFC 1939, 2595) */
     LK_POP3S,       /* 995: POP3 over implicit TLS (RFC 8314) */
+    LK_IMAP,        /* 143: IMAP, STARTTLS before login (RFC 9051, LOGINDISABLED) */
+    LK_IMAPS,       /* 993: IMAP over implicit TLS (RFC 8314) */
     LK_COUNT
 };
 

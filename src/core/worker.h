@@ -39,7 +39,7 @@ void loop_post(struct loop *l, worker_fn fn, void *arg);
 
 /* Per-loop state of the protocol modules, so that connection code keeps
  * no global mutable state. */
-enum loop_slot { LOOP_SLOT_SMTP, LOOP_SLOT_POP3, LOOP_SLOT_COUNT };
+enum loop_slot { LOOP_SLOT_SMTP, LOOP_SLOT_POP3, LOOP_SLOT_IMAP, LOOP_SLOT_COUNT };
 void loop_set_slot(struct loop *l, enum loop_slot slot, void *p);
 void *loop_get_slot(struct loop *l, enum loop_slot slot);
 

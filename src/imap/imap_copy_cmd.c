@@ -43,8 +43,9 @@ static void copy_ctx_free(void *p)
 static void copy_work(struct imap_job *j)
 {
     struct copy_ctx *ctx = j->ctx;
+    uint64_t quota = imap_account_quota(j, ctx->quota_bytes);
     ctx->rc = store_copy(j->data_dir, j->account, j->mailbox, ctx->target, ctx->uid, ctx->n,
-                         ctx->move, ctx->quota_bytes, &ctx->src, &ctx->dst, &ctx->ncopied,
+                         ctx->move, quota, &ctx->src, &ctx->dst, &ctx->ncopied,
                          &ctx->uidvalidity, &ctx->error);
     if (ctx->rc != 0) {
         ctx->src = ctx->dst = NULL;

@@ -82,6 +82,7 @@
 #define ROOST_IMAP_INT_H
 
 #include "auth/directory.h"
+#include "auth/sasl_server.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "imap/imap_fetch.h"
@@ -95,6 +96,8 @@
 
 struct conn;
 struct loop;
+struct evbuffer;
+struct imap_zstream;
 
 /* ---- limits (with their source) ---- */
 /* Output: continue a multi-round command below this much unsent output. */
@@ -220,19 +223,24 @@ struct imap_session {
     /* login */
     Gsasl_session *sasl;
     char sasl_mech[IMAP_MAX_MECH + 1];
-    char *auth_user, *auth_pass;        /* captured by the SASL callback; wiped */
+    struct sasl_creds creds;            /* captured by the SASL exchange; wiped */
     char account[320];                  /* "" before login */
     char app_name[128];                 /* app password used, "" if none */
     uint64_t quota_bytes;               /* 0: no limit */
 
     unsigned enabled;                   /* enum imap_enabled */
     int compressed;                     /* COMPRESS DEFLATE active */
+    struct imap_zstream *z;             /* its streams (imap_compress.c) */
     struct imap_selected *sel;          /* non-NULL in IMAP_ST_SELECTED */
     int dirty;                          /* the account changed: run the sync step */
     int syncing;                        /* a sync job is in flight */
     char idle_tag[IMAP_MAX_TAG + 1];    /* IDLE's tag while idling */
 
     unsigned long commands;             /* for the disconnect log line */
+    unsigned long long written;         /* octets written (log; timeout progress) */
+    unsigned long long timeout_mark;    /* WRITTEN at the last timeout check */
+    int skipping_raw_line;              /* discarding a refused raw line */
+    int idle_done;                      /* IDLE: "DONE" seen, ending */
 };
 
 /* ---- imap_session.c: output ---- */
@@ -250,6 +258,10 @@ size_t imap_output_len(struct imap_session *s);
 void imap_ok(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void imap_no(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void imap_bad(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* OK without the sync step (LOGOUT, STARTTLS, COMPRESS: nothing may come
+ * between the tagged reply and what follows it). */
+void imap_ok_nosync(struct imap_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Counts a bad command; "* BYE Too many invalid commands" and close at
  * IMAP_MAX_BAD_COMMANDS. Returns 1 when the session is closing. */
 int imap_count_bad(struct imap_session *s);
@@ -269,6 +281,10 @@ void imap_job_begin(struct imap_session *s);
 int imap_job_end(struct imap_session *s);
 /* The reader again from scratch (after STARTTLS, after a refused literal). */
 void imap_reader_reset(struct imap_session *s);
+/* The APPEND literal limit once logged in (the config's message size). */
+size_t imap_append_limit(const struct imap_session *s);
+/* Sets the connection's idle timeout for the session's state. */
+void imap_session_timeouts(struct imap_session *s);
 
 /* ---- imap_job.c: worker round trips ---- */
 struct imap_job {
@@ -341,6 +357,17 @@ void imap_cmd_enable(struct imap_session *s, struct imap_command *c);
 void imap_cmd_namespace(struct imap_session *s, struct imap_command *c);
 void imap_cmd_idle(struct imap_session *s, struct imap_command *c);
 void imap_cmd_compress(struct imap_session *s, struct imap_command *c);
+/* imap_compress.c: COMPRESS=DEFLATE. imap_input is the buffer commands are
+ * read from (inflated input once compression is on); imap_compress_input
+ * inflates new connection input into it (-1: corrupt stream). */
+struct evbuffer *imap_input(struct imap_session *s);
+int imap_compress_input(struct imap_session *s);
+void imap_compress_write(struct imap_session *s, const void *p, size_t n);
+void imap_compress_free(struct imap_session *s);
+/* imap_cmds.c: a raw line while idling (NULL: an overlong one), and the
+ * sync step while idling (untagged responses at once). */
+void imap_idle_line(struct imap_session *s, const char *line, size_t len);
+void imap_idle_sync(struct imap_session *s);
 /* Writes the CAPABILITY list for the current state (no "* ", no CRLF). */
 void imap_capability_string(struct imap_session *s, struct buf *out);
 /* imap_auth.c: not authenticated */
@@ -362,6 +389,19 @@ void imap_cmd_rename(struct imap_session *s, struct imap_command *c);
 void imap_cmd_subscribe(struct imap_session *s, struct imap_command *c); /* and UNSUBSCRIBE */
 void imap_cmd_status(struct imap_session *s, struct imap_command *c);
 void imap_cmd_getquota(struct imap_session *s, struct imap_command *c); /* and GETQUOTAROOT */
+/* STATUS data items (RFC 9051 6.3.11, RFC 7162, RFC 8438 SIZE): parses the
+ * item list into *ITEMS (0 ok, -1 bad) and writes "* STATUS name (...)". */
+enum imap_status_item {
+    IMAP_SI_MESSAGES = 1 << 0, IMAP_SI_RECENT = 1 << 1, IMAP_SI_UIDNEXT = 1 << 2,
+    IMAP_SI_UIDVALIDITY = 1 << 3, IMAP_SI_UNSEEN = 1 << 4, IMAP_SI_DELETED = 1 << 5,
+    IMAP_SI_SIZE = 1 << 6, IMAP_SI_HIGHESTMODSEQ = 1 << 7, IMAP_SI_APPENDLIMIT = 1 << 8,
+};
+int imap_status_items(const struct imap_arg *list, unsigned *items);
+/* The account's quota now (worker thread: the directory, so that a change
+ * by the administrator applies at once); FALLBACK when it cannot be read. */
+uint64_t imap_account_quota(const struct imap_job *j, uint64_t fallback);
+void imap_status_write(struct imap_session *s, const char *name, unsigned items,
+                       const struct store_status *st);
 /* imap_list.c */
 void imap_cmd_list(struct imap_session *s, struct imap_command *c);     /* and LSUB */
 /* imap_append.c */
@@ -373,6 +413,9 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_command *c);
 void imap_cmd_store(struct imap_session *s, struct imap_command *c);
 void imap_cmd_search(struct imap_session *s, struct imap_command *c);
 void imap_cmd_copy(struct imap_session *s, struct imap_command *c);
+/* A flag list as system flag bits and keywords joined with spaces (*KW
+ * malloc'd, NULL when none); imap_store_cmd.c, used by APPEND too. */
+void imap_flags_split(const struct imap_flag_list *fl, unsigned *sys, char **kw);
 
 /* ---- helpers for handlers (imap_util.c) ---- */
 /* The mailbox argument as the store names it: decoded from modified UTF-7

@@ -130,6 +130,8 @@ const char *imap_perr_text(enum imap_perr e);
 /* astring / string / nstring helpers: 1 when ARG is an atom, string or
  * literal (astring), and sets *s. */
 int imap_arg_astring(const struct imap_arg *arg, const char **s, size_t *len);
+/* A decimal number of LEN digits (no sign); 0 ok, -1 bad or above MAX. */
+int imap_parse_number(const char *s, size_t len, uint64_t max, uint64_t *out);
 
 /* ---- typed parsers over the tree ---- */
 

@@ -165,7 +165,7 @@ static void store_done(struct imap_job *j)
 }
 
 /* System flags as bits, keywords joined with spaces. */
-static void split_flags(const struct imap_flag_list *fl, unsigned *sys, char **kw)
+void imap_flags_split(const struct imap_flag_list *fl, unsigned *sys, char **kw)
 {
     static const struct { const char *name; unsigned bit; } names[] = {
         { "\\Seen", STORE_F_SEEN }, { "\\Answered", STORE_F_ANSWERED },
@@ -224,7 +224,7 @@ void imap_cmd_store(struct imap_session *s, struct imap_command *c)
     struct store_ctx *ctx = xcalloc(1, sizeof *ctx);
     ctx->op = spec.op == IMAP_STORE_ADD ? STORE_FLAGS_ADD
             : spec.op == IMAP_STORE_REMOVE ? STORE_FLAGS_REMOVE : STORE_FLAGS_REPLACE;
-    split_flags(&spec.flags, &ctx->sysflags, &ctx->keywords);
+    imap_flags_split(&spec.flags, &ctx->sysflags, &ctx->keywords);
     ctx->silent = spec.silent;
     ctx->has_ucs = spec.has_unchangedsince;
     ctx->ucs = spec.unchangedsince;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define CONN_READ_HIGH_WATER (256 * 1024)
@@ -251,9 +252,22 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     conn_finish(c, why);
 }
 
+/* Reads and drops what the client sent that nobody will read: closing a
+ * socket with unread input makes the kernel answer with a reset, which
+ * can destroy the farewell still on its way to the client (the BYE after a
+ * pipelined burst). Bounded. */
+static void conn_drain_socket(int fd)
+{
+    char sink[16384];
+    for (int i = 0; i < 64; i++)
+        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+            break;
+}
+
 static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    conn_drain_socket(c->fd);
     c->h->on_closed(c->ctx, c->reason);
     event_free(c->finish_ev);
     if (c->bev)

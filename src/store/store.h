@@ -74,7 +74,7 @@ struct store_pop_msg {
     size_t size;            /* octets of the stored message (CRLF lines) */
     time_t internaldate;
     int seen;               /* has \Seen */
-    char path[4096];        /* the message file */
+    char *path;             /* the message file (owned by the snapshot) */
 };
 /* Locks ACCOUNT's maildrop (creating the account's store and INBOX when it
  * has none yet) and snapshots the INBOX messages whose internal date is at

@@ -101,9 +101,7 @@ static int pop_add(struct store_pop *p, const struct store_ix *ix, sqlite3_stmt 
     sqlite3_int64 size = sqlite3_column_int64(st, 2);
     if (!file || size < 0)
         return -1;
-    int len = snprintf(m->path, sizeof m->path, "%s/%s", ix->root, file);
-    if (len < 0 || (size_t)len >= sizeof m->path)
-        return -1;
+    m->path = xasprintf("%s/%s", ix->root, file);
     m->uid = (uint32_t)sqlite3_column_int64(st, 0);
     m->size = (size_t)size;
     m->internaldate = (time_t)sqlite3_column_int64(st, 3);
@@ -204,6 +202,8 @@ void store_pop_close(struct store_pop **pp)
         if (close(p->lock_fd) < 0)
             log_warn("store", "event=pop-lock-close-failed error=\"%s\"", strerror(errno));
     }
+    for (int i = 0; i < p->n; i++)
+        free(p->msgs[i].path);
     free(p->msgs);
     free(p);
 }

@@ -134,8 +134,10 @@ def parse_fetch(resp):
     """b'3 FETCH (UID 5 BODY[] {3}\\r\\nabc)' -> (3, {'UID': b'5', 'BODY[]': b'abc'})."""
     t = Tok(resp)
     seq = int(t.value())
-    assert t.value().upper() == b"FETCH", resp
     items = t.value()
+    if not isinstance(items, list):   # raw "* n FETCH (...)"; imaplib drops "FETCH"
+        assert items.upper() == b"FETCH", resp
+        items = t.value()
     assert isinstance(items, list) and len(items) % 2 == 0, f"odd FETCH list: {resp!r}"
     return seq, {items[k].decode().upper(): items[k + 1] for k in range(0, len(items), 2)}
 
@@ -473,7 +475,7 @@ def test_fetch_sets_seen(srv, account):
     # already seen: no FLAGS the second time
     it = fetched(m.fetch("1", "(BODY[TEXT])")[1])[1]
     assert "FLAGS" not in it
-    it = fetched(m.fetch("2", "(RFC822)")[1])[1]
+    it = fetched(m.fetch("2", "(RFC822)")[1])[2]
     assert it["FLAGS"] == [b"\\Seen"]
     it = fetched(m.fetch("2:3", "(FLAGS)")[1])
     assert it[2]["FLAGS"] == [b"\\Seen"] and it[3]["FLAGS"] == []
@@ -706,8 +708,8 @@ def test_store_variants(srv, account):
     m.close()
     # EXAMINE: STORE is refused
     m.select("INBOX", readonly=True)
-    with pytest.raises(imaplib.IMAP4.error):
-        m.store("1", "+FLAGS", "(\\Flagged)")
+    typ, data = m.store("1", "+FLAGS", "(\\Flagged)")   # imaplib raises only for BAD
+    assert typ == "NO" and b"READ-ONLY" in data[0], data
     m.logout()
 
 
@@ -748,30 +750,30 @@ def test_copy_and_move(srv, account):
     m = login(srv, address, pw)
     for i in range(4):
         append(m, simple(f"cp{i}".encode()))
-    assert m.create("Archive")[0] == "OK"
+    assert m.create("Keep")[0] == "OK"
     m.logout()
     with raw_login(srv, address, pw) as c:
         u, _ = c.ok("UID SEARCH ALL")
         uids = [int(x) for x in u[-1].split()[2:]]
-        u, t = c.ok("COPY 1:2 Archive")
+        u, t = c.ok("COPY 1:2 Keep")
         mm = re.search(r"\[COPYUID (\d+) (\S+) (\S+)\]", t)
         assert mm, t
         assert mm.group(2) == f"{uids[0]}:{uids[1]}"
         u, t = c.cmd("COPY 1 NoSuchBox")
         assert t.startswith("NO [TRYCREATE]"), t
-        u, t = c.ok("MOVE 2:3 Archive")
+        u, t = c.ok("MOVE 2:3 Keep")
         copyuid = [r for r in u if r.startswith(b"* OK [COPYUID ")]
         assert copyuid, u
         exp = [r for r in u if re.fullmatch(rb"\* \d+ EXPUNGE", r)]
         assert len(exp) == 2, u
         u, _ = c.ok("UID SEARCH ALL")
         assert [int(x) for x in u[-1].split()[2:]] == [uids[0], uids[3]]
-        u, t = c.ok(f"UID MOVE {uids[3]} Archive")
+        u, t = c.ok(f"UID MOVE {uids[3]} Keep")
         assert [r for r in u if r.startswith(b"* OK [COPYUID ")], u
-        u, _ = c.ok("STATUS Archive (MESSAGES)")
+        u, _ = c.ok("STATUS Keep (MESSAGES)")
         assert b"MESSAGES 5" in u[-1], u
-        u, t = c.ok("UID COPY 999999 Archive")   # no such UID: nothing to do
-        c.ok("EXAMINE Archive")
+        u, t = c.ok("UID COPY 999999 Keep")   # no such UID: nothing to do
+        c.ok("EXAMINE Keep")
         u, t = c.cmd("MOVE 1 INBOX")
         assert t.startswith("NO"), t
         u, t = c.ok("COPY 1 INBOX")
