@@ -18,7 +18,6 @@ import base64
 import imaplib
 import os
 import re
-import threading
 import time
 
 import pytest
