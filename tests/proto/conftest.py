@@ -442,6 +442,7 @@ class RoostServer:
         self.stdout_path = self.base / "stdout.log"
         self.domains = set()
         self.exit_codes = []
+        self.env = None           # environment of `roost serve` (None: inherit)
 
     # -- ports
     @property
@@ -468,7 +469,7 @@ class RoostServer:
         try:
             self.proc = subprocess.Popen([self.bin, "serve", "--config", str(self.conf)],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         cwd=str(self.base))
+                                         cwd=str(self.base), env=self.env)
         finally:
             out.close()
             err.close()

@@ -30,6 +30,16 @@ def untagged(m, name):
     return [d for d in (data or []) if d is not None]
 
 
+def select(m, box, readonly=False):
+    """SELECT; returns the EXISTS count and drops the untagged responses of
+    the SELECT itself (imaplib leaves them collected)."""
+    typ, data = m.select(box, readonly)
+    assert typ == "OK", f"SELECT {box}: {data!r}"
+    for name in ("EXISTS", "RECENT", "FETCH", "EXPUNGE"):
+        m.response(name)
+    return int(data[0])
+
+
 def flags_by_seq(data):
     """{seq: set(flags)} from untagged FETCH data (imaplib drops "FETCH")."""
     out = {}
@@ -63,8 +73,8 @@ def test_changes_announced_at_next_command(srv):
     address, pw = filled_account(srv, 5)
     a = imap_login(srv, address, pw)
     b = imap_login(srv, address, pw)
-    assert ok(a.select("INBOX"), "SELECT") == [b"5"]
-    assert ok(b.select("INBOX"), "SELECT") == [b"5"]
+    assert select(a, "INBOX") == 5
+    assert select(b, "INBOX") == 5
     uids = [int(x) for x in ok(b.uid("SEARCH", "ALL"), "UID SEARCH")[0].split()]
     assert len(uids) == 5
 
@@ -86,8 +96,9 @@ def test_changes_announced_at_next_command(srv):
     # expunge: not during B's FETCH / STORE / SEARCH, then at its NOOP
     ok(a.store("2", "+FLAGS", "(\\Deleted)"), "STORE")
     ok(a.expunge(), "EXPUNGE")
-    data = ok(b.fetch("1:*", "(FLAGS)"), "FETCH")
-    assert len(flags_by_seq(data)) == 6, f"B's FETCH 1:* still answers 6 messages: {data!r}"
+    typ, data = b.fetch("1:*", "(FLAGS)")
+    # RFC 2180 4.1: the expunged message's data, or NO [EXPUNGEISSUED]
+    assert typ == "OK" or (typ == "NO" and b"EXPUNGEISSUED" in data[0]), (typ, data)
     assert untagged(b, "EXPUNGE") == [], "EXPUNGE sent during FETCH (RFC 3501 7.4.1)"
     ok(b.search(None, "ALL"), "SEARCH")
     assert untagged(b, "EXPUNGE") == [], "EXPUNGE sent during SEARCH"
@@ -100,7 +111,7 @@ def test_changes_announced_at_next_command(srv):
 
     # move: EXPUNGE in B, EXISTS in a third session on the target
     c = imap_login(srv, address, pw)
-    assert ok(c.select("Archive"), "SELECT Archive") == [b"0"]
+    assert select(c, "Archive") == 0
     ok(a.xatom("MOVE", "1", "Archive"), "MOVE")
     ok(b.noop(), "NOOP")
     assert untagged(b, "EXPUNGE") == [b"1"], "B did not see A's MOVE"
@@ -145,8 +156,8 @@ def test_idle_woken_by_smtp_delivery(srv):
     address, pw = filled_account(srv, 2, "idle")
     a = imap_login(srv, address, pw)
     b = imap_login(srv, address, pw)
-    ok(a.select("INBOX"), "SELECT")
-    ok(b.select("INBOX"), "SELECT")
+    select(a, "INBOX")
+    select(b, "INBOX")
     delays = []
     for i in range(5):
         n = 3 + i
@@ -174,8 +185,8 @@ def test_idle_woken_by_other_session(srv):
     address, pw = filled_account(srv, 4, "idle2")
     a = imap_login(srv, address, pw)
     b = imap_login(srv, address, pw)
-    ok(a.select("INBOX"), "SELECT")
-    ok(b.select("INBOX"), "SELECT")
+    select(a, "INBOX")
+    select(b, "INBOX")
 
     def during_idle(pred, action):
         tag = imap_idle_start(a)
