@@ -304,8 +304,9 @@ def test_full_session(srv):
     # -- quota (RFC 9208): STORAGE in units of 1024 octets
     data = ok(m.getquotaroot("INBOX"), "GETQUOTAROOT")
     roots, quotas = data
-    assert roots and roots[0].startswith(b"INBOX "), f"QUOTAROOT {data!r}"
-    root = roots[0].split(b" ", 1)[1].decode()
+    qr = re.match(rb'^(?i:"INBOX"|INBOX) (.+)$', roots[0]) if roots else None
+    assert qr, f"QUOTAROOT {data!r}"
+    root = qr.group(1).decode()
     q = re.search(rb"\(STORAGE (\d+) (\d+)\)", quotas[0])
     assert q, f"QUOTA {quotas!r}"
     used, limit = int(q.group(1)), int(q.group(2))
