@@ -27,9 +27,11 @@ from pathlib import Path
 import pytest
 
 from conftest import (CRLF, DOMAIN, IMAP_LISTENERS, RoostServer, _finish, assert_stored_exactly,
-                      deliver_bulk, imap_login, make_message, message_id_of, numbered_messages)
+                      deliver_bulk, imap_login, make_message, message_id_of)
+from test_pop3_clients import varied_messages
 
 N_MESSAGES = 1000
+BIG_AT = 500
 CLIENT_TIMEOUT = 300
 
 
@@ -105,7 +107,9 @@ def acct(roost_binary):
         srv.start()
         srv.ensure_domain(DOMAIN)
         address, pw = srv.new_account("clients")
-        msgs = numbered_messages(address, N_MESSAGES, prefix="sync")
+        # dot lines, 8-bit UTF-8, long and folded lines, "From " lines,
+        # empty bodies, MIME, one message of 1 MiB (test_pop3_clients)
+        msgs = varied_messages(address, N_MESSAGES, big_at=BIG_AT)
         deliver_bulk(srv, address, msgs)
         rows = srv.wait_for_message(address, N_MESSAGES, timeout=120)
         assert len(rows) == N_MESSAGES
@@ -367,7 +371,7 @@ def test_curl(acct, tmp_path, scheme):
         body = curl(acct, tmp_path, scheme, f"INBOX;UID={r['uid']}")
         want = acct.srv.cat(acct.address, r["uid"])
         assert body == want, f"curl {scheme} UID {r['uid']}: {body[:200]!r}"
-    out = curl(acct, tmp_path, scheme, "INBOX?SUBJECT%20%22sync%20999%22")
+    out = curl(acct, tmp_path, scheme, "INBOX?SUBJECT%20%22download%20999%22")
     assert re.fullmatch(rb"\* SEARCH \d+\r?\n", out), out
     seq = int(out.split()[2])
     out = curl(acct, tmp_path, scheme, "INBOX", ["-X", "UID SEARCH ALL"])
