@@ -442,6 +442,7 @@ class RoostServer:
         self.stdout_path = self.base / "stdout.log"
         self.domains = set()
         self.exit_codes = []
+        self.env = None           # environment of `roost serve` (None: inherit)
 
     # -- ports
     @property
@@ -468,7 +469,7 @@ class RoostServer:
         try:
             self.proc = subprocess.Popen([self.bin, "serve", "--config", str(self.conf)],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         cwd=str(self.base))
+                                         cwd=str(self.base), env=self.env)
         finally:
             out.close()
             err.close()
@@ -867,3 +868,262 @@ def message_id_of(msg: bytes):
     """The Message-ID field value of a message (bytes), or None."""
     m = re.search(rb"(?im)^Message-ID:[ \t]*(<[^>\r\n]*>)", re.split(rb"\r?\n\r?\n", msg, 1)[0])
     return m.group(1).decode("utf-8", "replace") if m else None
+
+
+# --------------------------------------------------------------------------
+# IMAP (test_imap_*.py): a server with IMAP listeners, imaplib logins over
+# 993 and 143+STARTTLS, and fast bulk delivery.  Additions only.
+
+IMAP_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps")
+
+
+def deliver_bulk(srv, rcpt, messages, sender="someone@remote.test", connections=4, window=25):
+    """Delivers every message (bytes, CRLF, ending in CRLF) to rcpt through
+    srv's smtp listener as fast as SMTP allows: `connections` sessions in
+    parallel, each pipelining up to `window` transactions of MAIL, RCPT and
+    BDAT n LAST (RFC 2920 + RFC 3030: no round trip per message).  Returns
+    the queue ids in the order of `messages` once every message had its 250
+    (1,000 small messages go in within seconds)."""
+    messages = list(messages)
+    ids = [None] * len(messages)
+    errors = []
+    order = list(range(len(messages)))
+    chunks = [order[i::connections] for i in range(connections)]
+
+    def work(chunk):
+        try:
+            with SMTP(srv.smtp, timeout=120) as c:
+                r = c.ehlo()
+                kw = r.keywords()
+                assert "PIPELINING" in kw and "CHUNKING" in kw, f"EHLO: {r.text}"
+                for start in range(0, len(chunk), window):
+                    part = chunk[start:start + window]
+                    out = bytearray()
+                    for i in part:
+                        m = messages[i]
+                        out += (f"MAIL FROM:<{sender}>\r\nRCPT TO:<{rcpt}>\r\n"
+                                f"BDAT {len(m)} LAST\r\n").encode() + m
+                    c.send(bytes(out))
+                    for i in part:
+                        for what in ("MAIL", "RCPT"):
+                            r = c.reply()
+                            assert r.code == 250, f"bulk delivery: {what} refused: {r.text}"
+                        r = c.reply()
+                        ids[i] = queue_id(r)
+                c.cmd("QUIT")
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=work, args=(ch,)) for ch in chunks if ch]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(600)
+    assert not any(t.is_alive() for t in ts), "delivery threads did not finish"
+    if errors:
+        raise errors[0]
+    return ids
+
+
+def numbered_messages(rcpt, n, prefix="msg", sender="someone@remote.test", body_size=200):
+    """n distinct small messages (bytes) with Subject "<prefix> <i>" and a
+    Message-ID that names i: <prefix>.<i>.<unique>@client.example.net."""
+    tag = unique("b")
+    out = []
+    for i in range(n):
+        body = f"Message {i} of {n}.\r\n" + ("." if i % 5 == 0 else "") + \
+            ("z" * max(0, body_size - 40)) + "\r\nGrüße ✓\r\n"
+        out.append(make_message(sender, rcpt, subject=f"{prefix} {i}", body=body,
+                                msgid=f"<{prefix}.{i}.{tag}@client.example.net>"))
+    return out
+
+
+def imap_context(srv):
+    """TLS client context that trusts exactly the server's certificate."""
+    return client_context(srv.cert)
+
+
+def imap_connect(srv, which="imaps", timeout=60):
+    """imaplib connection: "imaps" is TLS from the first byte (993 shape);
+    "imap" is plaintext with STARTTLS done (143 shape); "imap-plain" stays
+    in plaintext.  The server's own certificate is the only CA."""
+    import imaplib
+    if which == "imaps":
+        return imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=imap_context(srv),
+                                 timeout=timeout)
+    m = imaplib.IMAP4("127.0.0.1", srv.ports["imap"], timeout=timeout)
+    if which == "imap":
+        m.starttls(ssl_context=imap_context(srv))
+    return m
+
+
+def imap_refresh_caps(m):
+    """imaplib reads CAPABILITY once at connect; re-read it (after login the
+    list grows) so that its own checks (ENABLE...) see the server's list."""
+    typ, data = m.capability()
+    assert typ == "OK", data
+    m.capabilities = tuple(data[-1].decode().upper().split())
+    return m.capabilities
+
+
+def imap_login(srv, address, password, which="imaps", timeout=60):
+    """An imaplib session, logged in with LOGIN (capabilities refreshed)."""
+    m = imap_connect(srv, which, timeout)
+    typ, data = m.login(address, password)
+    assert typ == "OK", data
+    imap_refresh_caps(m)
+    return m
+
+
+@pytest.fixture(scope="module")
+def imap_server(roost_binary):
+    """A module-wide server with the IMAP listeners too; domain example.test."""
+    srv = RoostServer(listeners=IMAP_LISTENERS)
+    srv.start()
+    srv.ensure_domain(DOMAIN)
+    yield srv
+    _finish(srv)
+
+
+_literal_at_end = re.compile(rb"~?\{(\d+)\+?\}\r\n$")
+
+
+class IMAPRaw(SMTP):
+    """A raw IMAP connection: send() bytes exactly; reply() reads one whole
+    response (a line plus the literals it announces, without the final
+    CRLF) as bytes; cmd() sends a tagged command and returns (untagged
+    responses, tagged status without the tag) with the status as str."""
+
+    def __init__(self, port, tls=False, cafile=None, **kw):
+        self.n = 0
+        super().__init__(port, tls=tls, cafile=cafile, **kw)
+        assert self.greeting.startswith((b"* OK", b"* PREAUTH")), self.greeting
+
+    def read_exact(self, n, timeout=None):
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while len(self.buf) < n:
+            self._fill(deadline)
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def reply(self, timeout=None):
+        out = b""
+        while True:
+            out += self.read_line(timeout) + CRLF
+            m = _literal_at_end.search(out)
+            if not m:
+                r = out[:-2]
+                self.transcript.append(("S", r[:300].decode("utf-8", "replace")))
+                return r
+            out += self.read_exact(int(m.group(1)), timeout)
+
+    def next_tag(self):
+        self.n += 1
+        return f"t{self.n}"
+
+    def cmd(self, line, timeout=None, tag=None):
+        tag = tag or self.next_tag()
+        if isinstance(line, str):
+            line = line.encode("utf-8")
+        self.send(tag.encode() + b" " + line + CRLF)
+        return self.collect(tag, timeout)
+
+    def collect(self, tag, timeout=None):
+        """Reads until the tagged status of TAG: (untagged, status str)."""
+        untagged = []
+        t = tag.encode() + b" "
+        while True:
+            r = self.reply(timeout)
+            if r.startswith(t):
+                return untagged, r[len(t):].decode("utf-8", "replace")
+            untagged.append(r)
+
+    def ok(self, line, timeout=None):
+        u, st = self.cmd(line, timeout)
+        assert st.startswith("OK"), f"{line!r} -> {st!r}; untagged {u!r}"
+        return u, st
+
+    def starttls(self, cafile=None):
+        u, st = self.cmd("STARTTLS")
+        assert st.startswith("OK"), f"STARTTLS refused: {st!r}"
+        assert self.buf == b"", f"server sent data after OK to STARTTLS: {self.buf!r}"
+        self.sock.settimeout(self.timeout)
+        self.sock = client_context(cafile).wrap_socket(self.sock, server_hostname=HOSTNAME)
+        self.tls = True
+        return st
+
+    def login(self, user, password):
+        def q(s):
+            return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return self.cmd(f"LOGIN {q(user)} {q(password)}")
+
+
+def imap_raw(srv, which="imaps", address=None, password=None, **kw):
+    """A raw IMAP connection to srv ("imaps": TLS from the first byte;
+    "imap": plaintext, STARTTLS done; "imap-plain": plaintext), logged in
+    when address is given."""
+    port = srv.ports["imaps" if which == "imaps" else "imap"]
+    c = IMAPRaw(port, tls=(which == "imaps"), **kw)
+    if which == "imap":
+        c.starttls()
+    if address is not None:
+        u, st = c.login(address, password)
+        assert st.startswith("OK"), f"LOGIN {address}: {st!r}"
+    return c
+
+
+def imap_idle_start(m):
+    """Sends IDLE on an imaplib session and reads the continuation; returns
+    the tag for imap_idle_done.  imaplib (3.11) has no IDLE: while idling,
+    read the server's lines with m.readline()."""
+    tag = m._new_tag()
+    m.send(tag + b" IDLE\r\n")
+    line = m.readline()
+    assert line.startswith(b"+"), f"IDLE not accepted: {line!r}"
+    return tag
+
+
+def imap_idle_done(m, tag):
+    """Ends IDLE (DONE) and returns the tagged (typ, data)."""
+    m.send(b"DONE\r\n")
+    return m._command_complete("IDLE", tag)
+
+
+def imap_idle_until(m, pred, timeout=15.0):
+    """Reads lines during IDLE until pred(line) is true; returns (line,
+    monotonic time it arrived, every line read)."""
+    m.sock.settimeout(timeout)
+    lines = []
+    deadline = time.monotonic() + timeout
+    while True:
+        line = m.readline()
+        now = time.monotonic()
+        assert line, f"connection closed during IDLE; lines {lines!r}"
+        lines.append(line)
+        if pred(line):
+            return line, now, lines
+        assert now < deadline, f"nothing matching within {timeout}s of IDLE: {lines!r}"
+
+
+def smtp_deliver_one(srv, rcpt, msg, sender="someone@remote.test"):
+    """One message over SMTP (port 25); returns (queue id, monotonic time at
+    which the 250 arrived)."""
+    with SMTP(srv.smtp) as c:
+        c.ehlo()
+        r = c.mail_transaction(sender, [rcpt], msg)
+        t = time.monotonic()
+        qid = queue_id(r)
+        c.cmd("QUIT")
+    return qid, t
+
+
+def proc_status(pid):
+    """{field: kB} of /proc/PID/status (VmRSS, VmHWM, VmPeak, VmSize...)."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            v = v.split()
+            if len(v) == 2 and v[1] == "kB":
+                out[k] = int(v[0])
+    return out
