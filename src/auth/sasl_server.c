@@ -57,6 +57,19 @@ static void sasl_init_once(void)
     sasl_ready = 1;
 }
 
+int sasl_server_init(void)
+{
+    return pthread_once(&sasl_once, sasl_init_once) == 0 && sasl_ready ? 0 : -1;
+}
+
+void sasl_server_done(void)
+{
+    if (sasl_ctx)
+        gsasl_done(sasl_ctx);
+    sasl_ctx = NULL;
+    sasl_ready = 0;
+}
+
 int sasl_server_begin(const char *mech, struct sasl_creds *creds, Gsasl_session **sasl_r)
 {
     *sasl_r = NULL;

@@ -12,6 +12,10 @@ struct sasl_creds {
     char *pass;     /* wiped when cleared */
 };
 
+/* Sets the context up (at start-up; sasl_server_begin also does it on
+ * first use) and frees it at shutdown. 0 ok, -1 GNU SASL failed. */
+int sasl_server_init(void);
+void sasl_server_done(void);
 /* Starts a server exchange for MECH whose credentials land in CREDS (which
  * must outlive the exchange). 0 ok, -1 when SASL is unavailable. */
 int sasl_server_begin(const char *mech, struct sasl_creds *creds, Gsasl_session **sasl_r);

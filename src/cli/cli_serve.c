@@ -19,6 +19,7 @@
 #include "smtp/smtp_server.h"
 #include "pop3/pop3_server.h"
 #include "imap/imap_server.h"
+#include "auth/sasl_server.h"
 #include "core/notify.h"
 
 #include <errno.h>
@@ -308,7 +309,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
 
     signal(SIGPIPE, SIG_IGN);
     mime_init();
-    if (smtp_sasl_init() < 0)
+    if (sasl_server_init() < 0)
         fatal("cannot initialise GNU SASL");
     nloops = default_loop_count(cfg);
     for (int i = 0; i < nloops; i++) {
@@ -361,7 +362,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
         imap_loop_free(loops[i]);
         loop_free(&loops[i]);
     }
-    smtp_sasl_done();
+    sasl_server_done();
     g_mime_shutdown();
     tls_shutdown();
     log_info("main", "event=stopped");

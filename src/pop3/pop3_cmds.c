@@ -29,9 +29,6 @@
 #include <time.h>
 
 /* POP3's own GNU SASL context (separate from SMTP's), made on first use. */
-static Gsasl *sasl_ctx;
-static int sasl_ready;
-static pthread_once_t sasl_once = PTHREAD_ONCE_INIT;
 
 #define STATE_AUTH (1u << P3_AUTHORIZATION)
 #define STATE_TRANS (1u << P3_TRANSACTION)
@@ -317,53 +314,13 @@ static void cmd_pass(struct pop3_session *s, const struct pop3_cmd *c)
 
 /* ---------------------------------------------------------------- AUTH */
 
-/* gsasl calls this when a mechanism has the simple credentials; we only
- * capture them here: the check is asynchronous (argon2id on a worker). */
-static int sasl_callback(Gsasl *ctx, Gsasl_session *sctx, Gsasl_property prop)
-{
-    struct pop3_session *s = gsasl_session_hook_get(sctx);
-    if (prop != GSASL_VALIDATE_SIMPLE || !s)
-        return GSASL_NO_CALLBACK;
-    const char *authid = gsasl_property_fast(sctx, GSASL_AUTHID);
-    const char *authzid = gsasl_property_fast(sctx, GSASL_AUTHZID);
-    const char *pw = gsasl_property_fast(sctx, GSASL_PASSWORD);
-    if (!authid || !pw)
-        return GSASL_AUTHENTICATION_ERROR;
-    if (authzid && *authzid && strcasecmp(authzid, authid) != 0)
-        return GSASL_AUTHENTICATION_ERROR; /* no acting as someone else */
-    free(s->auth_user);
-    s->auth_user = xstrdup(authid);
-    wipe_free(&s->auth_pass);
-    s->auth_pass = xstrdup(pw);
-    return GSASL_OK;
-}
-
-static void sasl_init_once(void)
-{
-    if (gsasl_init(&sasl_ctx) != GSASL_OK) {
-        sasl_ctx = NULL;
-        return;
-    }
-    gsasl_callback_set(sasl_ctx, sasl_callback);
-    sasl_ready = 1;
-}
-
-static int sasl_available(void)
-{
-    if (pthread_once(&sasl_once, sasl_init_once) != 0)
-        return 0;
-    return sasl_ready;
-}
-
 void pop3_sasl_abort(struct pop3_session *s)
 {
     if (s->sasl) {
         gsasl_finish(s->sasl);
         s->sasl = NULL;
     }
-    free(s->auth_user);
-    s->auth_user = NULL;
-    wipe_free(&s->auth_pass);
+    sasl_creds_clear(&s->creds);
     if (s->state == P3_SASL)
         pop3_set_state(s, P3_AUTHORIZATION);
 }
@@ -371,8 +328,8 @@ void pop3_sasl_abort(struct pop3_session *s)
 /* The SASL exchange is complete: verify the captured credentials. */
 static void sasl_verify(struct pop3_session *s)
 {
-    char *user = s->auth_user, *pass = s->auth_pass;
-    s->auth_user = s->auth_pass = NULL;
+    char *user = s->creds.user, *pass = s->creds.pass;
+    s->creds.user = s->creds.pass = NULL;
     if (!user || !pass) {
         free(user);
         wipe_free(&pass);
@@ -460,12 +417,10 @@ static void cmd_auth(struct pop3_session *s, const struct pop3_cmd *c)
         pop3_reply(s, "-ERR [SYS/TEMP] Too many login attempts, please try again later");
         return;
     }
-    if (!sasl_available() || gsasl_server_start(sasl_ctx, mech, &s->sasl) != GSASL_OK) {
-        s->sasl = NULL;
+    if (sasl_server_begin(mech, &s->creds, &s->sasl) < 0) {
         pop3_reply(s, "-ERR [SYS/TEMP] Temporary authentication failure");
         return;
     }
-    gsasl_session_hook_set(s->sasl, s);
     snprintf(s->sasl_mech, sizeof s->sasl_mech, "%s", mech);
     s->user[0] = '\0';
     if (c->nargs < 2) {

@@ -10,6 +10,8 @@
 #include "pop3/pop3_parse.h"
 #include "pop3/pop3_server.h"
 
+#include "auth/sasl_server.h"
+
 #include <gsasl.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -41,8 +43,8 @@ struct pop3_retr {
     int eof;                /* the terminator is in OUT */
     int error;              /* errno of a failed open/read, 0 if none */
     struct pop3_stuffer st;
-    char *in;               /* POP3_RETR_CHUNK bytes */
-    char *out;              /* 2 * POP3_RETR_CHUNK + POP3_STUFFER_FINISH_MAX */
+    char *in;               /* POP3_RETR_CHUNK bytes (the session's retr_in) */
+    char *out;              /* 2 * POP3_RETR_CHUNK + POP3_STUFFER_FINISH_MAX (retr_out) */
     size_t outlen;
 };
 
@@ -64,7 +66,7 @@ struct pop3_session {
     char user[POP3_MAX_USER + 1];   /* USER given, "" if none */
     Gsasl_session *sasl;
     char sasl_mech[POP3_MAX_MECH + 1];
-    char *auth_user, *auth_pass;    /* captured by the SASL callback; wiped */
+    struct sasl_creds creds;        /* captured by the SASL exchange; wiped */
     /* TRANSACTION */
     char account[320];
     char app_name[128];
@@ -74,6 +76,7 @@ struct pop3_session {
     unsigned char *deleted;         /* per message: DELE'd */
     unsigned char *retrieved;       /* per message: RETR fully sent */
     struct pop3_retr *retr;         /* RETR/TOP in progress */
+    char *retr_in, *retr_out;       /* its buffers, kept for the next RETR */
     unsigned long long stream_mark; /* bytes streamed at the last idle check */
     unsigned long long streamed;
     unsigned long retrs;

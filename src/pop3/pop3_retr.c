@@ -32,9 +32,7 @@ void pop3_retr_free(struct pop3_retr **rp)
         return;
     if (r->fd >= 0)
         close(r->fd); /* a read-only regular file: does not block */
-    free(r->in);
-    free(r->out);
-    free(r);
+    free(r);   /* in/out belong to the session (reused by the next RETR) */
     *rp = NULL;
 }
 
@@ -143,8 +141,14 @@ void pop3_retr_start(struct pop3_session *s, int msgno, int is_top, unsigned lon
     r->size = m->size;
     snprintf(r->path, sizeof r->path, "%s", m->path);
     pop3_stuffer_init(&r->st, is_top, lines);
-    r->in = xmalloc(POP3_RETR_CHUNK);
-    r->out = xmalloc(2 * POP3_RETR_CHUNK + POP3_STUFFER_FINISH_MAX);
+    /* one pair of buffers per session, not per message: a 192 KiB
+     * allocation is an mmap/munmap pair each time */
+    if (!s->retr_in) {
+        s->retr_in = xmalloc(POP3_RETR_CHUNK);
+        s->retr_out = xmalloc(2 * POP3_RETR_CHUNK + POP3_STUFFER_FINISH_MAX);
+    }
+    r->in = s->retr_in;
+    r->out = s->retr_out;
     s->retr = r;
     pop3_retr_continue(s);
 }

@@ -139,6 +139,8 @@ static void pop3_session_free(struct pop3_session *s)
     int left = __atomic_sub_fetch(&total_sessions, 1, __ATOMIC_SEQ_CST);
     pop3_sasl_abort(s);
     pop3_retr_free(&s->retr);
+    free(s->retr_in);
+    free(s->retr_out);
     pop3_drop_maildrop(s, 0);
     netlimit_release(s->peer);
     struct pop3_server *srv = s->srv;

@@ -18,7 +18,6 @@
 #include <strings.h>
 #include <time.h>
 
-static Gsasl *sasl_ctx;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -175,8 +174,8 @@ static void auth_done(struct smtp_job *j)
 /* The SASL exchange is complete: verify the captured credentials. */
 static void auth_verify(struct smtp_session *s)
 {
-    char *user = s->auth_user, *pass = s->auth_pass;
-    s->auth_user = s->auth_pass = NULL;
+    char *user = s->creds.user, *pass = s->creds.pass;
+    s->creds.user = s->creds.pass = NULL;
     if (!user || !pass) {
         free(user);
         if (pass) {
@@ -204,45 +203,6 @@ static void auth_verify(struct smtp_session *s)
     free(user);
     j->pass = pass;
     smtp_job_run(j, auth_work, auth_done);
-}
-
-/* gsasl calls this when a mechanism has the simple credentials; we only
- * capture them here: the check is asynchronous (argon2id on a worker). */
-static int sasl_callback(Gsasl *ctx, Gsasl_session *sctx, Gsasl_property prop)
-{
-    struct smtp_session *s = gsasl_session_hook_get(sctx);
-    if (prop != GSASL_VALIDATE_SIMPLE || !s)
-        return GSASL_NO_CALLBACK;
-    const char *authid = gsasl_property_fast(sctx, GSASL_AUTHID);
-    const char *authzid = gsasl_property_fast(sctx, GSASL_AUTHZID);
-    const char *pw = gsasl_property_fast(sctx, GSASL_PASSWORD);
-    if (!authid || !pw)
-        return GSASL_AUTHENTICATION_ERROR;
-    if (authzid && *authzid && strcasecmp(authzid, authid) != 0)
-        return GSASL_AUTHENTICATION_ERROR; /* no acting as someone else */
-    free(s->auth_user);
-    s->auth_user = xstrdup(authid);
-    if (s->auth_pass) {
-        explicit_bzero(s->auth_pass, strlen(s->auth_pass));
-        free(s->auth_pass);
-    }
-    s->auth_pass = xstrdup(pw);
-    return GSASL_OK;
-}
-
-int smtp_sasl_init(void)
-{
-    if (gsasl_init(&sasl_ctx) != GSASL_OK)
-        return -1;
-    gsasl_callback_set(sasl_ctx, sasl_callback);
-    return 0;
-}
-
-void smtp_sasl_done(void)
-{
-    if (sasl_ctx)
-        gsasl_done(sasl_ctx);
-    sasl_ctx = NULL;
 }
 
 /* One SASL step with INPUT (base64, NUL-terminated). */
@@ -323,11 +283,10 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *c)
         smtp_reply(s, "454 4.7.0 Too many login attempts, please try again later");
         return;
     }
-    if (gsasl_server_start(sasl_ctx, mech, &s->sasl) != GSASL_OK) {
+    if (sasl_server_begin(mech, &s->creds, &s->sasl) < 0) {
         smtp_reply(s, "454 4.7.0 Temporary authentication failure");
         return;
     }
-    gsasl_session_hook_set(s->sasl, s);
     snprintf(s->sasl_mech, sizeof s->sasl_mech, "%s", mech);
     if (!ir) {
         auth_step(s, "");

@@ -12,6 +12,8 @@
 #include "smtp/smtp_parse.h"
 #include "smtp/smtp_server.h"
 
+#include "auth/sasl_server.h"
+
 #include <gsasl.h>
 #include <stdint.h>
 
@@ -64,7 +66,7 @@ struct smtp_session {
     char app_name[128];
     Gsasl_session *sasl;
     char sasl_mech[21];
-    char *auth_user, *auth_pass;  /* captured by the SASL callback; wiped */
+    struct sasl_creds creds;      /* captured by the SASL exchange; wiped */
     int bad_commands;
     int noprogress;
     int skipping_long_line;
@@ -93,8 +95,6 @@ int smtp_is_tls(const struct smtp_session *s);
 /* cmds.c */
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
 void smtp_auth_response(struct smtp_session *s, const char *line, size_t len);
-int smtp_sasl_init(void);
-void smtp_sasl_done(void);
 
 /* message.c: end of DATA / BDAT LAST */
 void smtp_message_complete(struct smtp_session *s, int oversize, int bare);

@@ -130,11 +130,7 @@ static void smtp_session_free(struct smtp_session *s)
     smtp_tx_free(&s->tx);
     if (s->sasl)
         gsasl_finish(s->sasl);
-    if (s->auth_pass) {
-        explicit_bzero(s->auth_pass, strlen(s->auth_pass));
-        free(s->auth_pass);
-    }
-    free(s->auth_user);
+    sasl_creds_clear(&s->creds);
     if (s->session_timer)
         event_free(s->session_timer);
     netlimit_release(s->peer);

@@ -77,17 +77,20 @@ static void test_config_good(void)
 
 static void test_config_defaults(void)
 {
-    test_begin("config: empty file means production defaults 25/587/465/110/995");
+    test_begin("config: empty file means production defaults 25/587/465/110/995/143/993");
     struct config c;
     char *err = NULL;
     test_assert(config_load_string("", "e.conf", &c, &err) == 0);
-    test_assert(c.nlisteners == 5 && c.listeners[0].port == 25 && c.listeners[1].port == 587 &&
+    test_assert(c.nlisteners == 7 && c.listeners[0].port == 25 && c.listeners[1].port == 587 &&
                 c.listeners[2].port == 465 && c.listeners[3].port == 110 &&
                 c.listeners[4].port == 995 && c.listeners[4].kind == LK_POP3S);
+    test_assert(c.listeners[5].port == 143 && c.listeners[5].kind == LK_IMAP &&
+                c.listeners[6].port == 993 && c.listeners[6].kind == LK_IMAPS);
     test_assert(c.max_message_size == 35882577 && c.max_recipients == 100);
     config_free(&c);
     config_defaults(&c, 1);
     test_assert(c.dev && c.listeners[0].port == 2525 && strcmp(c.listeners[0].host, "127.0.0.1") == 0);
+    test_assert(c.nlisteners == 7 && c.listeners[5].port == 2143 && c.listeners[6].port == 2993);
     config_free(&c);
     test_end();
 }
