@@ -12,7 +12,7 @@
  *   mailbench imap HOST PORT USER PASS
  *       implicit TLS; prints the seconds of SELECT INBOX, FETCH 1:* (FLAGS
  *       ENVELOPE), UID SEARCH HEADER Subject, FETCH 1:* BODY.PEEK[]
- *   mailbench idle HOST PORT USER PASS N
+ *   mailbench idle HOST PORT USER PASS N [plain]
  *       opens N TLS sessions, each logged in, INBOX selected and in IDLE;
  *       USER may hold "%d": sessions are spread over users 1..100;
  *       prints "ready" and holds them until stdin closes
@@ -317,11 +317,13 @@ static long imap_wait(struct io *io, const char *tag)
     }
 }
 
+static int imap_tls = 1;
+
 static void imap_login(struct io *io, const char *host, const char *port, const char *user,
                        const char *pass)
 {
     char line[4096];
-    io_open(io, host, port, 1);
+    io_open(io, host, port, imap_tls);
     io_line(io, line, sizeof line);
     io_printf(io, "l LOGIN \"%s\" \"%s\"\r\n", user, pass);
     imap_wait(io, "l");
@@ -351,9 +353,11 @@ static int cmd_imap(char **av)
     return 0;
 }
 
-static int cmd_idle(char **av)
+static int cmd_idle(char **av, int argc)
 {
     long n = atol(av[4]);
+    if (argc > 5 && strcmp(av[5], "plain") == 0)
+        imap_tls = 0;
     struct rlimit rl = {.rlim_cur = (rlim_t)n + 64, .rlim_max = (rlim_t)n + 64};
     setrlimit(RLIMIT_NOFILE, &rl);
     struct io *conns = calloc((size_t)n, sizeof *conns);
@@ -414,7 +418,7 @@ int main(int argc, char **argv)
     if (argc >= 6 && strcmp(argv[1], "imap") == 0)
         return cmd_imap(argv + 2);
     if (argc >= 7 && strcmp(argv[1], "idle") == 0)
-        return cmd_idle(argv + 2);
+        return cmd_idle(argv + 2, argc - 2);
     if (argc >= 3 && strcmp(argv[1], "null") == 0)
         return cmd_null(argv + 2);
     fprintf(stderr, "usage: mailbench fill|pop3|imap|idle|null ... (see the top of mailbench.c)\n");
