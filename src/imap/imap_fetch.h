@@ -27,12 +27,17 @@ struct imap_msg_ctx {
     size_t len;
     int mapped;
     struct mime_msg *mime;
+    struct mime_msg *hdr;       /* the index's cached header block, parsed */
 };
 /* Loads the message bytes (once). 0 ok, -1 (file gone: the message was
  * expunged meanwhile). */
 int imap_msg_load(struct imap_msg_ctx *m);
 /* Parses the MIME structure (once; loads first). */
 const struct mime_msg *imap_msg_mime(struct imap_msg_ctx *m);
+/* The message's top-level header as a parsed message: from the index's
+ * cached header block when the row has one (no file is read), else the
+ * whole message (imap_msg_mime). */
+const struct mime_msg *imap_msg_header(struct imap_msg_ctx *m);
 void imap_msg_release(struct imap_msg_ctx *m);
 
 /* 1 when SPEC fetches a body part without PEEK (BODY[...], RFC822,

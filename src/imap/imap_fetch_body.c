@@ -1,6 +1,6 @@
 /* imap_fetch_body: body section items of FETCH (RFC 3501 6.4.5 and 7.4.2,
  * RFC 9051 6.4.5, RFC 3516 BINARY): BODY[<section>]<<partial>> with the
- * section echoed back as the client wrote it, BINARY[<part>] as a literal8
+ * section echoed with its keyword in upper case, BINARY[<part>] as a literal8
  * when the decoded data holds a NUL, and BINARY.SIZE[<part>].
  *
  * The whole message and the top-level HEADER, TEXT and HEADER.FIELDS
@@ -155,12 +155,25 @@ static int section_bytes(const struct imap_section *sec, struct imap_msg_ctx *m,
     return 0;
 }
 
-/* The section text as the client wrote it; rebuilt when the parser left
- * none (structures made by hand). */
+/* The section as the client wrote it, its keyword in upper case (the field
+ * names of HEADER.FIELDS as written). */
+static int spec_echo(const char *spec, struct buf *out)
+{
+    size_t kw = strcspn(spec, "(");
+    for (size_t i = 0; i < kw; i++) {
+        char c = spec[i] >= 'a' && spec[i] <= 'z' ? (char)(spec[i] - 32) : spec[i];
+        if (buf_append(out, &c, 1) < 0)
+            return -1;
+    }
+    return imap_out_str(out, spec + kw);
+}
+
+/* The section text: echoed, or rebuilt when the parser left none
+ * (structures made by hand). */
 static int section_spec(const struct imap_section *sec, struct buf *out)
 {
     if (sec->spec)
-        return imap_out_str(out, sec->spec);
+        return spec_echo(sec->spec, out);
     for (int i = 0; i < sec->nparts; i++)
         if ((i && buf_append(out, ".", 1) < 0) || imap_out_u64(out, sec->part[i]) < 0)
             return -1;

@@ -322,6 +322,9 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_command *c)
     if (!s->sel->readonly && imap_fetch_sets_seen(&ctx->spec))
         collect_unseen(s, ctx);
     imap_rowwalk_init(&ctx->walk, ctx->uid, ctx->seq, ctx->n);
+    /* the header block is for SEARCH; the structures are always read, or
+     * cache_structure would take them for missing */
+    ctx->walk.cols = STORE_COL_ENVELOPE | STORE_COL_BODYSTRUCTURE;
     s->cmd_ctx = ctx;
     s->cmd_ctx_free = fetch_ctx_free;
     fetch_run(s, ctx);

@@ -1,7 +1,9 @@
 /* imap_fetch_msg: one message being evaluated by FETCH or SEARCH
  * (struct imap_msg_ctx): its file is mapped (or read, when mmap is not
  * possible) at most once, on first need, and its MIME structure parsed at
- * most once. Items that only need the index row never reach this file.
+ * most once. Items that only need the index row never reach this file, nor
+ * do SEARCH keys on header fields when the row carries the cached header
+ * block (imap_msg_header).
  *
  * Message files are immutable once stored (expunge unlinks them; a mapping
  * stays valid after an unlink), so a mapping never changes under us. */
@@ -83,10 +85,21 @@ const struct mime_msg *imap_msg_mime(struct imap_msg_ctx *m)
     return m->mime;
 }
 
+const struct mime_msg *imap_msg_header(struct imap_msg_ctx *m)
+{
+    if (m->mime)
+        return m->mime;
+    if (!m->hdr && m->row && m->row->header)
+        m->hdr = mime_parse(m->row->header, m->row->header_len);
+    return m->hdr ? m->hdr : imap_msg_mime(m);
+}
+
 void imap_msg_release(struct imap_msg_ctx *m)
 {
     if (m->mime)
         mime_free(&m->mime);
+    if (m->hdr)
+        mime_free(&m->hdr);
     if (m->data) {
         if (m->mapped)
             munmap(m->data, m->len);

@@ -108,9 +108,11 @@ struct imap_zstream;
 #define IMAP_JOB_OUTPUT_MAX ((size_t)2 * IMAP_DEFAULT_APPEND_LIMIT + 1024 * 1024)
 /* Mailbox names (store_mailbox.name, imap_mailbox_name_check). */
 #define IMAP_MAILBOX_MAX 1023
-/* Commands in a row that change nothing and fetch nothing (NOOP, CAPABILITY
- * floods) before "* BYE": the "commands without progress" bound. */
-#define IMAP_MAX_NOPROGRESS_COMMANDS 1000
+/* Commands that change nothing and fetch nothing (NOOP, CAPABILITY floods)
+ * within one second, with no other command between them, before "* BYE":
+ * the "commands per second without progress" bound. A client polling with
+ * NOOP every few seconds for days never comes near it. */
+#define IMAP_MAX_NOPROGRESS_PER_SECOND 200
 /* Before login: bad commands and commands in all (tighter, as pre-auth
  * code should be: STYLE.md A). */
 #define IMAP_MAX_PREAUTH_COMMANDS 50
@@ -202,7 +204,8 @@ struct imap_session {
     int gone;               /* connection closed while busy: freed by the last job */
     int closing;
     int bad_commands;
-    unsigned noprogress;    /* IMAP_CF_NOPROGRESS commands in a row */
+    unsigned noprogress;    /* IMAP_CF_NOPROGRESS commands in a row this second */
+    time_t noprogress_second;   /* CLOCK_MONOTONIC second they were counted in */
     unsigned preauth_commands;
     struct imap_reader *reader;
 

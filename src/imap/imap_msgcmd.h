@@ -29,6 +29,7 @@ struct imap_rowwalk {
     struct store_fmsg *rows;
     uint32_t nrows, rowpos;
     uint32_t missing;        /* UIDs the store no longer has */
+    unsigned cols;           /* cached columns to read (store_row_cols; init: all) */
 };
 void imap_rowwalk_init(struct imap_rowwalk *w, const uint32_t *uid, const uint32_t *seq,
                        uint32_t n);

@@ -222,6 +222,8 @@ struct imap_search_key {
     int nchild;
     char *field;                    /* HEADER field name */
     char *str;                      /* UTF-8 (charset already converted) */
+    char *folded;                   /* STR case-folded (imap_search_prepare), or NULL */
+    size_t folded_len;
     uint64_t num;
     time_t date;                    /* the day, 00:00 UTC */
     struct imap_seqset set;         /* SEQSET, UID */

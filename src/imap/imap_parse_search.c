@@ -52,6 +52,7 @@ static void key_free(struct imap_search_key *k)
     free(k->child);
     free(k->field);
     free(k->str);
+    free(k->folded);
     imap_seqset_free(&k->set);
     memset(k, 0, sizeof *k);
 }

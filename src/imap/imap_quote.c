@@ -1,12 +1,13 @@
 /* imap_quote: writes a string as IMAP sends it (RFC 9051 4.3): a quoted
- * string when it can be one, else a literal. */
+ * string when it can be one, else a literal. When OUT cannot take it all,
+ * OUT is left as it was. */
 #include "imap/imap_parse.h"
 #include "core/buf.h"
 
 #include <stdio.h>
 #include <string.h>
 
-int imap_quote_string(struct buf *out, const char *s, size_t len, int utf8)
+static int quote_into(struct buf *out, const char *s, size_t len, int utf8)
 {
     int literal = 0;
     for (size_t i = 0; i < len && !literal; i++) {
@@ -34,4 +35,13 @@ int imap_quote_string(struct buf *out, const char *s, size_t len, int utf8)
     if (buf_append(out, s + start, len - start) < 0 || buf_append(out, "\"", 1) < 0)
         return -1;
     return 0;
+}
+
+int imap_quote_string(struct buf *out, const char *s, size_t len, int utf8)
+{
+    size_t mark = out->len;
+    if (quote_into(out, s, len, utf8) == 0)
+        return 0;
+    out->len = mark;   /* OUT full: nothing half-written stays */
+    return -1;
 }

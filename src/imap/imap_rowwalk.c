@@ -30,6 +30,7 @@ void imap_rowwalk_init(struct imap_rowwalk *w, const uint32_t *uid, const uint32
     w->uid = uid;
     w->seq = seq;
     w->n = n;
+    w->cols = STORE_COL_ALL;
 }
 
 int imap_rowwalk_get(struct imap_rowwalk *w, const struct imap_job *j,
@@ -48,8 +49,8 @@ int imap_rowwalk_get(struct imap_rowwalk *w, const struct imap_job *j,
         if (want > IMAP_ROWS_PER_QUERY)
             want = IMAP_ROWS_PER_QUERY;
         w->chunk_end = w->pos + want;
-        if (store_fetch_rows(j->data_dir, j->account, j->mailbox, w->uid + w->pos, want,
-                             &w->rows, &w->nrows, error_r) != 0) {
+        if (store_fetch_rows_cols(j->data_dir, j->account, j->mailbox, w->uid + w->pos, want,
+                                  w->cols, &w->rows, &w->nrows, error_r) != 0) {
             w->rows = NULL;
             w->nrows = 0;
             w->chunk_end = w->pos;

@@ -44,6 +44,58 @@ int imap_search_index_only(const struct imap_search_prog *p)
     return key_index_only(&p->root);
 }
 
+static int key_reads_header(const struct imap_search_key *k)
+{
+    switch (k->key) {
+    case IMAP_SK_BCC: case IMAP_SK_CC: case IMAP_SK_FROM: case IMAP_SK_TO:
+    case IMAP_SK_SUBJECT: case IMAP_SK_HEADER:
+    case IMAP_SK_SENTBEFORE: case IMAP_SK_SENTON: case IMAP_SK_SENTSINCE:
+        return 1;
+    case IMAP_SK_AND: case IMAP_SK_OR: case IMAP_SK_NOT:
+        for (int i = 0; i < k->nchild; i++)
+            if (key_reads_header(&k->child[i]))
+                return 1;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int imap_search_reads_header(const struct imap_search_prog *p)
+{
+    return key_reads_header(&p->root);
+}
+
+static void key_prepare(struct imap_search_key *k, int depth)
+{
+    if (depth > IMAP_MAX_ARGS)
+        return;
+    for (int i = 0; i < k->nchild; i++)
+        key_prepare(&k->child[i], depth + 1);
+    if (key_reads_header(k) && k->nchild == 0 && !k->folded)
+        k->folded = mime_search_fold(k->str ? k->str : "", &k->folded_len);
+}
+
+void imap_search_prepare(struct imap_search_prog *p)
+{
+    key_prepare(&p->root, 0);
+}
+
+/* Header key K: FIELD contains K's string, from the cached header block
+ * when the row has one and the message was not parsed anyway. */
+static int header_contains(const struct imap_search_key *k, struct imap_msg_ctx *m,
+                           const char *field)
+{
+    const struct store_fmsg *row = m->row;
+    if (!m->mime && row->header && k->folded)
+        return mime_hdrblock_contains(row->header, 0, row->header_len, field, k->folded,
+                                      k->folded_len);
+    const struct mime_msg *mm = imap_msg_header(m);
+    if (!mm)
+        return -1;
+    return mime_header_contains(mm, field, k->str ? k->str : "");
+}
+
 static time_t day_of(time_t t)
 {
     time_t r = t % DAY;
@@ -147,17 +199,21 @@ static time_t sent_day(const struct mime_msg *mm, const struct store_fmsg *row)
 
 static int match_file(const struct imap_search_key *k, struct imap_msg_ctx *m)
 {
-    const struct mime_msg *mm = imap_msg_mime(m);
+    switch (k->key) {
+    case IMAP_SK_BCC: return header_contains(k, m, "Bcc");
+    case IMAP_SK_CC: return header_contains(k, m, "Cc");
+    case IMAP_SK_FROM: return header_contains(k, m, "From");
+    case IMAP_SK_TO: return header_contains(k, m, "To");
+    case IMAP_SK_SUBJECT: return header_contains(k, m, "Subject");
+    case IMAP_SK_HEADER: return header_contains(k, m, k->field ? k->field : "");
+    default: break;
+    }
+    int body = k->key == IMAP_SK_BODY || k->key == IMAP_SK_TEXT;
+    const struct mime_msg *mm = body ? imap_msg_mime(m) : imap_msg_header(m);
     if (!mm)
         return -1;
     const char *s = k->str ? k->str : "";
     switch (k->key) {
-    case IMAP_SK_BCC: return mime_header_contains(mm, "Bcc", s);
-    case IMAP_SK_CC: return mime_header_contains(mm, "Cc", s);
-    case IMAP_SK_FROM: return mime_header_contains(mm, "From", s);
-    case IMAP_SK_TO: return mime_header_contains(mm, "To", s);
-    case IMAP_SK_SUBJECT: return mime_header_contains(mm, "Subject", s);
-    case IMAP_SK_HEADER: return mime_header_contains(mm, k->field ? k->field : "", s);
     case IMAP_SK_BODY: return mime_text_contains(mm, s, 0);
     case IMAP_SK_TEXT: return mime_text_contains(mm, s, 1);
     case IMAP_SK_SENTBEFORE: return sent_day(mm, m->row) < k->date;

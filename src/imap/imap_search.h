@@ -27,6 +27,11 @@ int imap_search_match(const struct imap_search_prog *p, const struct imap_search
                       struct imap_msg_ctx *m);
 /* 1 when P needs only index columns (no file): evaluation is cheap. */
 int imap_search_index_only(const struct imap_search_prog *p);
+/* 1 when P has a key on header fields (the cached header block serves it). */
+int imap_search_reads_header(const struct imap_search_prog *p);
+/* Case-folds the strings of P's header keys once, before the messages are
+ * compared (worker threads: GLib). */
+void imap_search_prepare(struct imap_search_prog *p);
 
 /* The reply for matches (sequence numbers or UIDs per UID_COMMAND, both
  * ascending): "* SEARCH 1 2 3 (MODSEQ n)\r\n" or, for RETURN (...),

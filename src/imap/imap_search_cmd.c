@@ -2,9 +2,11 @@
  * RFC 4731 ESEARCH, RFC 5182 SAVE, RFC 7162 3.1.5 MODSEQ).
  *
  * The candidates are the messages of the view (a copy of its UIDs goes to
- * the job). One job reads their rows IMAP_ROWS_PER_QUERY at a time,
- * evaluates the program (index keys first; files are opened only for
- * header, body and sent-date keys), and formats the reply: SEARCH, or
+ * the job). One job scans their rows in one read of the index
+ * (store_scan_rows, no copies), evaluates the program (index keys first;
+ * header keys on the index's cached header block; files are opened only
+ * for body keys and messages stored without that cache), and formats the
+ * reply: SEARCH, or
  * ESEARCH when RETURN was given or IMAP4rev2 is enabled. RETURN (SAVE)
  * keeps the matching UIDs in the session as "$"; a failed SEARCH ... SAVE
  * leaves "$" empty (RFC 5182 2.1). */
@@ -27,6 +29,7 @@ struct search_ctx {
     uint32_t *saved;            /* copy of "$" for the evaluation */
     uint32_t *match_uid, *match_seq;
     uint32_t nmatch;
+    uint64_t highest;           /* the highest MODSEQ of the matches */
     int rc;
     const char *error;
 };
@@ -44,42 +47,39 @@ static void search_ctx_free(void *p)
     free(ctx);
 }
 
+/* One row of the scan (store_scan_rows): evaluated, kept when it matches. */
+static int search_row(void *arg, const struct store_fmsg *row, uint32_t index)
+{
+    struct search_ctx *ctx = arg;
+    struct imap_msg_ctx m = { .seq = index + 1, .row = row };
+    if (imap_search_match(&ctx->prog, &ctx->env, &m) == 1) {
+        ctx->match_uid[ctx->nmatch] = row->uid;
+        ctx->match_seq[ctx->nmatch++] = index + 1;
+        if (row->modseq > ctx->highest)
+            ctx->highest = row->modseq;
+    }
+    imap_msg_release(&m);
+    return 0;
+}
+
 static void search_work(struct imap_job *j)
 {
     struct search_ctx *ctx = j->ctx;
-    struct imap_rowwalk w;
-    imap_rowwalk_init(&w, ctx->uid, NULL, ctx->n);
     ctx->match_uid = xcalloc(ctx->n ? ctx->n : 1, sizeof *ctx->match_uid);
     ctx->match_seq = xcalloc(ctx->n ? ctx->n : 1, sizeof *ctx->match_seq);
-    uint64_t highest = 0;
-    for (;;) {
-        const struct store_fmsg *row;
-        uint32_t seq;
-        int r = imap_rowwalk_get(&w, j, &row, &seq, &ctx->error);
-        if (r < 0) {
-            ctx->rc = -1;
-            break;
-        }
-        if (r == 0)
-            break;
-        struct imap_msg_ctx m = { .seq = seq, .row = row };
-        if (imap_search_match(&ctx->prog, &ctx->env, &m) == 1) {
-            ctx->match_uid[ctx->nmatch] = row->uid;
-            ctx->match_seq[ctx->nmatch++] = seq;
-            if (row->modseq > highest)
-                highest = row->modseq;
-        }
-        imap_msg_release(&m);
-        imap_rowwalk_next(&w);
-    }
-    imap_rowwalk_free(&w);
+    imap_search_prepare(&ctx->prog);
+    unsigned cols = imap_search_reads_header(&ctx->prog) ? STORE_COL_HEADER : 0;
+    /* a mailbox deleted meanwhile (1) has no messages left to match */
+    if (store_scan_rows(j->data_dir, j->account, j->mailbox, ctx->uid, ctx->n, cols,
+                        search_row, ctx, &ctx->error) < 0)
+        ctx->rc = -1;
     if (ctx->rc != 0) {
         ctx->nmatch = 0;
         return;
     }
     if (imap_search_format(&ctx->prog, ctx->tag, ctx->uid_command,
                            ctx->uid_command ? ctx->match_uid : ctx->match_seq, ctx->nmatch,
-                           highest, &j->out) != 0) {
+                           ctx->highest, &j->out) != 0) {
         ctx->rc = -1;
         ctx->error = "Search result too large";
     }

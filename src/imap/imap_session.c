@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Before login the autologout is short (RFC 9051 5.4 sets the 30-minute
@@ -554,7 +555,13 @@ static int count_command(struct imap_session *s, const struct imap_cmd_def *def)
         return -1;
     }
     if (def && (def->flags & IMAP_CF_NOPROGRESS)) {
-        if (++s->noprogress > IMAP_MAX_NOPROGRESS_COMMANDS) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec != s->noprogress_second) {
+            s->noprogress_second = now.tv_sec;
+            s->noprogress = 0;
+        }
+        if (++s->noprogress > IMAP_MAX_NOPROGRESS_PER_SECOND) {
             log_info("imap", "event=no-progress session=%s client=%s", s->id, s->peer);
             imap_close(s, "Too many commands without progress");
             return -1;

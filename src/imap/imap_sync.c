@@ -99,6 +99,7 @@ static void announce_flags(struct imap_session *s, uint32_t seq, const struct st
 static void append_new(struct imap_session *s, const struct store_vmsg *m)
 {
     struct store_view *v = &s->sel->view;
+    store_view_own(v);
     v->msgs = xrealloc(v->msgs, xmul((size_t)v->count + 1, sizeof *v->msgs));
     struct store_vmsg *d = &v->msgs[v->count++];
     d->uid = m->uid;
@@ -111,6 +112,8 @@ static void append_new(struct imap_session *s, const struct store_vmsg *m)
 static void apply_changes(struct imap_session *s, const struct store_changes *ch)
 {
     struct store_view *v = &s->sel->view;
+    if (ch->nchanged)
+        store_view_own(v);   /* before any pointer into it is taken */
     hold_expunges(s, ch);
     imap_sync_flush_held(s);
     uint32_t last_uid = v->count ? v->msgs[v->count - 1].uid : 0;

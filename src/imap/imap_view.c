@@ -120,6 +120,7 @@ void imap_view_set_flags(struct imap_session *s, uint32_t uid, unsigned sysflags
     uint32_t seq = imap_view_seq(s, uid);
     if (!seq)
         return;
+    store_view_own(&s->sel->view);
     struct store_vmsg *m = &s->sel->view.msgs[seq - 1];
     m->sysflags = sysflags;
     free(m->keywords);
@@ -132,6 +133,7 @@ void imap_view_set_flags(struct imap_session *s, uint32_t uid, unsigned sysflags
 static void view_remove(struct imap_session *s, uint32_t seq)
 {
     struct store_view *v = &s->sel->view;
+    store_view_own(v);
     free(v->msgs[seq - 1].keywords);
     memmove(&v->msgs[seq - 1], &v->msgs[seq], (v->count - seq) * sizeof *v->msgs);
     v->count--;

@@ -73,6 +73,13 @@ int mime_binary(const struct mime_msg *m, const uint32_t *part, int nparts, stru
  * FROM/TO/CC/BCC the address list text (display names and addresses) is
  * searched. */
 int mime_header_contains(const struct mime_msg *m, const char *name, const char *needle);
+/* NEEDLE as the SEARCH comparisons want it (case-folded UTF-8; malloc'd,
+ * *len_r its length): fold once, compare with many messages. */
+char *mime_search_fold(const char *needle, size_t *len_r);
+/* mime_header_contains on a raw header block (DATA[off..off+len), e.g. the
+ * index's cached header) with a needle from mime_search_fold. */
+int mime_hdrblock_contains(const char *data, size_t off, size_t len, const char *name,
+                           const char *folded, size_t nl);
 /* 1 when the body text (BODY; with HEADERS also every header: TEXT) of the
  * message contains NEEDLE, after undoing transfer encodings and converting
  * text parts' charsets to UTF-8. Attachments that are not text are searched

@@ -75,36 +75,95 @@ static int ascii_contains(const char *hay, size_t hl, const char *needle, size_t
     return 0;
 }
 
-/* A header value unfolded and decoded from RFC 2047 to UTF-8 (g_malloc'd). */
+static char *decoded_at(const char *data, const struct mime_hfield *f);
+
+/* A header value of M unfolded and decoded from RFC 2047 (g_malloc'd). */
 static char *decoded_value(const struct mime_msg *m, const struct mime_hfield *f)
 {
+    return decoded_at(m->data, f);
+}
+
+/* 1 when S[0..n) is printable ASCII on one line without an encoded-word:
+ * unfolding, RFC 2047 decoding and Unicode case folding then change
+ * nothing but the case of A-Z and the blanks around it. */
+static int plain_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c >= 0x7f || (c == '=' && i + 1 < n && s[i + 1] == '?'))
+            return 0;
+    }
+    return 1;
+}
+
+/* The fast path for a plain ASCII value (plain_ascii): trimmed as
+ * mime_unfold trims, compared with the ASCII-lowered NEEDLE. */
+static int plain_contains(const char *v, size_t n, const char *needle, size_t nl)
+{
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return ascii_contains(v, n, needle, nl);
+}
+
+char *mime_search_fold(const char *needle, size_t *len_r)
+{
+    size_t n;
+    char *g = fold(needle, strlen(needle), &n);
+    char *out = xmalloc(n + 1);
+    memcpy(out, g, n + 1);
+    g_free(g);
+    *len_r = n;
+    return out;
+}
+
+/* A header value unfolded and decoded from RFC 2047 to UTF-8 (g_malloc'd). */
+static char *decoded_at(const char *data, const struct mime_hfield *f)
+{
     size_t len;
-    char *v = mime_unfold(m->data + f->value_off, f->value_len, &len);
+    char *v = mime_unfold(data + f->value_off, f->value_len, &len);
     char *d = g_mime_utils_header_decode_text(NULL, v);
     free(v);
     return d;
 }
 
+int mime_hdrblock_contains(const char *data, size_t off, size_t len, const char *name,
+                           const char *folded, size_t nl)
+{
+    int ascii_needle = plain_ascii(folded, nl);   /* folded: lower case already */
+    size_t pos = off;
+    struct mime_hfield f;
+    while (mime_hdr_next(data, off, len, &pos, &f)) {
+        if (!mime_name_eq(data + f.name_off, f.name_len, name))
+            continue;
+        if (nl == 0)
+            return 1;
+        const char *v = data + f.value_off;
+        int found;
+        if (plain_ascii(v, f.value_len)) {
+            /* an ASCII value cannot hold a needle that folds to non-ASCII */
+            found = ascii_needle && plain_contains(v, f.value_len, folded, nl);
+        } else {
+            char *d = decoded_at(data, &f);
+            found = folded_contains(d, strlen(d), folded, nl);
+            g_free(d);
+        }
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
 int mime_header_contains(const struct mime_msg *m, const char *name, const char *needle)
 {
-    const struct mime_node *n = &m->nodes[0];
     size_t nl;
-    char *fn = fold(needle, strlen(needle), &nl);
-    size_t pos = n->hdr_off;
-    struct mime_hfield f;
-    int found = 0;
-    while (!found && mime_hdr_next(m->data, n->hdr_off, n->hdr_len, &pos, &f)) {
-        if (!mime_name_eq(m->data + f.name_off, f.name_len, name))
-            continue;
-        if (nl == 0) {
-            found = 1;
-            break;
-        }
-        char *d = decoded_value(m, &f);
-        found = folded_contains(d, strlen(d), fn, nl);
-        g_free(d);
-    }
-    g_free(fn);
+    char *fn = mime_search_fold(needle, &nl);
+    const struct mime_node *n = &m->nodes[0];
+    int found = mime_hdrblock_contains(m->data, n->hdr_off, n->hdr_len, name, fn, nl);
+    free(fn);
     return found;
 }
 

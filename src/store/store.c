@@ -46,12 +46,9 @@
 static int db_open_read(const char *data_dir, const char *account, struct store_ix *s);
 static int step_done(sqlite3_stmt **stp);
 static int delivery_lookup(sqlite3 *db, const char *queue_id, uint32_t *uid_r);
-struct cached {
-    char *envelope, *bodystructure;   /* NULL when not computed */
-};
 static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
                         const char *file, size_t len, time_t internaldate,
-                        const struct cached *cache, uint32_t *uid_r, int *duplicate_r,
+                        const struct store_cached *cache, uint32_t *uid_r, int *duplicate_r,
                         int *committed_unknown_r);
 static int message_lookup(struct store_ix *s, const char *mailbox, uint32_t uid, char **file_r);
 static void message_file_remove(struct store_ix *s, const char *file);
@@ -173,7 +170,7 @@ static void message_file_remove(struct store_ix *s, const char *file)
  * itself failed (the file must then stay: the row may exist). */
 static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
                         const char *file, size_t len, time_t internaldate,
-                        const struct cached *cache, uint32_t *uid_r, int *duplicate_r,
+                        const struct store_cached *cache, uint32_t *uid_r, int *duplicate_r,
                         int *committed_unknown_r)
 {
     sqlite3 *db = s->db;
@@ -206,8 +203,8 @@ static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
 
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO messages(mailbox_id, uid, file, size, internaldate,"
-                           " modseq, flags, queue_id, envelope, bodystructure)"
-                           " VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?)",
+                           " modseq, flags, queue_id, envelope, bodystructure, header)"
+                           " VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         goto fail;
     sqlite3_bind_int64(st, 1, mbox);
@@ -222,6 +219,7 @@ static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
         sqlite3_bind_null(st, 7);
     sqlite3_bind_text(st, 8, cache->envelope, -1, SQLITE_STATIC);        /* NULL: NULL */
     sqlite3_bind_text(st, 9, cache->bodystructure, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 10, cache->header, (int)cache->header_len, SQLITE_STATIC);
     if (step_done(&st) < 0)
         goto fail;
 
@@ -302,12 +300,11 @@ int store_deliver(const char *data_dir, const char *account, const char *mailbox
         goto out;
     char *file = xasprintf("msg/%s", name);
     int unknown = 0;
-    struct cached cache;
-    store_structure_compute(data ? data : "", len, &cache.envelope, &cache.bodystructure);
+    struct store_cached cache;
+    store_structure_compute(data ? data : "", len, &cache);
     int ins = index_insert(&s, mbox, queue_id, file, len, internaldate, &cache, uid_r,
                            duplicate_r, &unknown);
-    free(cache.envelope);
-    free(cache.bodystructure);
+    store_cached_free(&cache);
     if (ins < 0) {
         *error_r = "cannot update the mailbox index";
         if (!unknown)

@@ -19,7 +19,7 @@
 /* The transaction: 0 ok, 1 no such mailbox, 3 over quota, -1 error. */
 static int append_index(struct store_ix *ix, const char *name, const char *file, size_t len,
                         const char *flags, time_t internaldate, uint64_t quota_bytes,
-                        const char *envelope, const char *bodystructure, uint32_t *uid_r,
+                        const struct store_cached *cache, uint32_t *uid_r,
                         uint32_t *uidvalidity_r, int *unknown_r)
 {
     sqlite3 *db = ix->db;
@@ -40,8 +40,8 @@ static int append_index(struct store_ix *ix, const char *name, const char *file,
         goto out;
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO messages(mailbox_id, uid, file, size, internaldate,"
-                           " modseq, flags, envelope, bodystructure)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           " modseq, flags, envelope, bodystructure, header)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, mb.id);
@@ -51,8 +51,9 @@ static int append_index(struct store_ix *ix, const char *name, const char *file,
     sqlite3_bind_int64(st, 5, (sqlite3_int64)internaldate);
     sqlite3_bind_int64(st, 6, mb.highestmodseq + 1);
     sqlite3_bind_text(st, 7, flags, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, envelope, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, bodystructure, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, cache->envelope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, cache->bodystructure, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 10, cache->header, (int)cache->header_len, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         goto out;
     *uid_r = (uint32_t)mb.uidnext;
@@ -111,12 +112,11 @@ int store_append(const char *data_dir, const char *account, const char *name,
     }
     file = xasprintf("msg/%s", fname);
     int unknown = 0;
-    char *env, *bs;
-    store_structure_compute(data ? data : "", len, &env, &bs);
+    struct store_cached cache;
+    store_structure_compute(data ? data : "", len, &cache);
     rc = append_index(&ix, name, file, len, flags, internaldate ? internaldate : time(NULL),
-                      quota_bytes, env, bs, uid_r, uidvalidity_r, &unknown);
-    free(env);
-    free(bs);
+                      quota_bytes, &cache, uid_r, uidvalidity_r, &unknown);
+    store_cached_free(&cache);
     if (rc != 0 && !unknown) {
         char *files[] = { file };
         store_files_unlink(&ix, files, 1);

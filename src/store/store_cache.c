@@ -5,14 +5,17 @@
  * transaction, as a session without UTF8=ACCEPT sees them (8-bit header
  * values as literals, mime.h) and with the extended BODYSTRUCTURE.
  * A structure larger than STORE_MAX_CACHED is not cached: FETCH then
- * parses the message itself. */
+ * parses the message itself. The header block goes to the `header` column
+ * for SEARCH on header fields (store_int.h: store_cached). */
 #include "store/store_int.h"
 #include "core/buf.h"
+#include "core/xalloc.h"
 #include "mime/mime.h"
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Bounds one cached string (a message with thousands of parts). */
 #define STORE_MAX_CACHED (256u * 1024)
@@ -35,21 +38,42 @@ static char *cached_string(const struct mime_msg *m, int envelope)
     return out;
 }
 
-void store_structure_compute(const char *data, size_t len, char **envelope_r,
-                             char **bodystructure_r)
+/* The message's header block (with the blank line that ends it). */
+static void cached_header(const struct mime_msg *m, const char *data, struct store_cached *c)
+{
+    size_t off, len;
+    if (mime_section_range(m, NULL, 0, MIME_SEC_HEADER, &off, &len) != 0 ||
+        len > STORE_MAX_CACHED_HEADER)
+        return;
+    c->header = xmalloc(len + 1);
+    memcpy(c->header, data + off, len);
+    c->header[len] = '\0';
+    c->header_len = len;
+}
+
+void store_structure_compute(const char *data, size_t len, struct store_cached *c)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    *envelope_r = *bodystructure_r = NULL;
+    memset(c, 0, sizeof *c);
     pthread_once(&once, mime_init_once);
     struct mime_msg *m = mime_parse(data, len);
     if (!m)
         return;
-    *envelope_r = cached_string(m, 1);
-    *bodystructure_r = cached_string(m, 0);
-    if (!*envelope_r || !*bodystructure_r) {
-        free(*envelope_r);
-        free(*bodystructure_r);
-        *envelope_r = *bodystructure_r = NULL;
+    c->envelope = cached_string(m, 1);
+    c->bodystructure = cached_string(m, 0);
+    if (!c->envelope || !c->bodystructure) {
+        free(c->envelope);
+        free(c->bodystructure);
+        c->envelope = c->bodystructure = NULL;
     }
+    cached_header(m, data, c);
     mime_free(&m);
+}
+
+void store_cached_free(struct store_cached *c)
+{
+    free(c->envelope);
+    free(c->bodystructure);
+    free(c->header);
+    memset(c, 0, sizeof *c);
 }

@@ -126,8 +126,9 @@ static int copy_insert(struct copy_job *j, int64_t to_modseq, uint32_t *dst)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(j->ix.db,
                            "INSERT INTO messages(mailbox_id, uid, file, size, internaldate,"
-                           " modseq, flags, envelope, bodystructure)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           " modseq, flags, envelope, bodystructure, header)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                           " (SELECT header FROM messages WHERE mailbox_id = ?10 AND uid = ?11))",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
     int rc = 0;
@@ -143,6 +144,8 @@ static int copy_insert(struct copy_job *j, int64_t to_modseq, uint32_t *dst)
         sqlite3_bind_text(st, 7, r->flags ? r->flags : "", -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 8, r->envelope, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 9, r->bodystructure, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 10, j->from.id);
+        sqlite3_bind_int64(st, 11, r->uid);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = -1;
         dst[i] = (uint32_t)j->to.uidnext++;

@@ -86,11 +86,15 @@ struct store_view {
     char **keywords;                /* every keyword used in the mailbox (FLAGS) */
     int nkeywords;
     char special_use[16];
+    struct store_vblock *shared;    /* non-NULL: msgs is shared, read-only */
 };
 /* Reads the whole view of NAME. 0 ok, 1 no such (selectable) mailbox. */
 int store_view_open(const char *data_dir, const char *account, const char *name,
                     struct store_view *v, const char **error_r);
 void store_view_free(struct store_view *v);
+/* Makes V's messages its own before it changes them: a view can share its
+ * message array with other sessions (a cached big mailbox) until then. */
+void store_view_own(struct store_view *v);
 
 /* Everything that changed in NAME after MODSEQ: messages added or whose
  * flags changed (modseq > MODSEQ, UID order) and UIDs expunged
@@ -120,6 +124,8 @@ struct store_fmsg {
     char *keywords;                 /* NULL or space-separated */
     char *envelope;                 /* cached IMAP ENVELOPE, NULL if not cached */
     char *bodystructure;            /* cached extended BODYSTRUCTURE, or NULL */
+    char *header;                   /* cached header block (NUL-terminated), or NULL */
+    size_t header_len;
     char *path;                     /* the message file */
 };
 /* The rows for UIDS (sorted ascending), in UID order; missing UIDs are left
@@ -127,6 +133,24 @@ struct store_fmsg {
 int store_fetch_rows(const char *data_dir, const char *account, const char *name,
                      const uint32_t *uids, uint32_t n, struct store_fmsg **msgs_r,
                      uint32_t *n_r, const char **error_r);
+/* The cached columns a caller wants; the others are left NULL (not read). */
+enum store_row_cols {
+    STORE_COL_ENVELOPE = 1, STORE_COL_BODYSTRUCTURE = 2, STORE_COL_HEADER = 4,
+    STORE_COL_ALL = 7,
+};
+/* One row lent to a store_scan_rows callback (valid during the call only)
+ * with the index of its UID in the caller's array; nonzero stops the scan. */
+typedef int store_row_fn(void *arg, const struct store_fmsg *row, uint32_t index);
+/* The rows of UIDS (sorted ascending) handed to FN one by one, in UID order,
+ * inside one read transaction, without copying them: for SEARCH. Missing
+ * UIDs are skipped. 0 (also when FN stopped it), 1 no such mailbox, -1. */
+int store_scan_rows(const char *data_dir, const char *account, const char *name,
+                    const uint32_t *uids, uint32_t n, unsigned cols, store_row_fn *fn,
+                    void *arg, const char **error_r);
+/* store_fetch_rows with only the cached columns COLS (enum store_row_cols). */
+int store_fetch_rows_cols(const char *data_dir, const char *account, const char *name,
+                          const uint32_t *uids, uint32_t n, unsigned cols,
+                          struct store_fmsg **msgs_r, uint32_t *n_r, const char **error_r);
 void store_fmsgs_free(struct store_fmsg *msgs, uint32_t n);
 /* Stores the ENVELOPE/BODYSTRUCTURE computed for a message whose row had
  * none (older messages): best effort, no MODSEQ change. */

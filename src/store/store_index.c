@@ -45,12 +45,13 @@ static int mailbox_create(sqlite3 *db, const char *name, const char *special_use
 static int schema_create_v1(sqlite3 *db);
 static int schema_create_v2(sqlite3 *db);
 static int schema_create_v3(sqlite3 *db);
+static int schema_create_v4(sqlite3 *db);
 static int schema_migrate(sqlite3 *db);
 static int db_configure(sqlite3 *db);
 
 /* schema_steps[v]: version v to v + 1 (0: an empty file, the whole v1). */
 static int (*const schema_steps[])(sqlite3 *db) = { schema_create_v1, schema_create_v2,
-                                                          schema_create_v3 };
+                                                          schema_create_v3, schema_create_v4 };
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,
                "one schema step per version");
 
@@ -315,6 +316,14 @@ static int schema_create_v3(sqlite3 *db)
             " SELECT coalesce(max(uidvalidity), 0) FROM mailboxes;");
 }
 
+/* Version 4 (SEARCH): the header block of each message (store_cached), so
+ * that searching header fields reads the index instead of every file.
+ * Messages stored before have none and are searched in their files. */
+static int schema_create_v4(sqlite3 *db)
+{
+    return store_ix_exec(db, "ALTER TABLE messages ADD COLUMN header BLOB;");
+}
+
 /* Brings the index to STORE_SCHEMA_VERSION in one transaction. */
 static int schema_migrate(sqlite3 *db)
 {
@@ -345,14 +354,46 @@ fail:
 
 static int db_configure(sqlite3 *db)
 {
+    /* mmap: reads of a big index (SELECT, FETCH, SEARCH scans) map its
+     * pages instead of copying each one with pread */
     return store_ix_exec(db, "PRAGMA journal_mode=WAL") < 0 ||
                    store_ix_exec(db, "PRAGMA synchronous=FULL") < 0 ||
+                   store_ix_exec(db, "PRAGMA mmap_size=268435456") < 0 ||
                    store_ix_exec(db, "PRAGMA foreign_keys=ON") < 0
                ? -1
                : 0;
 }
 
 /* ---- open / close ---- */
+
+/* A connection to INDEX (which exists or is created), configured and at
+ * the current schema. 0 or -1 with *error_r. */
+static int ix_connect(struct store_ix *ix, const char *index, int create, const char **error_r)
+{
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(index, &ix->db, flags, NULL) != SQLITE_OK) {
+        *error_r = "cannot open the mailbox index";
+        return -1;
+    }
+    sqlite3_busy_timeout(ix->db, STORE_BUSY_TIMEOUT_MS);
+    if (db_configure(ix->db) < 0) {
+        *error_r = "cannot initialise the mailbox index";
+        return -1;
+    }
+    if (schema_version(ix->db) > STORE_SCHEMA_VERSION) {
+        *error_r = "the mailbox index is newer than this roost";
+        return -1;
+    }
+    if (schema_migrate(ix->db) < 0) {
+        *error_r = "cannot initialise the mailbox index";
+        return -1;
+    }
+    if (stat(index, &ix->st) < 0) {
+        *error_r = "cannot open the mailbox index";
+        return -1;
+    }
+    return 0;
+}
 
 int store_ix_open(const char *data_dir, const char *account, int create, struct store_ix *ix,
                   const char **error_r)
@@ -366,53 +407,38 @@ int store_ix_open(const char *data_dir, const char *account, int create, struct 
     ix->root = xasprintf("%s/%s", mail, account);
     ix->msg_dir = xasprintf("%s/msg", ix->root);
     ix->tmp_dir = xasprintf("%s/tmp", ix->msg_dir);
-    char *index = xasprintf("%s/index.sqlite", ix->root);
+    ix->index = xasprintf("%s/index.sqlite", ix->root);
     int rc = -1;
-    struct stat st;
 
-    if (!create) {
-        if (stat(index, &st) < 0) {
-            rc = errno == ENOENT ? 1 : -1;
-            *error_r = "no mail store for this account";
-            goto out;
-        }
+    /* The directories are made before the index, so an index means they exist. */
+    if (stat(ix->index, &ix->st) == 0) {
+        ix->db = store_ixpool_take(ix->index, &ix->st);
+        rc = ix->db || ix_connect(ix, ix->index, create, error_r) == 0 ? 0 : -1;
+    } else if (!create) {
+        rc = errno == ENOENT ? 1 : -1;
+        *error_r = "no mail store for this account";
     } else if (make_dirs(data_dir, mail, ix) < 0) {
         *error_r = "cannot create the mail directories";
-        goto out;
+    } else {
+        rc = ix_connect(ix, ix->index, create, error_r);
     }
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(index, &ix->db, flags, NULL) != SQLITE_OK) {
-        *error_r = "cannot open the mailbox index";
-        goto out;
-    }
-    sqlite3_busy_timeout(ix->db, STORE_BUSY_TIMEOUT_MS);
-    if (db_configure(ix->db) < 0) {
-        *error_r = "cannot initialise the mailbox index";
-        goto out;
-    }
-    if (schema_version(ix->db) > STORE_SCHEMA_VERSION) {
-        *error_r = "the mailbox index is newer than this roost";
-        goto out;
-    }
-    if (schema_migrate(ix->db) < 0) {
-        *error_r = "cannot initialise the mailbox index";
-        goto out;
-    }
-    rc = 0;
-out:
     free(mail);
-    free(index);
-    if (rc != 0)
+    if (rc != 0) {
+        if (ix->db)
+            sqlite3_close(ix->db);
+        ix->db = NULL;
         store_ix_close(ix);
+    }
     return rc;
 }
 
 void store_ix_close(struct store_ix *ix)
 {
     if (ix->db)
-        sqlite3_close(ix->db);
+        store_ixpool_give(ix->db, ix->index, &ix->st);
     free(ix->root);
     free(ix->msg_dir);
     free(ix->tmp_dir);
+    free(ix->index);
     memset(ix, 0, sizeof *ix);
 }

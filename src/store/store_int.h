@@ -17,26 +17,31 @@
  * opener waits and then sees the work done) and creates a missing index
  * directly at the current version. Version 3 adds usage (kept by
  * triggers), subscriptions, mailboxes.noselect, uidvalidity_max and the
- * messages(mailbox_id, modseq) index. docs/storage.md describes the schema. */
+ * messages(mailbox_id, modseq) index. Version 4 adds messages.header (the
+ * cached header block, store_cached). docs/storage.md describes the schema. */
 #ifndef ROOST_STORE_INT_H
 #define ROOST_STORE_INT_H
 
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* The flags column must fit struct store_msg_info.flags (256 with the NUL). */
 #define STORE_MAX_FLAGS_LEN 255
 /* One flag or keyword (RFC 3501 flag-keyword is an atom; we bound it). */
 #define STORE_MAX_FLAG_LEN 64
 
-/* An open index. Every call of the store API opens its own and closes it. */
+/* An open index. Every call of the store API opens its own and closes it
+ * (the connection itself is kept for the thread's next call: store_ixpool). */
 struct store_ix {
     sqlite3 *db;
     char *root;      /* DATA/mail/<account> */
     char *msg_dir;   /* .../msg */
     char *tmp_dir;   /* .../msg/tmp */
+    char *index;     /* .../index.sqlite */
+    struct stat st;  /* of the index file, when open */
 };
 
 /* ---- store_index.c ---- */
@@ -50,8 +55,34 @@ struct store_ix {
  * CREATE), -1 error; *error_r is set unless 0. IX is zeroed unless 0. */
 int store_ix_open(const char *data_dir, const char *account, int create, struct store_ix *ix,
                   const char **error_r);
-/* Closes the connection and frees the paths; IX may be zeroed or closed. */
+/* Closes the connection (an idle one goes back to the thread's pool) and
+ * frees the paths; IX may be zeroed or closed. */
 void store_ix_close(struct store_ix *ix);
+
+/* ---- store_viewcache.c ---- */
+
+struct store_view;
+struct store_mbstate;
+/* Fills V from the cached view of mailbox MB of IX when it is current (MB
+ * read in the caller's transaction). 1 filled, 0 not cached. */
+int store_viewcache_get(const struct store_ix *ix, const struct store_mbstate *mb,
+                        struct store_view *v);
+/* Caches V, just read for MB in the caller's transaction: its messages
+ * become a block shared by V and the cache. */
+void store_viewcache_put(const struct store_ix *ix, const struct store_mbstate *mb,
+                         struct store_view *v);
+struct store_vblock;
+/* Drops one reference to a shared block (store_view_free does it). */
+void store_vblock_unref(struct store_vblock *b);
+
+/* ---- store_ixpool.c ---- */
+
+/* The pooled connection of this thread to index file PATH (ST: its stat), or
+ * NULL; the caller owns it. */
+sqlite3 *store_ixpool_take(const char *path, const struct stat *st);
+/* Keeps DB (idle: no transaction, no statement) for this thread's next
+ * store_ixpool_take of PATH, or closes it. */
+void store_ixpool_give(sqlite3 *db, const char *path, const struct stat *st);
 
 /* Runs SQL without results; 0 or -1 (logged). */
 int store_ix_exec(sqlite3 *db, const char *sql);
@@ -93,11 +124,21 @@ void store_files_unlink(const struct store_ix *s, char *const *files, size_t n);
 
 /* ---- store_cache.c ---- */
 
-/* The IMAP ENVELOPE and extended BODYSTRUCTURE of DATA for the index's
- * cache columns (malloc'd), or NULL when they cannot be computed (FETCH then
- * parses the message and stores them with store_cache_structure). */
-void store_structure_compute(const char *data, size_t len, char **envelope_r,
-                             char **bodystructure_r);
+/* What the index caches of a message (the messages columns envelope,
+ * bodystructure and header): the IMAP ENVELOPE and extended BODYSTRUCTURE
+ * (NULL when they cannot be computed: FETCH then parses the message and
+ * stores them with store_cache_structure), and the raw header block of the
+ * message with its blank line, for SEARCH on header fields (NULL when it is
+ * larger than STORE_MAX_CACHED_HEADER: SEARCH then reads the file). */
+struct store_cached {
+    char *envelope, *bodystructure;
+    char *header;
+    size_t header_len;
+};
+#define STORE_MAX_CACHED_HEADER (64u * 1024)
+/* Computes C from the message DATA (every member malloc'd or NULL). */
+void store_structure_compute(const char *data, size_t len, struct store_cached *c);
+void store_cached_free(struct store_cached *c);
 
 /* ---- store_flags.c ---- */
 

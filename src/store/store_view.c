@@ -4,7 +4,8 @@
  *
  * The view is one prepared SELECT of (uid, flags, modseq) in UID order (the
  * primary key order) inside a read transaction, so the mailbox state and
- * the messages agree. store_changes_since first compares HIGHESTMODSEQ:
+ * the messages agree; a big mailbox that has not changed since its view was
+ * last read is copied from store_viewcache instead. store_changes_since first compares HIGHESTMODSEQ:
  * when nothing changed it runs no message query at all; otherwise it reads
  * messages(mailbox_id, modseq) and vanished(mailbox_id, modseq) through
  * their indexes. */
@@ -88,7 +89,8 @@ static int vmsgs_read(sqlite3_stmt *st, struct store_vmsg **msgs_r, uint32_t *n_
 static void vmsgs_free(struct store_vmsg *msgs, uint32_t n)
 {
     for (uint32_t i = 0; msgs && i < n; i++)
-        free(msgs[i].keywords);
+        if (msgs[i].keywords)
+            free(msgs[i].keywords);
     free(msgs);
 }
 
@@ -136,6 +138,10 @@ int store_view_open(const char *data_dir, const char *account, const char *name,
     v->uidnext = (uint32_t)mb.uidnext;
     v->highestmodseq = (uint64_t)mb.highestmodseq;
     snprintf(v->special_use, sizeof v->special_use, "%s", mb.special_use);
+    if (store_viewcache_get(&ix, &mb, v)) {
+        view_end(&ix);
+        return 0;
+    }
     sqlite3_stmt *st = NULL;
     rc = -1;
     if (sqlite3_prepare_v2(ix.db, sql_rows, -1, &st, NULL) != SQLITE_OK)
@@ -143,6 +149,7 @@ int store_view_open(const char *data_dir, const char *account, const char *name,
     sqlite3_bind_int64(st, 1, mb.id);
     if (vmsgs_read(st, &v->msgs, &v->count, v) < 0)
         goto out;
+    store_viewcache_put(&ix, &mb, v);
     rc = 0;
 out:
     if (rc != 0) {
@@ -157,7 +164,10 @@ out:
 
 void store_view_free(struct store_view *v)
 {
-    vmsgs_free(v->msgs, v->count);
+    if (v->shared)
+        store_vblock_unref(v->shared);
+    else
+        vmsgs_free(v->msgs, v->count);
     for (int i = 0; i < v->nkeywords; i++)
         free(v->keywords[i]);
     free(v->keywords);
@@ -238,12 +248,120 @@ static char *col_dup(sqlite3_stmt *st, int col)
     return t ? xstrdup(t) : NULL;
 }
 
-int store_fetch_rows(const char *data_dir, const char *account, const char *name,
-                     const uint32_t *uids, uint32_t n, struct store_fmsg **msgs_r,
-                     uint32_t *n_r, const char **error_r)
+/* The row columns FETCH and SEARCH read (the cached ones that COLS asks
+ * for, NULL for the others), by UID (RANGE 0) or over a UID range. */
+static void fmsg_sql(char *sql, size_t size, unsigned cols, int range)
 {
-    *msgs_r = NULL;
-    *n_r = 0;
+    snprintf(sql, size,
+             "SELECT uid, size, internaldate, modseq, flags, %s, %s, file, %s"
+             " FROM messages WHERE mailbox_id = ?1 %s",
+             cols & STORE_COL_ENVELOPE ? "envelope" : "NULL",
+             cols & STORE_COL_BODYSTRUCTURE ? "bodystructure" : "NULL",
+             cols & STORE_COL_HEADER ? "header" : "NULL",
+             range ? "AND uid BETWEEN ?2 AND ?3 ORDER BY uid" : "AND uid = ?2");
+}
+
+static void fmsg_from_row(sqlite3_stmt *st, const char *root, struct store_fmsg *m)
+{
+    m->uid = (uint32_t)sqlite3_column_int64(st, 0);
+    m->size = (size_t)sqlite3_column_int64(st, 1);
+    m->internaldate = (time_t)sqlite3_column_int64(st, 2);
+    m->modseq = (uint64_t)sqlite3_column_int64(st, 3);
+    const char *flags = (const char *)sqlite3_column_text(st, 4);
+    size_t sz = flags ? strlen(flags) + 1 : 1;
+    char *kw = xmalloc(sz);
+    m->sysflags = store_flags_parse(flags, kw, sz);
+    if (*kw)
+        m->keywords = kw;
+    else
+        free(kw);
+    m->envelope = col_dup(st, 5);
+    m->bodystructure = col_dup(st, 6);
+    const char *file = (const char *)sqlite3_column_text(st, 7);
+    m->path = xasprintf("%s/%s", root, file ? file : "");
+    const void *header = sqlite3_column_blob(st, 8);
+    if (header) {
+        m->header_len = (size_t)sqlite3_column_bytes(st, 8);
+        m->header = xmalloc(m->header_len + 1);
+        memcpy(m->header, header, m->header_len);
+        m->header[m->header_len] = '\0';
+    }
+}
+
+/* Where the rows go: EMIT gets each row found with the index of its UID in
+ * the caller's array; nonzero stops the walk. */
+struct fmsg_walk {
+    sqlite3 *db;
+    const char *root;
+    int64_t mbox;
+    unsigned cols;
+    int (*emit)(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index);
+    /* the array sink */
+    struct store_fmsg *msgs;
+    uint32_t got;
+    /* the callback sink */
+    store_row_fn *fn;
+    void *arg;
+};
+
+/* UIDS one by one (a sparse set). 0, 1 stopped, -1 error. */
+static int fmsgs_by_uid(struct fmsg_walk *w, const uint32_t *uids, uint32_t n)
+{
+    sqlite3_stmt *st;
+    char sql[256];
+    fmsg_sql(sql, sizeof sql, w->cols, 0);
+    if (sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, w->mbox);
+        sqlite3_bind_int64(st, 2, uids[i]);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            rc = w->emit(w, st, i) ? 1 : 0;
+        else if (step != SQLITE_DONE)
+            rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* One scan of the UID range of UIDS (a dense set), keeping the rows whose
+ * UID is in UIDS. 0, 1 stopped, -1 error. */
+static int fmsgs_by_range(struct fmsg_walk *w, const uint32_t *uids, uint32_t n)
+{
+    sqlite3_stmt *st;
+    char sql[256];
+    fmsg_sql(sql, sizeof sql, w->cols, 1);
+    if (sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, w->mbox);
+    sqlite3_bind_int64(st, 2, uids[0]);
+    sqlite3_bind_int64(st, 3, uids[n - 1]);
+    uint32_t i = 0;
+    int step = SQLITE_DONE, rc = 0;
+    while (rc == 0 && i < n && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
+        while (i < n && uids[i] < uid)
+            i++;
+        if (i < n && uids[i] == uid) {
+            rc = w->emit(w, st, i) ? 1 : 0;
+            i++;
+        }
+    }
+    if (rc == 0 && i < n && step != SQLITE_DONE)
+        rc = -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Reads the rows of UIDS into W's sink inside a read transaction. 0, 1 no
+ * such mailbox, -1 error (*error_r). */
+static int fmsgs_walk(const char *data_dir, const char *account, const char *name,
+                      const uint32_t *uids, uint32_t n, struct fmsg_walk *w,
+                      const char **error_r)
+{
     if (n > 0 && !uids) {
         *error_r = "bad arguments";
         return -1;
@@ -253,55 +371,94 @@ int store_fetch_rows(const char *data_dir, const char *account, const char *name
     int rc = view_begin(data_dir, account, name, &ix, &mb, error_r);
     if (rc != 0)
         return rc;
-    sqlite3_stmt *st = NULL;
-    struct store_fmsg *msgs = n ? xcalloc(n, sizeof *msgs) : NULL;
-    uint32_t got = 0;
-    rc = -1;
-    if (sqlite3_prepare_v2(ix.db,
-                           "SELECT size, internaldate, modseq, flags, envelope, bodystructure,"
-                           " file FROM messages WHERE mailbox_id = ? AND uid = ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    for (uint32_t i = 0; i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, mb.id);
-        sqlite3_bind_int64(st, 2, uids[i]);
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
-            continue;
-        if (step != SQLITE_ROW)
-            goto out;
-        struct store_fmsg *m = &msgs[got++];
-        m->uid = uids[i];
-        m->size = (size_t)sqlite3_column_int64(st, 0);
-        m->internaldate = (time_t)sqlite3_column_int64(st, 1);
-        m->modseq = (uint64_t)sqlite3_column_int64(st, 2);
-        const char *flags = (const char *)sqlite3_column_text(st, 3);
-        size_t sz = flags ? strlen(flags) + 1 : 1;
-        char *kw = xmalloc(sz);
-        m->sysflags = store_flags_parse(flags, kw, sz);
-        if (*kw)
-            m->keywords = kw;
-        else
-            free(kw);
-        m->envelope = col_dup(st, 4);
-        m->bodystructure = col_dup(st, 5);
-        const char *file = (const char *)sqlite3_column_text(st, 6);
-        m->path = xasprintf("%s/%s", ix.root, file ? file : "");
+    w->db = ix.db;
+    w->root = ix.root;
+    w->mbox = mb.id;
+    if (n > 0) {
+        /* a range scan reads every row between the ends: worth it when the
+         * set fills a good part of that range */
+        uint64_t span = (uint64_t)uids[n - 1] - uids[0] + 1;
+        rc = span <= (uint64_t)n * 4 ? fmsgs_by_range(w, uids, n) : fmsgs_by_uid(w, uids, n);
     }
-    *msgs_r = msgs;
-    *n_r = got;
-    msgs = NULL;
-    rc = 0;
-out:
-    if (rc != 0) {
+    if (rc < 0) {
         log_error("store", "event=index-failed op=fetch error=\"%s\"", sqlite3_errmsg(ix.db));
         *error_r = "cannot read the mailbox index";
     }
-    store_fmsgs_free(msgs, got);
-    sqlite3_finalize(st);
     view_end(&ix);
-    return rc;
+    return rc < 0 ? -1 : 0;
+}
+
+static int emit_copy(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index)
+{
+    fmsg_from_row(st, w->root, &w->msgs[w->got++]);
+    return 0;
+}
+
+int store_fetch_rows(const char *data_dir, const char *account, const char *name,
+                     const uint32_t *uids, uint32_t n, struct store_fmsg **msgs_r,
+                     uint32_t *n_r, const char **error_r)
+{
+    return store_fetch_rows_cols(data_dir, account, name, uids, n, STORE_COL_ALL, msgs_r, n_r,
+                                 error_r);
+}
+
+int store_fetch_rows_cols(const char *data_dir, const char *account, const char *name,
+                          const uint32_t *uids, uint32_t n, unsigned cols,
+                          struct store_fmsg **msgs_r, uint32_t *n_r, const char **error_r)
+{
+    *msgs_r = NULL;
+    *n_r = 0;
+    struct fmsg_walk w = { .cols = cols, .emit = emit_copy };
+    w.msgs = n ? xcalloc(n, sizeof *w.msgs) : NULL;
+    int rc = fmsgs_walk(data_dir, account, name, uids, n, &w, error_r);
+    if (rc != 0) {
+        store_fmsgs_free(w.msgs, n);
+        return rc;
+    }
+    *msgs_r = w.msgs;
+    *n_r = w.got;
+    return 0;
+}
+
+/* A row lent to the callback: its strings point into SQLite's row and the
+ * buffers here, valid until the callback returns. */
+static int emit_borrowed(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index)
+{
+    struct store_fmsg m = {
+        .uid = (uint32_t)sqlite3_column_int64(st, 0),
+        .size = (size_t)sqlite3_column_int64(st, 1),
+        .internaldate = (time_t)sqlite3_column_int64(st, 2),
+        .modseq = (uint64_t)sqlite3_column_int64(st, 3),
+    };
+    char kw[STORE_MAX_FLAGS_LEN + 1];
+    const char *flags = (const char *)sqlite3_column_text(st, 4);
+    m.sysflags = store_flags_parse(flags, kw, sizeof kw);
+    m.keywords = *kw ? kw : NULL;
+    m.envelope = (char *)sqlite3_column_text(st, 5);
+    m.bodystructure = (char *)sqlite3_column_text(st, 6);
+    const char *file = (const char *)sqlite3_column_text(st, 7);
+    size_t rl = strlen(w->root), fl = file ? strlen(file) : 0;
+    char stack[1024];
+    char *path = rl + fl + 2 <= sizeof stack ? stack : xmalloc(rl + fl + 2);
+    memcpy(path, w->root, rl);
+    path[rl] = '/';
+    memcpy(path + rl + 1, file ? file : "", fl + 1);
+    m.path = path;
+    /* sqlite3_column_text: the blob with a NUL after it, as store_fmsg wants */
+    m.header = (char *)sqlite3_column_text(st, 8);
+    m.header_len = m.header ? (size_t)sqlite3_column_bytes(st, 8) : 0;
+    int stop = w->fn(w->arg, &m, index);
+    if (path != stack)
+        free(path);
+    return stop;
+}
+
+int store_scan_rows(const char *data_dir, const char *account, const char *name,
+                    const uint32_t *uids, uint32_t n, unsigned cols, store_row_fn *fn,
+                    void *arg, const char **error_r)
+{
+    struct fmsg_walk w = { .cols = cols, .emit = emit_borrowed, .fn = fn, .arg = arg };
+    return fmsgs_walk(data_dir, account, name, uids, n, &w, error_r);
 }
 
 void store_fmsgs_free(struct store_fmsg *msgs, uint32_t n)
@@ -310,6 +467,7 @@ void store_fmsgs_free(struct store_fmsg *msgs, uint32_t n)
         free(msgs[i].keywords);
         free(msgs[i].envelope);
         free(msgs[i].bodystructure);
+        free(msgs[i].header);
         free(msgs[i].path);
     }
     free(msgs);

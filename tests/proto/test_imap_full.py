@@ -618,6 +618,39 @@ def test_nesting_depth(srv):
         u, st = c.ok("NOOP")
 
 
+def test_noop_flood_and_slow_polling(srv):
+    """More than 200 NOOPs within a second get * BYE; a client that polls
+    with NOOP at a human pace is never cut off, however many it sends."""
+    address, pw = srv.new_account("noopflood")
+    with imap_raw(srv, "imaps", address, pw) as c:
+        # 1,050 NOOPs in bursts of 150 a little over a second apart
+        for burst in range(7):
+            c.send(b"".join(b"p%d NOOP\r\n" % (burst * 150 + i) for i in range(150)))
+            for i in range(150):
+                u, st = c.collect(f"p{burst * 150 + i}")
+                assert st.startswith("OK"), st
+            time.sleep(1.1)
+        c.ok("NOOP")
+        c.send(b"".join(b"f%d NOOP\r\n" % i for i in range(1000)))
+        oks, bye = 0, None
+        try:
+            while True:
+                r = c.reply(timeout=10)
+                if r.startswith(b"* BYE"):
+                    bye = r
+                    break
+                if re.match(rb"^f\d+ OK", r):
+                    oks += 1
+        except AssertionError:
+            pass
+        assert bye is not None and b"progress" in bye, f"no * BYE after {oks} NOOPs"
+        # 200 a second; a flood that straddles a second boundary may get 400
+        assert oks <= 400, f"{oks} NOOPs answered within the flood"
+        assert c.expect_closed(5), "connection not closed after * BYE"
+    with imap_raw(srv, "imaps", address, pw) as c:   # the server is fine
+        c.ok("NOOP")
+
+
 def test_commands_without_progress(srv):
     """Invalid commands one after the other: the server ends the session
     (* BYE) instead of answering them for ever."""

@@ -41,6 +41,7 @@ void test_search_index_keys(void);
 void test_search_sets(void);
 void test_search_dates(void);
 void test_search_file_keys(void);
+void test_search_cached_header(void);
 void test_search_nesting(void);
 void test_search_format_plain(void);
 void test_search_format_esearch(void);

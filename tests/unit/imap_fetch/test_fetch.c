@@ -282,6 +282,10 @@ void test_fetch_sections(void)
 
     s = section(IMAP_SEC_HEADER, 0, 0, 0);
     check_section(&s, &row, "BODY[HEADER]", msg, hdr);
+    char lower[] = "header";   /* as a client may write it: echoed in upper case */
+    s.spec = lower;
+    check_section(&s, &row, "BODY[HEADER]", msg, hdr);
+    s.spec = NULL;
     s = section(IMAP_SEC_TEXT, 0, 0, 0);
     check_section(&s, &row, "BODY[TEXT]", text, len - hdr);
 
@@ -303,7 +307,7 @@ void test_fetch_sections(void)
     buf_init(&b, 1 << 16);
     test_assert(mime_header_fields(mm, NULL, 0, fields, 2, 0, &b) == 0);
     test_assert_streq(b.data, want);
-    s.spec = "HEADER.FIELDS (Subject x-tag)";   /* echoed as written */
+    s.spec = "header.fields (Subject x-tag)";   /* keyword upper case, names as written */
     check_section(&s, &row, "BODY[HEADER.FIELDS (Subject x-tag)]", want, strlen(want));
 
     s = section(IMAP_SEC_HEADER_FIELDS_NOT, 0, 0, 0);

@@ -108,6 +108,7 @@ int main(void)
         test_search_sets,
         test_search_dates,
         test_search_file_keys,
+        test_search_cached_header,
         test_search_nesting,
         test_search_format_plain,
         test_search_format_esearch,

@@ -248,6 +248,65 @@ void test_search_file_keys(void)
     test_end();
 }
 
+/* K against ROW with the program prepared as SEARCH does (folded needles). */
+static int match_prepared(struct imap_search_key k, const struct store_fmsg *row)
+{
+    struct imap_search_prog p;
+    memset(&p, 0, sizeof p);
+    p.root.key = IMAP_SK_AND;
+    p.root.child = &k;
+    p.root.nchild = 1;
+    imap_search_prepare(&p);
+    struct imap_msg_ctx m = { .seq = 1, .row = row };
+    int r = imap_search_match(&p, &default_env, &m);
+    imap_msg_release(&m);
+    free(k.folded);
+    return r;
+}
+
+void test_search_cached_header(void)
+{
+    test_begin("search: header keys answered from the index's cached header, no file");
+    const char *msg = fx_multipart;
+    const char *end = strstr(msg, CRLF CRLF);
+    test_assert(end != NULL);
+    struct store_fmsg row = fx_row(1, 0, NULL, NULL, 1);   /* no file at all */
+    row.header_len = (size_t)(end - msg) + 4;
+    row.header = xmalloc(row.header_len + 1);
+    memcpy(row.header, msg, row.header_len);
+    row.header[row.header_len] = '\0';
+    test_assert(match_prepared(key_str(IMAP_SK_FROM, "alice@example"), &row) == 1);
+    test_assert(match_prepared(key_str(IMAP_SK_FROM, "ALICE EXAMPLE"), &row) == 1);
+    test_assert(match_prepared(key_str(IMAP_SK_FROM, "bob"), &row) == 0);
+    test_assert(match_prepared(key_str(IMAP_SK_TO, "BOB@"), &row) == 1);
+    test_assert(match_prepared(key_str(IMAP_SK_SUBJECT, "quarterly"), &row) == 1);
+    test_assert(match_prepared(key_str(IMAP_SK_SUBJECT, "weekly"), &row) == 0);
+    struct imap_search_key h = key_str(IMAP_SK_HEADER, "continued");
+    h.field = "x-tag";
+    test_assert(match_prepared(h, &row) == 1);   /* a folded value */
+    h.str = "";
+    test_assert(match_prepared(h, &row) == 1);
+    h.field = "X-Missing";
+    test_assert(match_prepared(h, &row) == 0);
+    /* a body key needs the file, which is not there */
+    test_assert(match_prepared(key_str(IMAP_SK_BODY, "numbers"), &row) == -1);
+    free(row.header);
+    row.header = NULL;
+    fx_row_free(&row);
+
+    /* an RFC 2047 subject in the cached header is decoded */
+    static const char enc[] = "Subject: =?UTF-8?Q?Caf=C3=A9_au_lait?=" CRLF CRLF;
+    row = fx_row(2, 0, NULL, NULL, 1);
+    row.header = xstrdup(enc);
+    row.header_len = sizeof enc - 1;
+    test_assert(match_prepared(key_str(IMAP_SK_SUBJECT, "CAF\xc3\x89 AU"), &row) == 1);
+    test_assert(match_prepared(key_str(IMAP_SK_SUBJECT, "=?utf-8"), &row) == 0);
+    free(row.header);
+    row.header = NULL;
+    fx_row_free(&row);
+    test_end();
+}
+
 void test_search_nesting(void)
 {
     test_begin("search: AND/OR/NOT, index keys first");

@@ -730,6 +730,33 @@ static void test_search_charsets(void)
 
 /* ---- parameters ---- */
 
+/* Plain ASCII values take a fast path (no RFC 2047 decoding, ASCII case
+ * folding): it must answer exactly as the decoding path does. */
+static void test_search_plain_values(void)
+{
+    test_begin("mime: SEARCH on plain ASCII values, as on decoded ones");
+    static const char msg[] = "Subject:   Hello   World  " CRLF
+                              "X-Tab:\tTabbed\tvalue" CRLF
+                              "X-Enc: =?utf-8?q?Hello_World?=" CRLF
+                              "X-Eq: a=b?c" CRLF
+                              "X-Kelvin: 300 k" CRLF
+                              CRLF "body" CRLF;
+    struct m m = open_msg(msg, sizeof msg - 1);
+    test_assert(mime_header_contains(m.mm, "subject", "hello   world") == 1);
+    test_assert(mime_header_contains(m.mm, "subject", "HELLO   WORLD") == 1);
+    test_assert(mime_header_contains(m.mm, "subject", " hello") == 0);   /* trimmed */
+    test_assert(mime_header_contains(m.mm, "subject", "world ") == 0);
+    test_assert(mime_header_contains(m.mm, "subject", "hello world") == 0);
+    test_assert(mime_header_contains(m.mm, "x-tab", "tabbed\tVALUE") == 1);
+    test_assert(mime_header_contains(m.mm, "x-enc", "hello world") == 1);   /* decoded */
+    test_assert(mime_header_contains(m.mm, "x-eq", "A=B?C") == 1);
+    /* U+212A KELVIN SIGN folds to ASCII k */
+    test_assert(mime_header_contains(m.mm, "x-kelvin", "300 \xe2\x84\xaa") == 1);
+    test_assert(mime_header_contains(m.mm, "subject", "w\xc3\xb6rld") == 0);
+    close_msg(&m);
+    test_end();
+}
+
 static void test_params(void)
 {
     test_begin("mime: parameters, RFC 2231 continuations, NULs in text");
@@ -827,5 +854,5 @@ int main(void)
     return test_run((test_fn[]){test_rfc3501_example, test_alternative, test_mixed, test_nested,
                                 test_8bit_headers, test_addresses, test_malformed,
                                 test_digest_and_depth, test_header_fields, test_search_charsets,
-                                test_params, test_timing, test_threads, NULL});
+                                test_search_plain_values, test_params, test_timing, test_threads, NULL});
 }
