@@ -19,8 +19,33 @@
  *   mailbench null N
  *       the generator alone: parses N synthetic POP3 responses from memory
  *       (shows that it is not the bottleneck)
+ *   mailbench smtp HOST PORT RCPT N SIZE CONC
+ *       SMTP ingest: N messages of about SIZE octets to RCPT over plain SMTP,
+ *       CONC connections at once (one thread each), every connection kept
+ *       for the whole run and pipelined (RFC 2920): the end of one message's
+ *       content, then MAIL, RCPT and DATA of the next go in one write. Prints
+ *       "messages N seconds S p50_ms A p99_ms B cpu_s C": A and B are the
+ *       latencies of the reply to the end of DATA (from the write of the
+ *       final "." to the 250), C the generator's own CPU time
+ *   mailbench submit HOST PORT USER PASS RCPT N SIZE CONC
+ *       submission: one new implicit-TLS connection per message (no session
+ *       resumption), EHLO, AUTH PLAIN, MAIL/RCPT/DATA pipelined, content,
+ *       QUIT; CONC at once. Prints like smtp; the latencies are of a whole
+ *       message (connect to the 250 after DATA)
+ *   mailbench smtpnull N SIZE CONC
+ *       the SMTP generator alone: the smtp workload against a sink in this
+ *       process (threads on 127.0.0.1, no disk); the rate includes the sink's
+ *       own work, so the generator alone is faster still
+ *   mailbench fsync DIR SECONDS
+ *       the disk: one writer for SECONDS each, (a) append 512 octets to a
+ *       file + fsync, (b) create a 4 KiB file + fsync + rename; prints
+ *       "append_fsync_per_s A create_fsync_rename_per_s B"
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -28,7 +53,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -73,16 +100,22 @@ static int tcp_connect(const char *host, const char *port)
 
 static SSL_CTX *ctx;
 
+/* Made once in main, before any thread starts. */
+static void tls_init(void)
+{
+    ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* loopback, self-signed */
+    /* every connection pays a full handshake, as a client without a cache */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+}
+
 static void io_open(struct io *io, const char *host, const char *port, int tls)
 {
     memset(io, 0, sizeof *io);
     io->fd = tcp_connect(host, port);
     if (!tls)
         return;
-    if (!ctx) {
-        ctx = SSL_CTX_new(TLS_client_method());
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* loopback, self-signed */
-    }
     io->ssl = SSL_new(ctx);
     SSL_set_fd(io->ssl, io->fd);
     if (SSL_connect(io->ssl) != 1)
@@ -409,8 +442,381 @@ static int cmd_null(char **av)
     return 0;
 }
 
+/* ---- SMTP ingest and submission (threads, one connection each) ---- */
+
+/* What the client threads share; everything but the two counters and the
+ * latency slots is read-only once the threads run. */
+struct run {
+    const char *host, *port, *rcpt, *from;
+    long n;
+    int conc;
+    char *body;            /* about SIZE octets of CRLF lines, no dots */
+    size_t blen;
+    char auth[600];        /* "AUTH PLAIN <base64>\r\n" (submit) */
+    long next;             /* atomic: next message number */
+    long done;             /* atomic: latencies recorded */
+    double *lat;           /* n slots, milliseconds */
+};
+
+static char *make_body(long size, size_t *len_r)
+{
+    static const char line[] =
+        "Lorem ipsum dolor sit amet, consectetur adipiscing elit sed do eiusm\r\n";
+    size_t cap = (size_t)size + sizeof line, len = 0;
+    char *b = malloc(cap);
+    while ((long)len < size) {
+        memcpy(b + len, line, sizeof line - 1);
+        len += sizeof line - 1;
+    }
+    *len_r = len;
+    return b;
+}
+
+/* Next message number, or -1 when all are taken. */
+static long run_take(struct run *r)
+{
+    long i = __atomic_fetch_add(&r->next, 1, __ATOMIC_RELAXED);
+    return i < r->n ? i : -1;
+}
+
+static void run_latency(struct run *r, double secs)
+{
+    long k = __atomic_fetch_add(&r->done, 1, __ATOMIC_RELAXED);
+    if (k < r->n)
+        r->lat[k] = secs * 1000.0;
+}
+
+/* Size of the buffer put_message and put_envelope write into. */
+static size_t out_size(const struct run *r) { return r->blen + 4096; }
+
+static size_t put_envelope(char *out, const struct run *r)
+{
+    return (size_t)sprintf(out, "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n", r->from, r->rcpt);
+}
+
+/* Message I's content and the terminating ".". */
+static size_t put_message(char *out, const struct run *r, long i)
+{
+    size_t n = (size_t)sprintf(out, "From: %s\r\nTo: %s\r\nSubject: bench message %ld\r\n"
+                                    "Message-ID: <bench.%ld.%ld@remote.test>\r\n"
+                                    "Date: Mon, 05 Feb 2024 10:00:00 +0000\r\n\r\n",
+                               r->from, r->rcpt, i, (long)getpid(), i);
+    memcpy(out + n, r->body, r->blen);
+    n += r->blen;
+    memcpy(out + n, ".\r\n", 3);
+    return n + 3;
+}
+
+/* One connection for the whole run, pipelined: after the first envelope,
+ * each write carries a message's content plus the next envelope (RFC 2920
+ * 3.1: the content may open a group, DATA must close it). */
+static void *smtp_client(void *arg)
+{
+    struct run *r = arg;
+    long i = run_take(r);
+    if (i < 0)
+        return NULL;
+    struct io *io = malloc(sizeof *io);
+    char *out = malloc(out_size(r));
+    io_open(io, r->host, r->port, 0);
+    smtp_expect(io, 220);
+    io_printf(io, "EHLO bench.example\r\n");
+    smtp_expect(io, 250);
+    io_write(io, out, put_envelope(out, r));
+    for (;;) {
+        smtp_expect(io, 250);
+        smtp_expect(io, 250);
+        smtp_expect(io, 354);
+        size_t len = put_message(out, r, i);
+        long next = run_take(r);
+        if (next >= 0)
+            len += put_envelope(out + len, r);
+        double t0 = now();
+        io_write(io, out, len);
+        smtp_expect(io, 250);
+        run_latency(r, now() - t0);
+        if (next < 0)
+            break;
+        i = next;
+    }
+    io_printf(io, "QUIT\r\n");
+    smtp_expect(io, 221);
+    io_close(io);
+    free(out);
+    free(io);
+    return NULL;
+}
+
+/* One new TLS connection per message, as a mail client sends. */
+static void *submit_client(void *arg)
+{
+    struct run *r = arg;
+    struct io *io = malloc(sizeof *io);
+    char *out = malloc(out_size(r));
+    for (long i; (i = run_take(r)) >= 0;) {
+        double t0 = now();
+        io_open(io, r->host, r->port, 1);
+        smtp_expect(io, 220);
+        io_printf(io, "EHLO bench.example\r\n");
+        smtp_expect(io, 250);
+        io_write(io, r->auth, strlen(r->auth));
+        smtp_expect(io, 235);
+        io_write(io, out, put_envelope(out, r));
+        smtp_expect(io, 250);
+        smtp_expect(io, 250);
+        smtp_expect(io, 354);
+        size_t len = put_message(out, r, i);
+        memcpy(out + len, "QUIT\r\n", 6);
+        io_write(io, out, len + 6);
+        smtp_expect(io, 250);
+        run_latency(r, now() - t0);
+        smtp_expect(io, 221);
+        SSL_shutdown(io->ssl);
+        io_close(io);
+    }
+    free(out);
+    free(io);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Runs CONC threads of FN over R and prints the line described at the top. */
+static int run_clients(struct run *r, void *(*fn)(void *))
+{
+    if (r->n <= 0 || r->conc <= 0 || r->conc > 1024)
+        die("bad message count or concurrency");
+    r->lat = calloc((size_t)r->n, sizeof *r->lat);
+    pthread_t *t = calloc((size_t)r->conc, sizeof *t);
+    double c0 = cpu_seconds(), t0 = now();
+    for (int k = 0; k < r->conc; k++)
+        if (pthread_create(&t[k], NULL, fn, r) != 0)
+            die("cannot start a thread");
+    for (int k = 0; k < r->conc; k++)
+        pthread_join(t[k], NULL);
+    double secs = now() - t0, cpu = cpu_seconds() - c0;
+    long n = r->done < r->n ? r->done : r->n;
+    if (n != r->n)
+        die("only %ld of %ld messages accepted", n, r->n);
+    qsort(r->lat, (size_t)n, sizeof *r->lat, cmp_double);
+    printf("messages %ld seconds %.4f p50_ms %.3f p99_ms %.3f cpu_s %.3f\n", n, secs,
+           r->lat[(n - 1) / 2], r->lat[(long)((n - 1) * 0.99)], cpu);
+    free(t);
+    free(r->lat);
+    return 0;
+}
+
+static int cmd_smtp(char **av)
+{
+    struct run r = {.host = av[0], .port = av[1], .rcpt = av[2], .from = "bench@remote.test",
+                    .n = atol(av[3]), .conc = atoi(av[5])};
+    r.body = make_body(atol(av[4]), &r.blen);
+    return run_clients(&r, smtp_client);
+}
+
+static int cmd_submit(char **av)
+{
+    struct run r = {.host = av[0], .port = av[1], .from = av[2], .rcpt = av[4],
+                    .n = atol(av[5]), .conc = atoi(av[7])};
+    r.body = make_body(atol(av[6]), &r.blen);
+    unsigned char plain[300];
+    size_t ul = strlen(av[2]), pl = strlen(av[3]);
+    if (ul + pl + 2 > sizeof plain)
+        die("user or password too long");
+    plain[0] = '\0';
+    memcpy(plain + 1, av[2], ul);
+    plain[1 + ul] = '\0';
+    memcpy(plain + 2 + ul, av[3], pl);
+    int n = snprintf(r.auth, sizeof r.auth, "AUTH PLAIN ");
+    n += EVP_EncodeBlock((unsigned char *)r.auth + n, plain, (int)(ul + pl + 2));
+    memcpy(r.auth + n, "\r\n", 3);
+    return run_clients(&r, submit_client);
+}
+
+/* ---- the in-process sink (smtpnull) ---- */
+
+static void sink_send(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* A minimal SMTP server for one connection: replies to each command line,
+ * swallows content up to ".", batches its replies per read (as servers that
+ * support pipelining do). Nothing is stored. */
+static void *sink_conn(void *arg)
+{
+    int fd = (int)(long)arg;
+    char in[65536], out[4096];
+    size_t len = 0, olen = 0;
+    int data = 0;
+    sink_send(fd, "220 sink ESMTP\r\n", 16);
+    for (;;) {
+        ssize_t got = read(fd, in + len, sizeof in - len);
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+        size_t pos = 0;
+        char *lf;
+        while ((lf = memchr(in + pos, '\n', len - pos)) != NULL) {
+            const char *line = in + pos, *rep = NULL;
+            size_t n = (size_t)(lf - line) + 1;
+            pos += n;
+            if (data) {
+                if (n == 3 && line[0] == '.') {
+                    data = 0;
+                    rep = "250 2.0.0 OK\r\n";
+                }
+            } else if (strncasecmp(line, "EHLO", 4) == 0) {
+                rep = "250-sink\r\n250 PIPELINING\r\n";
+            } else if (strncasecmp(line, "DATA", 4) == 0) {
+                data = 1;
+                rep = "354 go ahead\r\n";
+            } else if (strncasecmp(line, "QUIT", 4) == 0) {
+                rep = "221 bye\r\n";
+            } else {
+                rep = "250 2.1.0 OK\r\n";
+            }
+            if (rep) {
+                size_t rl = strlen(rep);
+                if (olen + rl > sizeof out) {
+                    sink_send(fd, out, olen);
+                    olen = 0;
+                }
+                memcpy(out + olen, rep, rl);
+                olen += rl;
+            }
+        }
+        memmove(in, in + pos, len - pos);
+        len -= pos;
+        if (len == sizeof in)
+            break;   /* a line longer than the buffer: give up on it */
+        if (olen > 0) {
+            sink_send(fd, out, olen);
+            olen = 0;
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *sink_accept(void *arg)
+{
+    int lfd = (int)(long)arg;
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        pthread_t t;
+        if (pthread_create(&t, NULL, sink_conn, (void *)(long)fd) != 0)
+            die("cannot start a sink thread");
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static int cmd_smtpnull(char **av)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1024) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0)
+        die("sink: cannot listen on 127.0.0.1: %s", strerror(errno));
+    char port[16];
+    snprintf(port, sizeof port, "%d", ntohs(sa.sin_port));
+    pthread_t t;
+    if (pthread_create(&t, NULL, sink_accept, (void *)(long)lfd) != 0)
+        die("cannot start the sink");
+    pthread_detach(t);
+    struct run r = {.host = "127.0.0.1", .port = port, .rcpt = "u1@bench.test",
+                    .from = "bench@remote.test", .n = atol(av[0]), .conc = atoi(av[2])};
+    r.body = make_body(atol(av[1]), &r.blen);
+    return run_clients(&r, smtp_client);
+}
+
+/* ---- the disk's fsync rate ---- */
+
+static int cmd_fsync(char **av)
+{
+    const char *dir = av[0];
+    double secs = atof(av[1]);
+    if (secs <= 0 || secs > 60)
+        die("fsync: SECONDS must be in (0, 60]");
+    const long max_ops = 1000000;
+    char path[3072], tmp[4096], block[4096];
+    if (strlen(dir) > 2048)
+        die("fsync: directory name too long");
+    memset(block, 'x', sizeof block);
+
+    snprintf(path, sizeof path, "%s/mailbench-fsync.append", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        die("fsync: cannot create %s: %s", path, strerror(errno));
+    long appends = 0;
+    double t0 = now(), t;
+    while ((t = now()) - t0 < secs && appends < max_ops) {
+        if (write(fd, block, 512) != 512 || fsync(fd) != 0)
+            die("fsync: append failed: %s", strerror(errno));
+        appends++;
+    }
+    double append_rate = appends / (t - t0);
+    close(fd);
+    unlink(path);
+
+    snprintf(path, sizeof path, "%s/mailbench-fsync.d", dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        die("fsync: cannot create %s: %s", path, strerror(errno));
+    long files = 0;
+    t0 = now();
+    while ((t = now()) - t0 < secs && files < max_ops) {
+        char final[4096];
+        snprintf(tmp, sizeof tmp, "%s/tmp.%ld", path, files);
+        snprintf(final, sizeof final, "%s/f.%ld", path, files);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, block, sizeof block) != (ssize_t)sizeof block || fsync(fd) != 0 ||
+            close(fd) != 0 || rename(tmp, final) != 0)
+            die("fsync: create+fsync+rename failed: %s", strerror(errno));
+        files++;
+    }
+    double create_rate = files / (t - t0);
+    for (long i = 0; i < files; i++) {
+        snprintf(tmp, sizeof tmp, "%s/f.%ld", path, i);
+        unlink(tmp);
+    }
+    rmdir(path);
+    printf("append_fsync_per_s %.1f create_fsync_rename_per_s %.1f\n", append_rate, create_rate);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    tls_init();
+    if (argc >= 8 && strcmp(argv[1], "smtp") == 0)
+        return cmd_smtp(argv + 2);
+    if (argc >= 10 && strcmp(argv[1], "submit") == 0)
+        return cmd_submit(argv + 2);
+    if (argc >= 5 && strcmp(argv[1], "smtpnull") == 0)
+        return cmd_smtpnull(argv + 2);
+    if (argc >= 4 && strcmp(argv[1], "fsync") == 0)
+        return cmd_fsync(argv + 2);
     if (argc >= 7 && strcmp(argv[1], "fill") == 0)
         return cmd_fill(argv + 2);
     if (argc >= 6 && strcmp(argv[1], "pop3") == 0)
@@ -421,6 +827,6 @@ int main(int argc, char **argv)
         return cmd_idle(argv + 2, argc - 2);
     if (argc >= 3 && strcmp(argv[1], "null") == 0)
         return cmd_null(argv + 2);
-    fprintf(stderr, "usage: mailbench fill|pop3|imap|idle|null ... (see the top of mailbench.c)\n");
+    fprintf(stderr, "usage: mailbench fill|pop3|imap|idle|null|smtp|submit|smtpnull|fsync ... (see the top of mailbench.c)\n");
     return 2;
 }
