@@ -3,16 +3,27 @@
  * stored hash carries its own parameters and old hashes still verify after
  * the parameters change. Also the dummy hash used to make an unknown user
  * cost the same as a known one. Parameters are process-wide, set once at
- * start-up (dir_set_argon2_params); docs/accounts.md explains the defaults. */
+ * start-up (dir_set_argon2_params); docs/accounts.md explains the defaults.
+ *
+ * A successful verification is remembered for VERIFIED_TTL seconds, as a
+ * SHA-256 of a per-process random secret, the stored hash and the password:
+ * a mail client that logs in again and again with the right password (one
+ * connection per message sent, a POP3 poll every minute) then costs one
+ * hash instead of an argon2id run each time. Only successes are kept (a
+ * wrong password always pays argon2id), a changed password has a new stored
+ * hash and so never matches an old entry, and nothing in memory reveals a
+ * password (the secret makes an entry useless outside this process). */
 #include "auth/dir_int.h"
 #include "core/xalloc.h"
 
 #include <argon2.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SALT_LEN 16
 #define HASH_LEN 32
@@ -68,11 +79,80 @@ char *dir_passwd_hash(const char *password)
     return hash_with(password, t, m, p);
 }
 
+#define VERIFIED_SLOTS 1024
+#define VERIFIED_TTL 300
+
+static struct {
+    pthread_mutex_t lock;
+    int ready;
+    unsigned char secret[32];
+    struct {
+        unsigned char key[32];
+        time_t until;
+    } slot[VERIFIED_SLOTS];
+} verified = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* KEY = SHA-256(secret, encoded, NUL, password). -1 when it cannot be made. */
+static int verified_key(const char *encoded, const char *password, unsigned char key[32])
+{
+    pthread_mutex_lock(&verified.lock);
+    if (!verified.ready && RAND_bytes(verified.secret, sizeof verified.secret) == 1)
+        verified.ready = 1;
+    int ready = verified.ready;
+    unsigned char secret[32];
+    memcpy(secret, verified.secret, sizeof secret);
+    pthread_mutex_unlock(&verified.lock);
+    if (!ready)
+        return -1;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned len = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, secret, sizeof secret) == 1 &&
+             EVP_DigestUpdate(ctx, encoded, strlen(encoded) + 1) == 1 &&
+             EVP_DigestUpdate(ctx, password, strlen(password)) == 1 &&
+             EVP_DigestFinal_ex(ctx, key, &len) == 1 && len == 32;
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(secret, sizeof secret);
+    return ok ? 0 : -1;
+}
+
+static unsigned verified_index(const unsigned char key[32])
+{
+    return ((unsigned)key[0] | (unsigned)key[1] << 8) % VERIFIED_SLOTS;
+}
+
+static int verified_recall(const unsigned char key[32], time_t now)
+{
+    pthread_mutex_lock(&verified.lock);
+    unsigned i = verified_index(key);
+    int hit = verified.slot[i].until > now &&
+              CRYPTO_memcmp(verified.slot[i].key, key, 32) == 0;
+    pthread_mutex_unlock(&verified.lock);
+    return hit;
+}
+
+static void verified_remember(const unsigned char key[32], time_t now)
+{
+    pthread_mutex_lock(&verified.lock);
+    unsigned i = verified_index(key);
+    memcpy(verified.slot[i].key, key, 32);
+    verified.slot[i].until = now + VERIFIED_TTL;
+    pthread_mutex_unlock(&verified.lock);
+}
+
 int dir_passwd_verify(const char *encoded, const char *password)
 {
-    int rc = argon2id_verify(encoded, password, strlen(password));
-    if (rc == ARGON2_OK)
+    unsigned char key[32];
+    time_t now = time(NULL);
+    int keyed = verified_key(encoded, password, key) == 0;
+    if (keyed && verified_recall(key, now))
         return 1;
+    int rc = argon2id_verify(encoded, password, strlen(password));
+    if (rc == ARGON2_OK) {
+        if (keyed)
+            verified_remember(key, now);
+        return 1;
+    }
     if (rc == ARGON2_VERIFY_MISMATCH)
         return 0;
     return -1;

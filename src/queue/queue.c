@@ -15,8 +15,9 @@
  *    queued on a loop) only marks it stopped; the last job frees it.
  *
  * Delivery: for each local recipient not yet done, store_deliver (idempotent
- * by queue id) and then spool_mark_done. A message whose recipients are all
- * done is removed from the spool. Remote recipients stay queued for the
+ * by queue id) and then spool_mark_done, except for the last one, after
+ * which the message is removed from the spool at once (a crash in between
+ * redelivers, and the store reports the duplicate). Remote recipients stay queued for the
  * outbound module. Failures are retried on a timer with growing delays. */
 #include "queue/queue.h"
 #include "core/log.h"
@@ -109,7 +110,7 @@ static void delivery_schedule(struct qmsg *qm);
 static void delivery_work(void *arg);
 static void delivery_done(void *arg);
 static enum outcome deliver_locals(struct qmsg *qm);
-static int deliver_one(struct qmsg *qm, int idx);
+static int deliver_one(struct qmsg *qm, int idx, int last);
 static void retry_fire(evutil_socket_t fd, short what, void *arg);
 static void retry_arm(struct qmsg *qm);
 static void resume_one(const char *id, void *arg);
@@ -406,8 +407,12 @@ static void delivery_schedule(struct qmsg *qm)
     worker_submit(qm->q->pool, qm->q->loop, delivery_work, delivery_done, qm);
 }
 
-/* Worker: one local recipient. 0 done (delivered or duplicate), -1 failed. */
-static int deliver_one(struct qmsg *qm, int idx)
+/* Worker: one local recipient. 0 done (delivered or duplicate), -1 failed.
+ * LAST: no recipient remains after this one, so the message is removed
+ * right after and its .done mark would be written only to be deleted (a
+ * crash before the removal redelivers, which the store turns into a
+ * duplicate by queue id): it is not written. */
+static int deliver_one(struct qmsg *qm, int idx, int last)
 {
     struct queue *q = qm->q;
     struct spool_msg *m = qm->msg;
@@ -430,7 +435,7 @@ static int deliver_one(struct qmsg *qm, int idx)
     else
         log_info("queue", "event=delivered queue=%s rcpt=%s account=%s uid=%u mailbox=INBOX",
                  m->id, qa, qc, uid);
-    if (spool_mark_done(q->spool, m->id, idx) < 0) {
+    if (!last && spool_mark_done(q->spool, m->id, idx) < 0) {
         /* The store has it; a retry will find the duplicate and mark again. */
         log_error("queue", "event=mark-done-failed queue=%s rcpt=%s", m->id, qa);
         return -1;
@@ -445,11 +450,14 @@ static enum outcome deliver_locals(struct qmsg *qm)
 {
     struct queue *q = qm->q;
     struct spool_msg *m = qm->msg;
-    int failed = 0, remote = 0;
+    int failed = 0, remote = 0, pending = 0;
+    for (int i = 0; i < m->nrcpt; i++)
+        pending += !m->rcpts[i].done;
     for (int i = 0; i < m->nrcpt; i++) {
         struct spool_rcpt *r = &m->rcpts[i];
         if (r->done)
             continue;
+        pending--;
         if (!r->account) {
             remote++;
             if (!qm->remote_logged) {
@@ -459,7 +467,7 @@ static enum outcome deliver_locals(struct qmsg *qm)
             }
             continue;
         }
-        if (deliver_one(qm, i) < 0)
+        if (deliver_one(qm, i, pending == 0 && remote == 0 && failed == 0) < 0)
             failed++;
     }
     qm->remote_logged = 1;

@@ -3,6 +3,7 @@
  * domains, accounts, aliases, passwords and app passwords, recipient
  * resolution, sender checks and the rolling daily sending limits. Also the
  * runner's main() for unit_auth (the throttle tests live in test_throttle.c). */
+#include "auth/dir_int.h"
 #include "auth/directory.h"
 #include "auth_tests.h"
 #include "core/limits.h"
@@ -418,6 +419,39 @@ static void test_argon2_defaults(void)
     test_end();
 }
 
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void test_verified_cache(void)
+{
+    test_begin("a verified password is remembered; wrong ones and changed hashes are not");
+    dir_set_argon2_params(2, 19456, 1);
+    char *h1 = dir_passwd_hash("correct horse");
+    char *h2 = dir_passwd_hash("correct horse");   /* another salt: another stored hash */
+    test_assert(h1 && h2 && strcmp(h1, h2) != 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    test_assert(dir_passwd_verify(h1, "correct horse") == 1);
+    double first = ms_since(&t0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100; i++)
+        test_assert(dir_passwd_verify(h1, "correct horse") == 1);
+    double again = ms_since(&t0) / 100;
+    printf("     verify: %.1f ms with argon2id, %.4f ms remembered\n", first, again);
+    test_assert(dir_passwd_verify(h1, "correct horsE") == 0);
+    test_assert(dir_passwd_verify(h1, "") == 0);
+    test_assert(dir_passwd_verify(h2, "wrong") == 0);
+    test_assert(dir_passwd_verify(h2, "correct horse") == 1);
+    free(h1);
+    free(h2);
+    dir_set_argon2_params(FAST_T, FAST_M, FAST_P);
+    test_end();
+}
+
 /* ------------------------------------------------------------ app passwords */
 
 static void test_two_factor(void)
@@ -717,6 +751,7 @@ int main(void)
         test_accounts,
         test_authenticate,
         test_argon2_defaults,
+        test_verified_cache,
         test_two_factor,
         test_apppass_formats,
         test_resolve,
