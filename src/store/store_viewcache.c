@@ -4,9 +4,12 @@
  * changed copies an array instead of reading every row of the index.
  *
  * An entry is the (uid, flags, modseq) list of one mailbox of one index
- * file (path, device, inode, and change time: a deleted store's inode may
- * be given to a new one) together with the mailbox's UIDVALIDITY,
- * UIDNEXT and HIGHESTMODSEQ when it was read. Every change to a mailbox's
+ * file (path, device, inode) together with the mailbox's UIDVALIDITY,
+ * UIDNEXT and HIGHESTMODSEQ when it was read. (The file's change time is
+ * not part of the key: a checkpoint of the WAL changes it without changing
+ * any mailbox. A store deleted and made again that got the old inode back
+ * still differs in UIDVALIDITY, which is the creation time and never
+ * repeats within a store.) Every change to a mailbox's
  * messages (delivery, APPEND, COPY, MOVE, flags, expunge) gives it a new
  * HIGHESTMODSEQ in the same transaction, so an entry whose three numbers
  * equal those read in the caller's read transaction is exactly what the
@@ -44,7 +47,6 @@ struct viewcache_entry {
     char *index;
     dev_t dev;
     ino_t ino;
-    struct timespec ctime;
     int64_t mbox;
     uint32_t uidvalidity, uidnext;
     uint64_t highestmodseq;
@@ -95,8 +97,7 @@ static struct viewcache_entry *entry_find(const struct store_ix *ix, int64_t mbo
     for (int i = 0; i < VIEWCACHE_ENTRIES; i++) {
         struct viewcache_entry *e = &cache.e[i];
         if (e->index && e->mbox == mbox && e->dev == ix->st.st_dev &&
-            e->ino == ix->st.st_ino && e->ctime.tv_sec == ix->st.st_ctim.tv_sec &&
-            e->ctime.tv_nsec == ix->st.st_ctim.tv_nsec && strcmp(e->index, ix->index) == 0)
+            e->ino == ix->st.st_ino && strcmp(e->index, ix->index) == 0)
             return e;
     }
     return NULL;
@@ -194,7 +195,6 @@ void store_viewcache_put(const struct store_ix *ix, const struct store_mbstate *
     e->index = xstrdup(ix->index);
     e->dev = ix->st.st_dev;
     e->ino = ix->st.st_ino;
-    e->ctime = ix->st.st_ctim;
     e->mbox = mb->id;
     e->uidvalidity = v->uidvalidity;
     e->uidnext = v->uidnext;
