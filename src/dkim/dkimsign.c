@@ -8,7 +8,7 @@
  * Known library leak: libopendkim 2.11.0~beta2 (Debian 12) frees the key
  * objects of an RSA signature in dkim_free() but not those of an Ed25519
  * one (the EVP_PKEY and a 64-byte buffer made in dkim_privkey_load, about
- * 1.4 KB per Ed25519-signed message). RSA, the default, does not leak. The
+ * 1.5 KB per Ed25519-signed message). RSA, the default, does not leak. The
  * leak is inside the library, out of our reach through its API. In
  * sanitizer builds LeakSanitizer is told to ignore the allocations made
  * while libopendkim finishes an Ed25519 signature (and only those), so the
