@@ -27,11 +27,11 @@
 
 #define DKIMKEY_FILE_MAX (64 * 1024) /* a PEM key is a few KiB at most */
 
-static __thread char errbuf[256];
+static __thread char errbuf[PATH_MAX + 256];
 
 static const char *err_errno(const char *what)
 {
-    snprintf(errbuf, sizeof errbuf, "%s: %s", what, strerror(errno));
+    snprintf(errbuf, sizeof errbuf, "%s: %.200s", what, strerror(errno));
     return errbuf;
 }
 
