@@ -289,3 +289,23 @@ def test_port_25_mail_never_signed(server, rsa_domain):
     stored = server.fetch_one(rcpt)
     assert stored.startswith(b"Received:")
     assert b"DKIM-Signature" not in stored
+
+
+def test_broken_key_accepts_unsigned_and_logs(server):
+    """A key Roost cannot use never costs the message: it is delivered
+    unsigned and the failure is logged."""
+    domain = new_domain(server, "broken")
+    server.ok("dkim", "generate", domain, "--selector", "bad")
+    (server.data / "dkim" / domain / "bad.key").write_text(
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    sender, pw = server.new_account("broken", domain=domain)
+    rcpt, _ = server.new_account("rcpt", domain=domain)
+    msg = make_message(sender, rcpt, subject="broken key")
+    send(server, sender, pw, [rcpt], msg)
+    stored = server.fetch_one(rcpt)
+    assert stored.startswith(b"Received:") and b"DKIM-Signature" not in stored
+    _, content = split_received(stored)
+    assert content == msg
+    log = server.stderr_text()
+    assert re.search(rb"level=error comp=dkim event=key-error .*domain=" + domain.encode() +
+                     rb" .*result=unsigned", log), log[-2000:]
