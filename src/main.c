@@ -38,6 +38,10 @@ static const char usage_text[] =
     "  app-password create ADDRESS NAME | list ADDRESS | revoke ADDRESS NAME\n"
     "  mailbox list ADDRESS [MAILBOX] | cat ADDRESS UID [MAILBOX]\n"
     "  queue list\n"
+    "  dkim generate DOMAIN [--rsa|--ed25519] [--selector S]\n"
+    "                                     new signing key (RSA-2048 by default, selector\n"
+    "                                     YYYYMM); prints the DNS TXT record to publish\n"
+    "  dkim show DOMAIN                   the active key's DNS TXT record\n"
     "  help                               this text\n"
     "\n"
     "The data directory is --data DIR, else the config's data_dir, else $ROOST_DATA,\n"
@@ -58,6 +62,7 @@ static const struct cmd_group groups[] = {
     {"app-password", cli_apppass_main, 1},
     {"mailbox", cli_mailbox_main, 1},
     {"queue", cli_queue_main, 1},
+    {"dkim", cli_dkim_main, 1},
 };
 
 /* As root, become the owner of an existing data directory (CLI only). */

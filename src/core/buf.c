@@ -55,6 +55,19 @@ int buf_append(struct buf *b, const void *p, size_t n)
     return 0;
 }
 
+int buf_prepend(struct buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) < 0)
+        return -1;
+    if (b->len)
+        memmove(b->data + n, b->data, b->len);
+    if (n)
+        memcpy(b->data, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 int buf_appendf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -20,6 +20,9 @@ void buf_reset(struct buf *b);
 __attribute__((warn_unused_result)) int buf_append(struct buf *b, const void *p, size_t n);
 __attribute__((warn_unused_result)) int buf_appendf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Inserts N bytes of P before the buffer's bytes; fails (-1, buffer
+ * unchanged) like an append would past max. */
+__attribute__((warn_unused_result)) int buf_prepend(struct buf *b, const void *p, size_t n);
 /* Hands the bytes to the caller (who frees them) and resets the buffer. */
 char *buf_steal(struct buf *b, size_t *len_r);
 

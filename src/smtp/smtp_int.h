@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct conn;
+struct directory;
 struct loop;
 
 enum smtp_state {
@@ -39,7 +40,8 @@ struct smtp_tx {
     int nrcpt;
     struct spool_rcpt *rcpts;       /* max_recipients entries */
     struct buf data;                /* our Received: + content */
-    size_t header_len;              /* length of our Received: field */
+    size_t header_len;              /* length of our own fields in front
+                                       (Received:, then DKIM-Signature:) */
     struct smtp_data_reader rd;
     int bdat_started;
     unsigned long long bdat_left;
@@ -111,5 +113,15 @@ int smtp_quota_full(struct directory *d, const char *data_dir, const char *accou
 void smtp_check_quota(struct smtp_session *s, void (*cont)(struct smtp_session *s));
 /* Builds our Received: field into tx->data. */
 void smtp_add_received(struct smtp_session *s);
+/* Finds the next "From:" field in the header block [P, P+LEN) from *POS;
+ * returns its unfolded value (malloc'd) and advances *POS past it, or NULL
+ * at the end of the header. */
+char *smtp_next_from_field(const char *p, size_t len, size_t *pos);
+
+/* dkim.c: worker thread. DKIM-signs TX's message for the domain of its
+ * From: (else of its envelope sender) when that domain is served here and
+ * has a key, putting DKIM-Signature: in front of tx->data. Never fails the
+ * message: without a key or on an error it stays unsigned (logged). */
+void smtp_dkim_sign(struct directory *d, const char *data_dir, struct smtp_tx *tx);
 
 #endif

@@ -18,6 +18,7 @@ struct smtp_job {
     char *user, *pass;                  /* wiped and freed with the job */
     int result;
     int nrcpt;
+    int dkim;                           /* final check: DKIM-sign if OK */
     const char *error;
     void *ptr;                          /* job-specific, borrowed */
     void *owned;                        /* job-specific, free()d with the job */

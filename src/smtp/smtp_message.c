@@ -3,7 +3,8 @@
  * atomically when the message is accepted), checks that the From: header
  * of submitted mail belongs to the account (GMime parses the addresses),
  * refuses mail that would take a local mailbox over its quota
- * (smtp_quota.c), hands the message to the queue and answers 250 only once
+ * (smtp_quota.c), DKIM-signs submitted mail on the same worker round trip
+ * (smtp_dkim.c), hands the message to the queue and answers 250 only once
  * the queue reports it durable. */
 #include "smtp/smtp_int.h"
 #include "smtp/smtp_job.h"
@@ -124,9 +125,7 @@ void smtp_check_daily_limit(struct smtp_session *s, void (*cont)(struct smtp_ses
 
 /* ---------------------------------------------------------------- From: */
 
-/* Finds the next "From:" field in the header block [p, end); returns its
- * unfolded value (malloc'd) and advances *POS past it, or NULL. */
-static char *next_from_field(const char *p, size_t len, size_t *pos)
+char *smtp_next_from_field(const char *p, size_t len, size_t *pos)
 {
     size_t i = *pos;
     while (i < len) {
@@ -166,7 +165,7 @@ static int from_owned(struct directory *d, const char *account, const char *hdr,
     size_t pos = 0;
     char *value;
     int result = 1;
-    while (result == 1 && (value = next_from_field(hdr, len, &pos)) != NULL) {
+    while (result == 1 && (value = smtp_next_from_field(hdr, len, &pos)) != NULL) {
         InternetAddressList *list = internet_address_list_parse(NULL, value);
         free(value);
         int n = list ? internet_address_list_length(list) : 0;
@@ -213,6 +212,8 @@ static void final_work(struct smtp_job *j)
     }
     int r = dir_send_count(d, j->account, tx->nrcpt, time(NULL), NULL);
     j->result = r < 0 ? FINAL_ERROR : r > 0 ? FINAL_DAILY_LIMIT : FINAL_OK;
+    if (j->result == FINAL_OK && j->dkim)
+        smtp_dkim_sign(d, j->data_dir, tx);
 }
 
 static void queued(void *arg, int result, const char *msg_id, const char *error)
@@ -311,5 +312,6 @@ static void message_accept(struct smtp_session *s)
     struct smtp_job *j = smtp_job_new(s);
     snprintf(j->account, sizeof j->account, "%s", s->account);
     j->ptr = s->tx;
+    j->dkim = smtp_is_submission(s);
     smtp_job_run(j, final_work, final_done);
 }

@@ -34,6 +34,20 @@ static void test_buf_limits(void)
     test_end();
 }
 
+static void test_buf_prepend(void)
+{
+    test_begin("buf_prepend: inserts in front, limit and limit+1");
+    struct buf b;
+    buf_init(&b, 10);
+    test_assert(buf_prepend(&b, "89", 2) == 0 && strcmp(b.data, "89") == 0);
+    test_assert(buf_append(&b, "x", 1) == 0);
+    test_assert(buf_prepend(&b, "01234", 5) == 0 && strcmp(b.data, "0123489x") == 0);
+    test_assert(buf_prepend(&b, "abc", 3) < 0 && b.len == 8 && strcmp(b.data, "0123489x") == 0);
+    test_assert(buf_prepend(&b, "ab", 2) == 0 && b.len == 10 && strcmp(b.data, "ab0123489x") == 0);
+    buf_deinit(&b);
+    test_end();
+}
+
 static void test_log_q(void)
 {
     test_begin("log_q: quotes, escapes control/non-ASCII/quote, truncates");
@@ -262,7 +276,7 @@ static void test_loop_post(void)
 int main(void)
 {
     log_set_stderr(0);
-    return test_run((test_fn[]){test_buf_limits, test_log_q, test_config_good, test_config_defaults,
+    return test_run((test_fn[]){test_buf_limits, test_buf_prepend, test_log_q, test_config_good, test_config_defaults,
                                 test_config_errors, test_config_limits, test_hostport,
                                 test_worker_roundtrip, test_loop_post, NULL});
 }
