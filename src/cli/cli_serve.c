@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <ftw.h>
 #include <gmime/gmime.h>
 #include <grp.h>
@@ -316,6 +317,11 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
         loops[i] = loop_new();
         notify_register_loop(loops[i], imap_notify_changed);
     }
+    /* Big blocks (argon2id's 19 MiB per hash, large messages) straight
+     * from mmap and back to the system when freed. A fixed threshold also
+     * stops glibc raising it after the first such free, which would leave
+     * every worker's arena holding 20 MiB for good. */
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     struct worker_pool *pool = worker_pool_new(cfg->workers);
     if (queue_start(data_dir, pool, loops[0], &err) < 0)
         fatal("queue: %s", err ? err : "cannot start");
