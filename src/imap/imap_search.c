@@ -22,21 +22,42 @@
 
 #define DAY 86400
 
+/* What evaluating a key reads: the index row, the header, the whole message. */
+enum key_source { SRC_INDEX = 1, SRC_HEADER = 2, SRC_MESSAGE = 4 };
+
+static int key_compound(enum imap_skey key)
+{
+    return key == IMAP_SK_AND || key == IMAP_SK_OR || key == IMAP_SK_NOT;
+}
+
+static unsigned leaf_source(enum imap_skey key)
+{
+    switch (key) {
+    case IMAP_SK_BCC: case IMAP_SK_CC: case IMAP_SK_FROM: case IMAP_SK_TO:
+    case IMAP_SK_SUBJECT: case IMAP_SK_HEADER:
+    case IMAP_SK_SENTBEFORE: case IMAP_SK_SENTON: case IMAP_SK_SENTSINCE:
+        return SRC_HEADER;
+    case IMAP_SK_BODY: case IMAP_SK_TEXT:
+        return SRC_MESSAGE;
+    default:
+        return SRC_INDEX;
+    }
+}
+
+/* The sources the keys of K's tree read (enum key_source bits). */
+static unsigned key_sources(const struct imap_search_key *k)
+{
+    if (!key_compound(k->key))
+        return leaf_source(k->key);
+    unsigned src = 0;
+    for (int i = 0; i < k->nchild; i++)
+        src |= key_sources(&k->child[i]);
+    return src;
+}
+
 static int key_index_only(const struct imap_search_key *k)
 {
-    switch (k->key) {
-    case IMAP_SK_BCC: case IMAP_SK_CC: case IMAP_SK_FROM: case IMAP_SK_TO:
-    case IMAP_SK_SUBJECT: case IMAP_SK_HEADER: case IMAP_SK_BODY: case IMAP_SK_TEXT:
-    case IMAP_SK_SENTBEFORE: case IMAP_SK_SENTON: case IMAP_SK_SENTSINCE:
-        return 0;
-    case IMAP_SK_AND: case IMAP_SK_OR: case IMAP_SK_NOT:
-        for (int i = 0; i < k->nchild; i++)
-            if (!key_index_only(&k->child[i]))
-                return 0;
-        return 1;
-    default:
-        return 1;
-    }
+    return !(key_sources(k) & (SRC_HEADER | SRC_MESSAGE));
 }
 
 int imap_search_index_only(const struct imap_search_prog *p)
@@ -44,26 +65,9 @@ int imap_search_index_only(const struct imap_search_prog *p)
     return key_index_only(&p->root);
 }
 
-static int key_reads_header(const struct imap_search_key *k)
-{
-    switch (k->key) {
-    case IMAP_SK_BCC: case IMAP_SK_CC: case IMAP_SK_FROM: case IMAP_SK_TO:
-    case IMAP_SK_SUBJECT: case IMAP_SK_HEADER:
-    case IMAP_SK_SENTBEFORE: case IMAP_SK_SENTON: case IMAP_SK_SENTSINCE:
-        return 1;
-    case IMAP_SK_AND: case IMAP_SK_OR: case IMAP_SK_NOT:
-        for (int i = 0; i < k->nchild; i++)
-            if (key_reads_header(&k->child[i]))
-                return 1;
-        return 0;
-    default:
-        return 0;
-    }
-}
-
 int imap_search_reads_header(const struct imap_search_prog *p)
 {
-    return key_reads_header(&p->root);
+    return (key_sources(&p->root) & SRC_HEADER) != 0;
 }
 
 static void key_prepare(struct imap_search_key *k, int depth)
@@ -72,7 +76,7 @@ static void key_prepare(struct imap_search_key *k, int depth)
         return;
     for (int i = 0; i < k->nchild; i++)
         key_prepare(&k->child[i], depth + 1);
-    if (key_reads_header(k) && k->nchild == 0 && !k->folded)
+    if (!key_compound(k->key) && leaf_source(k->key) == SRC_HEADER && !k->folded)
         k->folded = mime_search_fold(k->str ? k->str : "", &k->folded_len);
 }
 

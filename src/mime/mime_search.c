@@ -75,14 +75,6 @@ static int ascii_contains(const char *hay, size_t hl, const char *needle, size_t
     return 0;
 }
 
-static char *decoded_at(const char *data, const struct mime_hfield *f);
-
-/* A header value of M unfolded and decoded from RFC 2047 (g_malloc'd). */
-static char *decoded_value(const struct mime_msg *m, const struct mime_hfield *f)
-{
-    return decoded_at(m->data, f);
-}
-
 /* 1 when S[0..n) is printable ASCII on one line without an encoded-word:
  * unfolding, RFC 2047 decoding and Unicode case folding then change
  * nothing but the case of A-Z and the blanks around it. */
@@ -174,7 +166,7 @@ static int header_text_contains(const struct mime_msg *m, const struct mime_node
     size_t pos = n->hdr_off;
     struct mime_hfield f;
     while (mime_hdr_next(m->data, n->hdr_off, n->hdr_len, &pos, &f)) {
-        char *d = decoded_value(m, &f);
+        char *d = decoded_at(m->data, &f);
         size_t dl = strlen(d);
         char *line = xmalloc(f.name_len + 2 + dl + 1);
         memcpy(line, m->data + f.name_off, f.name_len);

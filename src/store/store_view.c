@@ -1,14 +1,16 @@
 /* store_view: what an IMAP session reads of a selected mailbox
  * (store_imap.h: store_view_open, store_changes_since, store_fetch_rows,
- * store_cache_structure).
+ * store_scan_rows, store_cache_structure).
  *
  * The view is one prepared SELECT of (uid, flags, modseq) in UID order (the
  * primary key order) inside a read transaction, so the mailbox state and
  * the messages agree; a big mailbox that has not changed since its view was
- * last read is copied from store_viewcache instead. store_changes_since first compares HIGHESTMODSEQ:
- * when nothing changed it runs no message query at all; otherwise it reads
- * messages(mailbox_id, modseq) and vanished(mailbox_id, modseq) through
- * their indexes. */
+ * last read is shared from store_viewcache instead. store_changes_since
+ * first compares HIGHESTMODSEQ: when nothing changed it runs no message
+ * query at all; otherwise it reads messages(mailbox_id, modseq) and
+ * vanished(mailbox_id, modseq) through their indexes. FETCH and SEARCH rows
+ * come from one walk (store_scan_rows) that lends each row to a callback;
+ * store_fetch_rows is that walk with a callback that keeps copies. */
 #include "store/store_imap.h"
 #include "store/store_int.h"
 #include "core/log.h"
@@ -242,12 +244,6 @@ void store_changes_free(struct store_changes *c)
     memset(c, 0, sizeof *c);
 }
 
-static char *col_dup(sqlite3_stmt *st, int col)
-{
-    const char *t = (const char *)sqlite3_column_text(st, col);
-    return t ? xstrdup(t) : NULL;
-}
-
 /* The row columns FETCH and SEARCH read (the cached ones that COLS asks
  * for, NULL for the others), by UID (RANGE 0) or over a UID range. */
 static void fmsg_sql(char *sql, size_t size, unsigned cols, int range)
@@ -261,168 +257,21 @@ static void fmsg_sql(char *sql, size_t size, unsigned cols, int range)
              range ? "AND uid BETWEEN ?2 AND ?3 ORDER BY uid" : "AND uid = ?2");
 }
 
-static void fmsg_from_row(sqlite3_stmt *st, const char *root, struct store_fmsg *m)
-{
-    m->uid = (uint32_t)sqlite3_column_int64(st, 0);
-    m->size = (size_t)sqlite3_column_int64(st, 1);
-    m->internaldate = (time_t)sqlite3_column_int64(st, 2);
-    m->modseq = (uint64_t)sqlite3_column_int64(st, 3);
-    const char *flags = (const char *)sqlite3_column_text(st, 4);
-    size_t sz = flags ? strlen(flags) + 1 : 1;
-    char *kw = xmalloc(sz);
-    m->sysflags = store_flags_parse(flags, kw, sz);
-    if (*kw)
-        m->keywords = kw;
-    else
-        free(kw);
-    m->envelope = col_dup(st, 5);
-    m->bodystructure = col_dup(st, 6);
-    const char *file = (const char *)sqlite3_column_text(st, 7);
-    m->path = xasprintf("%s/%s", root, file ? file : "");
-    const void *header = sqlite3_column_blob(st, 8);
-    if (header) {
-        m->header_len = (size_t)sqlite3_column_bytes(st, 8);
-        m->header = xmalloc(m->header_len + 1);
-        memcpy(m->header, header, m->header_len);
-        m->header[m->header_len] = '\0';
-    }
-}
-
-/* Where the rows go: EMIT gets each row found with the index of its UID in
- * the caller's array; nonzero stops the walk. */
+/* Where the rows go: FN gets each row found, lent (row_lend), with the
+ * index of its UID in the caller's array; nonzero stops the walk. */
 struct fmsg_walk {
     sqlite3 *db;
     const char *root;
     int64_t mbox;
     unsigned cols;
-    int (*emit)(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index);
-    /* the array sink */
-    struct store_fmsg *msgs;
-    uint32_t got;
-    /* the callback sink */
     store_row_fn *fn;
     void *arg;
 };
 
-/* UIDS one by one (a sparse set). 0, 1 stopped, -1 error. */
-static int fmsgs_by_uid(struct fmsg_walk *w, const uint32_t *uids, uint32_t n)
-{
-    sqlite3_stmt *st;
-    char sql[256];
-    fmsg_sql(sql, sizeof sql, w->cols, 0);
-    if (sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    int rc = 0;
-    for (uint32_t i = 0; i < n && rc == 0; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, w->mbox);
-        sqlite3_bind_int64(st, 2, uids[i]);
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW)
-            rc = w->emit(w, st, i) ? 1 : 0;
-        else if (step != SQLITE_DONE)
-            rc = -1;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* One scan of the UID range of UIDS (a dense set), keeping the rows whose
- * UID is in UIDS. 0, 1 stopped, -1 error. */
-static int fmsgs_by_range(struct fmsg_walk *w, const uint32_t *uids, uint32_t n)
-{
-    sqlite3_stmt *st;
-    char sql[256];
-    fmsg_sql(sql, sizeof sql, w->cols, 1);
-    if (sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_int64(st, 1, w->mbox);
-    sqlite3_bind_int64(st, 2, uids[0]);
-    sqlite3_bind_int64(st, 3, uids[n - 1]);
-    uint32_t i = 0;
-    int step = SQLITE_DONE, rc = 0;
-    while (rc == 0 && i < n && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
-        while (i < n && uids[i] < uid)
-            i++;
-        if (i < n && uids[i] == uid) {
-            rc = w->emit(w, st, i) ? 1 : 0;
-            i++;
-        }
-    }
-    if (rc == 0 && i < n && step != SQLITE_DONE)
-        rc = -1;
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Reads the rows of UIDS into W's sink inside a read transaction. 0, 1 no
- * such mailbox, -1 error (*error_r). */
-static int fmsgs_walk(const char *data_dir, const char *account, const char *name,
-                      const uint32_t *uids, uint32_t n, struct fmsg_walk *w,
-                      const char **error_r)
-{
-    if (n > 0 && !uids) {
-        *error_r = "bad arguments";
-        return -1;
-    }
-    struct store_ix ix;
-    struct store_mbstate mb;
-    int rc = view_begin(data_dir, account, name, &ix, &mb, error_r);
-    if (rc != 0)
-        return rc;
-    w->db = ix.db;
-    w->root = ix.root;
-    w->mbox = mb.id;
-    if (n > 0) {
-        /* a range scan reads every row between the ends: worth it when the
-         * set fills a good part of that range */
-        uint64_t span = (uint64_t)uids[n - 1] - uids[0] + 1;
-        rc = span <= (uint64_t)n * 4 ? fmsgs_by_range(w, uids, n) : fmsgs_by_uid(w, uids, n);
-    }
-    if (rc < 0) {
-        log_error("store", "event=index-failed op=fetch error=\"%s\"", sqlite3_errmsg(ix.db));
-        *error_r = "cannot read the mailbox index";
-    }
-    view_end(&ix);
-    return rc < 0 ? -1 : 0;
-}
-
-static int emit_copy(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index)
-{
-    fmsg_from_row(st, w->root, &w->msgs[w->got++]);
-    return 0;
-}
-
-int store_fetch_rows(const char *data_dir, const char *account, const char *name,
-                     const uint32_t *uids, uint32_t n, struct store_fmsg **msgs_r,
-                     uint32_t *n_r, const char **error_r)
-{
-    return store_fetch_rows_cols(data_dir, account, name, uids, n, STORE_COL_ALL, msgs_r, n_r,
-                                 error_r);
-}
-
-int store_fetch_rows_cols(const char *data_dir, const char *account, const char *name,
-                          const uint32_t *uids, uint32_t n, unsigned cols,
-                          struct store_fmsg **msgs_r, uint32_t *n_r, const char **error_r)
-{
-    *msgs_r = NULL;
-    *n_r = 0;
-    struct fmsg_walk w = { .cols = cols, .emit = emit_copy };
-    w.msgs = n ? xcalloc(n, sizeof *w.msgs) : NULL;
-    int rc = fmsgs_walk(data_dir, account, name, uids, n, &w, error_r);
-    if (rc != 0) {
-        store_fmsgs_free(w.msgs, n);
-        return rc;
-    }
-    *msgs_r = w.msgs;
-    *n_r = w.got;
-    return 0;
-}
-
-/* A row lent to the callback: its strings point into SQLite's row and the
- * buffers here, valid until the callback returns. */
-static int emit_borrowed(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index)
+/* Hands the current row of ST to W's callback: its strings point into
+ * SQLite's row and the buffers here, valid until the callback returns.
+ * Returns the callback's answer. */
+static int row_lend(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index)
 {
     struct store_fmsg m = {
         .uid = (uint32_t)sqlite3_column_int64(st, 0),
@@ -453,12 +302,142 @@ static int emit_borrowed(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index)
     return stop;
 }
 
+/* The statement for W's columns, by UID (RANGE 0) or over a range. */
+static sqlite3_stmt *fmsg_prepare(const struct fmsg_walk *w, int range)
+{
+    char sql[256];
+    sqlite3_stmt *st;
+    fmsg_sql(sql, sizeof sql, w->cols, range);
+    return sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) == SQLITE_OK ? st : NULL;
+}
+
+/* UIDS one by one (a sparse set). 0, 1 stopped, -1 error. */
+static int fmsgs_by_uid(struct fmsg_walk *w, const uint32_t *uids, uint32_t n)
+{
+    sqlite3_stmt *st = fmsg_prepare(w, 0);
+    if (!st)
+        return -1;
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, w->mbox);
+        sqlite3_bind_int64(st, 2, uids[i]);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            rc = row_lend(w, st, i) ? 1 : 0;
+        else if (step != SQLITE_DONE)
+            rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* One scan of the UID range of UIDS (a dense set), keeping the rows whose
+ * UID is in UIDS. 0, 1 stopped, -1 error. */
+static int fmsgs_by_range(struct fmsg_walk *w, const uint32_t *uids, uint32_t n)
+{
+    sqlite3_stmt *st = fmsg_prepare(w, 1);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, w->mbox);
+    sqlite3_bind_int64(st, 2, uids[0]);
+    sqlite3_bind_int64(st, 3, uids[n - 1]);
+    uint32_t i = 0;
+    int step = SQLITE_DONE, rc = 0;
+    while (rc == 0 && i < n && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
+        while (i < n && uids[i] < uid)
+            i++;
+        if (i < n && uids[i] == uid) {
+            rc = row_lend(w, st, i) ? 1 : 0;
+            i++;
+        }
+    }
+    if (rc == 0 && i < n && step != SQLITE_DONE)
+        rc = -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int store_scan_rows(const char *data_dir, const char *account, const char *name,
                     const uint32_t *uids, uint32_t n, unsigned cols, store_row_fn *fn,
                     void *arg, const char **error_r)
 {
-    struct fmsg_walk w = { .cols = cols, .emit = emit_borrowed, .fn = fn, .arg = arg };
-    return fmsgs_walk(data_dir, account, name, uids, n, &w, error_r);
+    if (n > 0 && !uids) {
+        *error_r = "bad arguments";
+        return -1;
+    }
+    struct store_ix ix;
+    struct store_mbstate mb;
+    int rc = view_begin(data_dir, account, name, &ix, &mb, error_r);
+    if (rc != 0)
+        return rc;
+    struct fmsg_walk w = { .db = ix.db, .root = ix.root, .mbox = mb.id, .cols = cols,
+                           .fn = fn, .arg = arg };
+    if (n > 0) {
+        /* a range scan reads every row between the ends: worth it when the
+         * set fills a good part of that range */
+        uint64_t span = (uint64_t)uids[n - 1] - uids[0] + 1;
+        rc = span <= (uint64_t)n * 4 ? fmsgs_by_range(&w, uids, n) : fmsgs_by_uid(&w, uids, n);
+    }
+    if (rc < 0) {
+        log_error("store", "event=index-failed op=fetch error=\"%s\"", sqlite3_errmsg(ix.db));
+        *error_r = "cannot read the mailbox index";
+    }
+    view_end(&ix);
+    return rc < 0 ? -1 : 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* store_fetch_rows' sink: an owned copy of each lent row. */
+struct fmsg_array {
+    struct store_fmsg *msgs;
+    uint32_t got;
+};
+
+static int row_copy(void *arg, const struct store_fmsg *row, uint32_t index)
+{
+    struct fmsg_array *a = arg;
+    struct store_fmsg *m = &a->msgs[a->got++];
+    *m = *row;
+    m->keywords = dup_or_null(row->keywords);
+    m->envelope = dup_or_null(row->envelope);
+    m->bodystructure = dup_or_null(row->bodystructure);
+    m->path = xstrdup(row->path);
+    if (row->header) {
+        m->header = xmalloc(row->header_len + 1);
+        memcpy(m->header, row->header, row->header_len + 1);
+    }
+    return 0;
+}
+
+int store_fetch_rows(const char *data_dir, const char *account, const char *name,
+                     const uint32_t *uids, uint32_t n, struct store_fmsg **msgs_r,
+                     uint32_t *n_r, const char **error_r)
+{
+    return store_fetch_rows_cols(data_dir, account, name, uids, n, STORE_COL_ALL, msgs_r, n_r,
+                                 error_r);
+}
+
+int store_fetch_rows_cols(const char *data_dir, const char *account, const char *name,
+                          const uint32_t *uids, uint32_t n, unsigned cols,
+                          struct store_fmsg **msgs_r, uint32_t *n_r, const char **error_r)
+{
+    *msgs_r = NULL;
+    *n_r = 0;
+    struct fmsg_array a = { .msgs = n ? xcalloc(n, sizeof *a.msgs) : NULL };
+    int rc = store_scan_rows(data_dir, account, name, uids, n, cols, row_copy, &a, error_r);
+    if (rc != 0) {
+        store_fmsgs_free(a.msgs, n);
+        return rc;
+    }
+    *msgs_r = a.msgs;
+    *n_r = a.got;
+    return 0;
 }
 
 void store_fmsgs_free(struct store_fmsg *msgs, uint32_t n)
