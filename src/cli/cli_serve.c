@@ -291,6 +291,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     char *logdir = xasprintf("%s/log", data_dir);
     if (log_open_dir(logdir) < 0)
         fatal("cannot open the log in %s: %s", logdir, strerror(errno));
+    log_set_rotation(cfg->log_max_size, cfg->log_keep);
     free(logdir);
     log_info("main", "event=starting data=%s config=%s dev=%d", data_dir,
              cfg->path ? cfg->path : "(none)", cfg->dev);

@@ -68,6 +68,8 @@ void config_defaults(struct config *cfg, int dev)
     cfg->session_timeout = SMTP_DEFAULT_SESSION_TIMEOUT;
     cfg->workers = 4;
     cfg->log_level = xstrdup("info");
+    cfg->log_max_size = 100ULL * 1024 * 1024;
+    cfg->log_keep = 10;
     /* argon2id: 19 MiB, 2 passes, 1 lane (OWASP's first recommendation);
      * measured in docs/security.md. */
     cfg->argon2_t_cost = 2;
@@ -318,6 +320,16 @@ static int handler(void *user, const char *section, const char *name, const char
         } else if (strcmp(name, "argon2_parallelism") == 0) {
             if (set_int(c, name, value, 1, 64, &n) == 0)
                 cfg->argon2_parallelism = (unsigned)n;
+        } else {
+            perr(c, "unknown key '%s' in [%s]", name, section);
+        }
+    } else if (strcmp(section, "log") == 0) {
+        if (strcmp(name, "max_size") == 0) {
+            if (set_int(c, name, value, 0, 1ULL << 40, &n) == 0)
+                cfg->log_max_size = (size_t)n;
+        } else if (strcmp(name, "keep") == 0) {
+            if (set_int(c, name, value, 1, 1000, &n) == 0)
+                cfg->log_keep = (int)n;
         } else {
             perr(c, "unknown key '%s' in [%s]", name, section);
         }

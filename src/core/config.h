@@ -45,6 +45,8 @@ struct config {
     int loops;               /* event loops; 0 = one per CPU */
     char *log_level;
     unsigned argon2_t_cost, argon2_m_cost_kib, argon2_parallelism;
+    size_t log_max_size;     /* [log] max_size: rotate roost.log past this (0 = never) */
+    int log_keep;            /* [log] keep: rotated files kept (roost.log.1 .. .N) */
 };
 
 const char *listener_kind_name(enum listener_kind k);

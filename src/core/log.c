@@ -1,4 +1,5 @@
-/* log: thread-safe logfmt event lines to stderr and DATA/log/roost.log. */
+/* log: thread-safe logfmt event lines to stderr and DATA/log/roost.log,
+ * with size rotation to roost.log.1 .. roost.log.N (1 = newest). */
 #include "core/log.h"
 
 #include <errno.h>
@@ -17,6 +18,10 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = -1;
 static int log_to_stderr = 1;
 static enum log_level log_min = LOG_INFO;
+static char log_path[4096];   /* roost.log, for rotation */
+static size_t log_size;       /* bytes in the current file */
+static size_t log_max_size;   /* rotate at this size; 0 = never */
+static int log_keep = 10;
 
 static const char *level_name(enum log_level l)
 {
@@ -40,12 +45,47 @@ int log_open_dir(const char *dir)
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return -1;
+    struct stat st;
     pthread_mutex_lock(&log_lock);
     if (log_fd >= 0)
         close(log_fd);
     log_fd = fd;
+    memcpy(log_path, path, sizeof log_path);
+    log_size = fstat(fd, &st) == 0 ? (size_t)st.st_size : 0;
     pthread_mutex_unlock(&log_lock);
     return 0;
+}
+
+void log_set_rotation(size_t max_size, int keep)
+{
+    pthread_mutex_lock(&log_lock);
+    log_max_size = max_size;
+    log_keep = keep < 1 ? 1 : keep;
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* With log_lock held: shift the numbered files up by one, roost.log to
+ * roost.log.1, and open a fresh roost.log. On any failure the current file
+ * stays open (lines keep going somewhere) and the next try waits for another
+ * max_size bytes. */
+static void rotate_locked(void)
+{
+    char from[4200], to[4200];
+    log_size = 0;
+    for (int i = log_keep - 1; i >= 1; i--) {
+        snprintf(from, sizeof from, "%s.%d", log_path, i);
+        snprintf(to, sizeof to, "%s.%d", log_path, i + 1);
+        if (rename(from, to) != 0 && errno != ENOENT)
+            return;
+    }
+    snprintf(to, sizeof to, "%s.1", log_path);
+    if (rename(log_path, to) != 0)
+        return;
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return;
+    close(log_fd);
+    log_fd = fd;
 }
 
 void log_set_stderr(int on) { log_to_stderr = on; }
@@ -57,6 +97,7 @@ void log_close(void)
     if (log_fd >= 0)
         close(log_fd);
     log_fd = -1;
+    log_path[0] = '\0';
     pthread_mutex_unlock(&log_lock);
 }
 
@@ -97,8 +138,12 @@ static void vlog_event(enum log_level lvl, const char *comp, const char *fmt, va
     pthread_mutex_lock(&log_lock);
     if (log_to_stderr)
         write_all(2, line, len);
-    if (log_fd >= 0)
+    if (log_fd >= 0) {
         write_all(log_fd, line, len);
+        log_size += len;
+        if (log_max_size > 0 && log_size >= log_max_size && log_path[0])
+            rotate_locked();
+    }
     pthread_mutex_unlock(&log_lock);
 }
 

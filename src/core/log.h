@@ -5,7 +5,8 @@
  * Callers pass the key=value tail as a printf format. Any value that came
  * from a client must go through log_q() first: it quotes, escapes control and
  * non-ASCII bytes as \xHH and truncates. Passwords and AUTH payloads never
- * reach a log call. Safe to call from any thread. */
+ * reach a log call. Safe to call from any thread. The file rotates by size
+ * (log_set_rotation); docs/log.md lists every event and its keys. */
 #ifndef ROOST_LOG_H
 #define ROOST_LOG_H
 
@@ -18,6 +19,12 @@ int log_open_dir(const char *dir);
 void log_set_stderr(int on);
 void log_set_level(enum log_level min);
 void log_close(void);
+/* Size rotation of roost.log: once it reaches MAX_SIZE bytes (0 = never),
+ * roost.log.KEEP-1 .. .1 become .KEEP .. .2 (the oldest beyond KEEP is
+ * overwritten), roost.log becomes roost.log.1 and a new roost.log starts.
+ * Done under the log lock right after a line is written: no line is lost or
+ * split, and each thread's lines stay in order across files. */
+void log_set_rotation(size_t max_size, int keep);
 
 void log_event(enum log_level lvl, const char *comp, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

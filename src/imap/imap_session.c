@@ -17,6 +17,7 @@
 #include "core/xalloc.h"
 #include "net/conn.h"
 #include "net/listener.h"
+#include "net/sockport.h"
 #include "net/tls.h"
 
 #include <event2/buffer.h>
@@ -387,8 +388,8 @@ void imap_accept(struct loop *loop, int fd, const char *peer, const struct liste
     il->sessions = s;
     __atomic_add_fetch(&total_sessions, 1, __ATOMIC_SEQ_CST);
     imap_session_timeouts(s);
-    log_info("imap", "event=connect session=%s client=%s listener=%s", s->id, s->peer,
-             listener_kind_name(lc->kind));
+    log_info("imap", "event=connect session=%s client=%s port=%d listener=%s local_port=%d",
+             s->id, s->peer, sock_peer_port(fd), listener_kind_name(lc->kind), sock_local_port(fd));
     if (lc->kind == LK_IMAPS)
         s->state = IMAP_ST_TLS_HANDSHAKE;
     else
@@ -399,8 +400,9 @@ static void on_tls_ready(void *ctx)
 {
     struct imap_session *s = ctx;
     SSL *ssl = conn_ssl(s->conn);
-    log_info("imap", "event=tls session=%s client=%s version=%s cipher=%s", s->id, s->peer,
-             tls_version_name(ssl), tls_cipher_name(ssl));
+    log_info("imap", "event=tls session=%s client=%s version=%s cipher=%s mode=%s", s->id,
+             s->peer, tls_version_name(ssl), tls_cipher_name(ssl),
+             s->state == IMAP_ST_TLS_HANDSHAKE ? "implicit" : "starttls");
     if (s->state == IMAP_ST_TLS_HANDSHAKE) {
         greet(s);
     } else if (s->mode == IMAP_IN_STARTTLS) {

@@ -16,6 +16,7 @@
 #include "core/xalloc.h"
 #include "net/conn.h"
 #include "net/listener.h"
+#include "net/sockport.h"
 #include "net/tls.h"
 
 #include <event2/buffer.h>
@@ -233,8 +234,8 @@ void pop3_accept(struct loop *loop, int fd, const char *peer, const struct liste
     pl->sessions = s;
     __atomic_add_fetch(&total_sessions, 1, __ATOMIC_SEQ_CST);
     conn_set_idle_timeout(s->conn, idle_timeout(srv->cfg));
-    log_info("pop3", "event=connect session=%s client=%s listener=%s", s->id, s->peer,
-             listener_kind_name(lc->kind));
+    log_info("pop3", "event=connect session=%s client=%s port=%d listener=%s local_port=%d",
+             s->id, s->peer, sock_peer_port(fd), listener_kind_name(lc->kind), sock_local_port(fd));
     if (lc->kind == LK_POP3S)
         s->state = P3_TLS_HANDSHAKE;
     else
@@ -245,8 +246,9 @@ static void on_tls_ready(void *ctx)
 {
     struct pop3_session *s = ctx;
     SSL *ssl = conn_ssl(s->conn);
-    log_info("pop3", "event=tls session=%s client=%s version=%s cipher=%s", s->id, s->peer,
-             tls_version_name(ssl), tls_cipher_name(ssl));
+    log_info("pop3", "event=tls session=%s client=%s version=%s cipher=%s mode=%s", s->id,
+             s->peer, tls_version_name(ssl), tls_cipher_name(ssl),
+             s->state == P3_TLS_HANDSHAKE ? "implicit" : "starttls");
     if (s->state == P3_TLS_HANDSHAKE) {
         greet(s);
     } else if (s->state == P3_STLS) {

@@ -318,8 +318,8 @@ static void mail_accept(struct smtp_session *s, const char *from, const struct s
     spool_new_id(tx->queue_id);
     s->tx = tx;
     char q[LOG_QSIZE];
-    log_info("smtp", "event=mail session=%s queue=%s client=%s from=%s size=%llu", s->id,
-             tx->queue_id, s->peer, log_q(q, sizeof q, from, strlen(from)),
+    log_info("smtp", "event=mail session=%s queue=%s client=%s from=%s size=%llu result=250",
+             s->id, tx->queue_id, s->peer, log_q(q, sizeof q, from, strlen(from)),
              p->has_size ? p->size : 0ULL);
     smtp_reply(s, "250 2.1.0 OK");
 }
@@ -339,17 +339,26 @@ static void sender_done(struct smtp_job *j)
     }
     if (j->result == 0) {
         char q[LOG_QSIZE];
-        log_info("smtp", "event=reject session=%s client=%s account=%s from=%s reason=sender-not-owned",
-                 s->id, s->peer, s->account, log_q(q, sizeof q, j->addr, strlen(j->addr)));
+        log_info("smtp", "event=reject session=%s client=%s account=%s from=%s reason=sender-not-owned"
+                 " result=553 command=mail", s->id, s->peer, s->account,
+                 log_q(q, sizeof q, j->addr, strlen(j->addr)));
         smtp_reply(s, "553 5.7.1 Sender address not owned by this account");
         return;
     }
     mail_accept(s, j->addr, j->owned);
 }
 
+/* A refused MAIL or RCPT command: the reply code and why, for `roost log`. */
+static void log_cmd_reject(struct smtp_session *s, const char *cmd, int code, const char *reason)
+{
+    log_info("smtp", "event=reject session=%s%s%s client=%s command=%s result=%d reason=%s", s->id,
+             s->tx ? " queue=" : "", s->tx ? s->tx->queue_id : "", s->peer, cmd, code, reason);
+}
+
 static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
 {
     if (smtp_is_submission(s) && !smtp_is_tls(s)) {
+        log_cmd_reject(s, "mail", 530, "starttls-required");
         smtp_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
         smtp_count_bad(s);
         return;
@@ -362,6 +371,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
         return;
     }
     if (smtp_is_submission(s) && !s->authenticated) {
+        log_cmd_reject(s, "mail", 530, "auth-required");
         smtp_reply(s, "530 5.7.0 Authentication Required");
         smtp_count_bad(s);
         return;
@@ -374,32 +384,39 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
     case SMTP_PERR_OK:
         break;
     case SMTP_PERR_NEED_UTF8:
+        log_cmd_reject(s, "mail", 553, "smtputf8-required");
         smtp_reply(s, "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter");
         smtp_count_bad(s);
         return;
     case SMTP_PERR_UNKNOWN_PARAM:
+        log_cmd_reject(s, "mail", 555, "unsupported-parameter");
         smtp_reply(s, "555 5.5.4 Unsupported MAIL parameter");
         smtp_count_bad(s);
         return;
     case SMTP_PERR_BAD_PARAM:
+        log_cmd_reject(s, "mail", 501, "bad-parameter");
         smtp_reply(s, "501 5.5.4 Invalid MAIL parameter value");
         smtp_count_bad(s);
         return;
     case SMTP_PERR_PATH_TOO_LONG:
+        log_cmd_reject(s, "mail", 501, "sender-too-long");
         smtp_reply(s, "501 5.1.7 Sender address too long");
         smtp_count_bad(s);
         return;
     default:
+        log_cmd_reject(s, "mail", 501, "sender-syntax");
         smtp_reply(s, "501 5.1.7 Bad sender address syntax");
         smtp_count_bad(s);
         return;
     }
     if (p.body == SMTP_BODY_BINARYMIME) {
+        log_cmd_reject(s, "mail", 555, "binarymime");
         smtp_reply(s, "555 5.5.4 BINARYMIME is not supported");
         smtp_count_bad(s);
         return;
     }
     if (p.has_size && p.size > s->srv->cfg->max_message_size) {
+        log_cmd_reject(s, "mail", 552, "size");
         smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
         return;
     }
@@ -408,6 +425,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
         return;
     }
     if (addr[0] == '\0') {
+        log_cmd_reject(s, "mail", 553, "null-sender-authenticated");
         smtp_reply(s, "553 5.7.1 Sender address not owned by this account");
         return;
     }
@@ -497,6 +515,7 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
         return;
     }
     if (s->tx->nrcpt >= s->srv->cfg->max_recipients) {
+        log_cmd_reject(s, "rcpt", 452, "too-many-recipients");
         smtp_reply(s, "452 4.5.3 Too many recipients");
         return;
     }
@@ -506,15 +525,18 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
     case SMTP_PERR_OK:
         break;
     case SMTP_PERR_NEED_UTF8:
+        log_cmd_reject(s, "rcpt", 553, "smtputf8-required");
         smtp_reply(s, "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL");
         smtp_count_bad(s);
         return;
     case SMTP_PERR_UNKNOWN_PARAM:
     case SMTP_PERR_BAD_PARAM:
+        log_cmd_reject(s, "rcpt", 555, "unsupported-parameter");
         smtp_reply(s, "555 5.5.4 Unsupported RCPT parameter");
         smtp_count_bad(s);
         return;
     default:
+        log_cmd_reject(s, "rcpt", 501, "recipient-syntax");
         smtp_reply(s, "501 5.1.3 Bad recipient address syntax");
         smtp_count_bad(s);
         return;

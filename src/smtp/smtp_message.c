@@ -81,7 +81,8 @@ static void limit_work(struct smtp_job *j)
 
 static void refuse_daily_limit(struct smtp_session *s)
 {
-    log_info("smtp", "event=reject session=%s queue=%s client=%s account=%s reason=daily-limit",
+    log_info("smtp", "event=reject session=%s queue=%s client=%s account=%s reason=daily-limit"
+             " result=550 command=data",
              s->id, s->tx->queue_id, s->peer, s->account);
     smtp_reply(s, "550 5.4.5 Daily user sending limit exceeded");
     if (s->tx->bdat_left)
@@ -229,6 +230,8 @@ static void queued(void *arg, int result, const char *msg_id, const char *error)
         s->messages++;
         s->noprogress = 0;
         s->bad_commands = 0;
+        log_info("smtp", "event=accepted session=%s queue=%s client=%s result=250", s->id, msg_id,
+                 s->peer);
         smtp_reply(s, "250 2.0.0 OK %s", msg_id);
         if (__atomic_load_n(&s->srv->shutting_down, __ATOMIC_SEQ_CST)) {
             smtp_reply(s, "421 4.3.2 Service shutting down");
@@ -269,7 +272,8 @@ static void final_done(struct smtp_job *j)
         submit_to_queue(s);
         return;
     case FINAL_FROM_NOT_OWNED:
-        log_info("smtp", "event=reject session=%s queue=%s client=%s account=%s reason=from-not-owned",
+        log_info("smtp", "event=reject session=%s queue=%s client=%s account=%s reason=from-not-owned"
+                 " result=553 command=data",
                  s->id, s->tx->queue_id, s->peer, s->account);
         smtp_reply(s, "553 5.7.1 Sender address not owned by this account");
         break;
@@ -289,8 +293,9 @@ void smtp_message_complete(struct smtp_session *s, int oversize, int bare)
     struct smtp_tx *tx = s->tx;
     s->state = SS_CMD;
     if (oversize || bare) {
-        log_info("smtp", "event=reject session=%s queue=%s client=%s reason=%s", s->id,
-                 tx->queue_id, s->peer, oversize ? "size" : "bare-cr-or-lf");
+        log_info("smtp", "event=reject session=%s queue=%s client=%s reason=%s result=%d"
+                 " command=data", s->id, tx->queue_id, s->peer, oversize ? "size" : "bare-cr-or-lf",
+                 oversize ? 552 : 554);
         if (oversize)
             smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
         else

@@ -74,7 +74,7 @@ static void quota_done(struct smtp_job *j)
     if (j->result > 0) {
         char q[LOG_QSIZE];
         log_info("smtp", "event=reject session=%s queue=%s client=%s to-account=%s"
-                 " reason=over-quota", s->id, s->tx->queue_id, s->peer,
+                 " reason=over-quota result=552 command=data", s->id, s->tx->queue_id, s->peer,
                  log_q(q, sizeof q, j->account, strlen(j->account)));
         smtp_reply(s, "552 5.2.2 Mailbox full");
         smtp_tx_reset(s);

@@ -14,6 +14,7 @@
 #include "core/xalloc.h"
 #include "net/conn.h"
 #include "net/listener.h"
+#include "net/sockport.h"
 #include "net/tls.h"
 
 #include <event2/buffer.h>
@@ -232,8 +233,8 @@ void smtp_accept(struct loop *loop, int fd, const char *peer, const struct liste
     s->session_timer = event_new(loop_base(loop), -1, 0, on_session_timer, s);
     struct timeval tv = {.tv_sec = srv->cfg->session_timeout};
     event_add(s->session_timer, &tv);
-    log_info("smtp", "event=connect session=%s client=%s listener=%s", s->id, s->peer,
-             listener_kind_name(lc->kind));
+    log_info("smtp", "event=connect session=%s client=%s port=%d listener=%s local_port=%d",
+             s->id, s->peer, sock_peer_port(fd), listener_kind_name(lc->kind), sock_local_port(fd));
     if (lc->kind == LK_SUBMISSIONS)
         s->state = SS_TLS_HANDSHAKE;
     else
@@ -244,8 +245,9 @@ static void on_tls_ready(void *ctx)
 {
     struct smtp_session *s = ctx;
     SSL *ssl = conn_ssl(s->conn);
-    log_info("smtp", "event=tls session=%s client=%s version=%s cipher=%s", s->id, s->peer,
-             tls_version_name(ssl), tls_cipher_name(ssl));
+    log_info("smtp", "event=tls session=%s client=%s version=%s cipher=%s mode=%s", s->id,
+             s->peer, tls_version_name(ssl), tls_cipher_name(ssl),
+             s->state == SS_TLS_HANDSHAKE ? "implicit" : "starttls");
     if (s->state == SS_TLS_HANDSHAKE) {
         greet(s);
     } else if (s->state == SS_STARTTLS) {
