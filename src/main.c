@@ -42,6 +42,13 @@ static const char usage_text[] =
     "                                     new signing key (RSA-2048 by default, selector\n"
     "                                     YYYYMM); prints the DNS TXT record to publish\n"
     "  dkim show DOMAIN                   the active key's DNS TXT record\n"
+    "  log [--message QUEUE-ID] [--account A] [--session S] [--from TEXT] [--to TEXT]\n"
+    "      [--since TIME] [--until TIME] [--status delivered|deferred|bounced|rejected]\n"
+    "      [--protocol smtp|imap|pop3] [--json]\n"
+    "                                     the event log: a message's whole story, or\n"
+    "                                     filtered lines (TIME: 2026-12-03[T10:00], 1h, 2d)\n"
+    "  status [--json]                    listeners up or down, queue, deferred mail,\n"
+    "                                     bounces in 24 h, each account's sends vs limit\n"
     "  help                               this text\n"
     "\n"
     "The data directory is --data DIR, else the config's data_dir, else $ROOST_DATA,\n"
@@ -63,6 +70,8 @@ static const struct cmd_group groups[] = {
     {"mailbox", cli_mailbox_main, 1},
     {"queue", cli_queue_main, 1},
     {"dkim", cli_dkim_main, 1},
+    {"log", cli_log_main, 1},
+    {"status", cli_status_main, 1},
 };
 
 /* As root, become the owner of an existing data directory (CLI only). */
