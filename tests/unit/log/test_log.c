@@ -1,7 +1,10 @@
 /* Unit tests for the event log: the logfmt line parser (bare and quoted
  * values, escapes, the lines it must refuse) and size rotation of roost.log
  * (many threads logging across rotations: no line lost, each thread's lines
- * in order, at most KEEP rotated files). */
+ * in order, at most KEEP rotated files), the [log] config keys, and the
+ * helpers of `roost log` (command-line times, JSON strings, the id set). */
+#include "cli/cli_logread.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/logfmt.h"
 #include "test.h"
@@ -218,9 +221,92 @@ static void test_rotation_keep(void)
     test_end();
 }
 
+static void test_config_log(void)
+{
+    test_begin("config: [log] max_size and keep, defaults and errors");
+    struct config cfg;
+    char *errors = NULL;
+    test_assert(config_load_string("[listeners]\nsmtp = 127.0.0.1:25\n", "t", &cfg, &errors) == 0);
+    test_assert(cfg.log_max_size == 100u * 1024 * 1024 && cfg.log_keep == 10);
+    config_free(&cfg);
+    test_assert(config_load_string("[listeners]\nsmtp = 127.0.0.1:25\n[log]\nmax_size = 4K\n"
+                                   "keep = 3\n", "t", &cfg, &errors) == 0);
+    test_assert(cfg.log_max_size == 4096 && cfg.log_keep == 3);
+    config_free(&cfg);
+    test_assert(config_load_string("[listeners]\nsmtp = 127.0.0.1:25\n[log]\nmax_size = 0\n",
+                                   "t", &cfg, &errors) == 0 && cfg.log_max_size == 0);
+    config_free(&cfg);
+    test_assert(config_load_string("[listeners]\nsmtp = 127.0.0.1:25\n[log]\nkeep = 0\n"
+                                   "max_size = big\nsize = 1\n", "t", &cfg, &errors) < 0);
+    test_assert(errors && strstr(errors, "t:4: keep") && strstr(errors, "t:5: max_size") &&
+                strstr(errors, "t:6: unknown key 'size' in [log]"));
+    free(errors);
+    config_free(&cfg);
+    test_end();
+}
+
+static void test_times(void)
+{
+    test_begin("roost log times: dates, date-times, durations ago; bad ones refused");
+    time_t now = 1764745200; /* 2025-12-03T07:00:00Z */
+    time_t t;
+    char ts[32];
+    test_assert(logread_parse_time("2026-12-03", now, &t) == 0);
+    logread_ts(t, 0, ts);
+    test_assert_streq(ts, "2026-12-03T00:00:00.000Z");
+    test_assert(logread_parse_time("2026-12-03T10:05", now, &t) == 0);
+    logread_ts(t, 1, ts);
+    test_assert_streq(ts, "2026-12-03T10:05:00.999Z");
+    test_assert(logread_parse_time("2026-12-03 10:05:30Z", now, &t) == 0);
+    test_assert(logread_ts_parse("2026-12-03T10:05:30.123Z") == t);
+    test_assert(logread_parse_time("90m", now, &t) == 0 && t == now - 5400);
+    test_assert(logread_parse_time("2d", now, &t) == 0 && t == now - 2 * 86400);
+    test_assert(logread_parse_time("1w", now, &t) == 0 && t == now - 7 * 86400);
+    const char *bad[] = {"", "1", "1y", "h", "-1h", "2026-1-03", "2026-02-30", "2026-12-03T",
+                         "2026-12-03T24:00", "2026-12-03T10", "2026-12-03T10:00:00:00",
+                         "2026-12-03X10:00", "2026/12/03", "1969-12-31", "2026-12-03T1:00",
+                         "2026-12-03T10:00.5", "now"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int r = logread_parse_time(bad[i], now, &t);
+        if (r != -1)
+            fprintf(stderr, "accepted time: '%s'\n", bad[i]);
+        test_assert(r == -1);
+    }
+    test_end();
+}
+
+static void test_json_and_set(void)
+{
+    test_begin("roost log: JSON strings and the id set");
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *f = open_memstream(&out, &outlen);
+    const char s[] = "a\"b\\c\n\x01 caf\xc3\xa9 bad\xff\xc3";
+    logread_json_str(f, s, sizeof s - 1);
+    fclose(f);
+    test_assert_streq(out, "\"a\\\"b\\\\c\\u000a\\u0001 caf\xc3\xa9 bad\\u00ff\\u00c3\"");
+    free(out);
+    struct logset set = {0};
+    char id[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof id, "Q%d", i);
+        logset_add(&set, id);
+        logset_add(&set, id);
+    }
+    test_assert(set.n == 1000);
+    test_assert(logset_has(&set, "Q0") && logset_has(&set, "Q999") && !logset_has(&set, "Q1000"));
+    test_assert(!logset_has(&set, NULL));
+    logset_add(&set, "");
+    test_assert(set.n == 1000);
+    logset_free(&set);
+    test_assert(!logset_has(&set, "Q0"));
+    test_end();
+}
+
 int main(void)
 {
     log_set_stderr(0);
     return test_run((test_fn[]){test_parse_basic, test_parse_quoted, test_parse_bad,
-                                test_rotation_threads, test_rotation_keep, NULL});
+                                test_rotation_threads, test_rotation_keep, test_config_log,
+                                test_times, test_json_and_set, NULL});
 }
