@@ -206,8 +206,8 @@ void logread_ts(time_t t, int end, char out[32])
 {
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%sZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, end ? "999" : "000");
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%sZ", end ? "999" : "000");
 }
 
 time_t logread_ts_parse(const char *ts)
