@@ -63,8 +63,10 @@ run: deps
 	$(MAKE) roost
 	./roost serve
 
+NPROC   := $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	$(MAKE) MODE=asan unit
+	$(MAKE) -j$(NPROC) MODE=asan unit
 	@tests/run-all build/asan
 
 fuzz: deps

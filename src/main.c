@@ -37,6 +37,7 @@ static const char usage_text[] =
     "  alias add SOURCE TARGET | list | del SOURCE     (SOURCE @domain = catch-all)\n"
     "  app-password create ADDRESS NAME | list ADDRESS | revoke ADDRESS NAME\n"
     "  mailbox list ADDRESS [MAILBOX] | cat ADDRESS UID [MAILBOX]\n"
+    "  mailbox export ADDRESS DIR [MAILBOX]   every message into DIR as UID.eml\n"
     "  queue list\n"
     "  dkim generate DOMAIN [--rsa|--ed25519] [--selector S]\n"
     "                                     new signing key (RSA-2048 by default, selector\n"

@@ -1,6 +1,8 @@
-/* cli_mailbox: `roost mailbox list ADDRESS [MAILBOX]` and
- * `roost mailbox cat ADDRESS UID [MAILBOX]`, a read-only look into an
- * account's store (src/store). ADDRESS is resolved through the directory
+/* cli_mailbox: `roost mailbox list ADDRESS [MAILBOX]`,
+ * `roost mailbox cat ADDRESS UID [MAILBOX]` and
+ * `roost mailbox export ADDRESS DIR [MAILBOX]` (every message into DIR as
+ * <UID>.eml, byte for byte), a read-only look into an account's store
+ * (src/store). ADDRESS is resolved through the directory
  * (aliases, +tags, case) when it names a local recipient; otherwise it is
  * taken as the account address itself, lower-cased, so a store whose
  * account was deleted can still be read. */
@@ -11,17 +13,20 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static int usage(void)
 {
     fprintf(stderr, "usage: roost mailbox list ADDRESS [MAILBOX]\n"
-                    "       roost mailbox cat ADDRESS UID [MAILBOX]\n");
+                    "       roost mailbox cat ADDRESS UID [MAILBOX]\n"
+                    "       roost mailbox export ADDRESS DIR [MAILBOX]\n");
     return 2;
 }
 
@@ -118,6 +123,71 @@ static int mailbox_cat(const struct cli_ctx *ctx, const char *address, const cha
     return 0;
 }
 
+struct export_state {
+    const char *data_dir, *account, *mailbox;
+    int dirfd;
+    unsigned long written;
+    int failed;
+};
+
+/* Writes one message as DIR/<uid>.eml; never replaces an existing file. */
+static void export_one(const struct store_msg_info *m, void *arg)
+{
+    struct export_state *st = arg;
+    if (st->failed)
+        return;
+    char *data = NULL;
+    size_t len = 0;
+    int rc = store_read(st->data_dir, st->account, st->mailbox, m->uid, &data, &len);
+    if (rc > 0)
+        return;   /* expunged while we listed */
+    if (rc < 0) {
+        fprintf(stderr, "roost: UID %" PRIu32 ": cannot read the message\n", m->uid);
+        st->failed = 1;
+        return;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "%" PRIu32 ".eml", m->uid);
+    int fd = openat(st->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || fs_write_all(fd, data, len) < 0) {
+        fprintf(stderr, "roost: %s: %s\n", name, strerror(errno));
+        st->failed = 1;
+    } else {
+        st->written++;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(data);
+}
+
+static int mailbox_export(const struct cli_ctx *ctx, const char *address, const char *dir,
+                          const char *mailbox)
+{
+    char account[320];
+    resolve_account(ctx, address, account);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "roost: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    struct export_state st = { ctx->data_dir, account, mailbox, -1, 0, 0 };
+    st.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (st.dirfd < 0) {
+        fprintf(stderr, "roost: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    int rc = store_list(ctx->data_dir, account, mailbox, export_one, &st);
+    close(st.dirfd);
+    if (rc != 0) {
+        fprintf(stderr, "roost: %s: %s\n", address,
+                rc > 0 ? "no such mailbox" : "cannot read the mail store");
+        return 1;
+    }
+    if (st.failed)
+        return 1;
+    printf("%lu messages written to %s\n", st.written, dir);
+    return 0;
+}
+
 int cli_mailbox_main(int argc, char **argv, const struct cli_ctx *ctx)
 {
     if (argc < 3)
@@ -126,5 +196,7 @@ int cli_mailbox_main(int argc, char **argv, const struct cli_ctx *ctx)
         return mailbox_list(ctx, argv[2], argc == 4 ? argv[3] : "INBOX");
     if (strcmp(argv[1], "cat") == 0 && argc >= 4 && argc <= 5)
         return mailbox_cat(ctx, argv[2], argv[3], argc == 5 ? argv[4] : "INBOX");
+    if (strcmp(argv[1], "export") == 0 && argc >= 4 && argc <= 5)
+        return mailbox_export(ctx, argv[2], argv[3], argc == 5 ? argv[4] : "INBOX");
     return usage();
 }

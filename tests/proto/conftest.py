@@ -618,6 +618,16 @@ class RoostServer:
         args = ["mailbox", "cat", address, str(uid)] + ([mailbox] if mailbox else [])
         return self.ok(*args).out
 
+    def export(self, address, mailbox=None):
+        """Every message of the mailbox as stored: {uid: bytes}, one CLI call."""
+        d = tempfile.mkdtemp(prefix="roost-export-")
+        try:
+            args = ["mailbox", "export", address, d] + ([mailbox] if mailbox else [])
+            self.ok(*args)
+            return {int(p.stem): p.read_bytes() for p in Path(d).glob("*.eml")}
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
     def fetch_one(self, address, timeout=20):
         """Waits for exactly one message and returns its stored bytes."""
         rows = self.wait_for_message(address, 1, timeout)

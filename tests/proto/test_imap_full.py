@@ -136,7 +136,8 @@ def test_full_session(srv):
         smtp_deliver_one(srv, address, msg)
         srv.wait_for_message(address, i + 1)
     rows = srv.wait_for_message(address, 3)
-    stored = [srv.cat(address, r["uid"]) for r in rows]
+    by_uid = srv.export(address)
+    stored = [by_uid[r["uid"]] for r in rows]
     for s, sent in zip(stored, msgs):
         assert s.endswith(sent), "INBOX does not hold the messages in delivery order"
 

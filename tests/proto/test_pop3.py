@@ -89,11 +89,9 @@ def rows_of(srv, address, mailbox=None):
 
 
 def stored_by_msgid(srv, address, mailbox=None):
-    out = {}
-    for row in rows_of(srv, address, mailbox):
-        data = srv.cat(address, row["uid"], mailbox)
-        out[message_id_of(data)] = data
-    return out
+    if not rows_of(srv, address, mailbox):
+        return {}
+    return {message_id_of(data): data for data in srv.export(address, mailbox).values()}
 
 
 def ok(r, what=""):
@@ -449,7 +447,8 @@ def test_lock_released_when_connection_drops(pop):
 def test_stat_list_uidl(pop):
     address, pw, sent = fill(pop, 3, "stat")
     rows = pop.mailbox_rows(address)
-    stored = [pop.cat(address, r["uid"]) for r in rows]
+    by_uid = pop.export(address)
+    stored = [by_uid[r["uid"]] for r in rows]
     with login(pop, address, pw) as c:
         st = ok(c.cmd("STAT"))
         assert st.split()[:3] == ["+OK", "3", str(sum(len(s) for s in stored))], \
@@ -482,9 +481,10 @@ def test_retr_matches_store(pop, which):
               "x" * 998 + "\r\n" + "." * 990 + "\r\n" + "Grüße ✓ 日本語\r\n"]
     address, pw, sent = fill(pop, len(bodies), "retr", bodies=bodies)
     rows = pop.mailbox_rows(address)
+    by_uid = pop.export(address)
     with login(pop, address, pw, which) as c:
         for i, row in enumerate(rows):
-            stored = pop.cat(address, row["uid"])
+            stored = by_uid[row["uid"]]
             st, body = c.cmd_multi(f"RETR {i + 1}")
             ok(st, f"RETR {i + 1}")
             # on the wire: every line starting with "." carries one more "."

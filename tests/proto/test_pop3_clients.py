@@ -14,7 +14,6 @@ import poplib
 import shutil
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -136,26 +135,7 @@ def bulk(roost_binary):
         rows = srv.wait_for_message(address, N_MESSAGES, timeout=120)
         assert len(rows) == N_MESSAGES, f"{len(rows)} messages in the INBOX"
         sent = {message_id_of(m): m for m in msgs}
-        stored = {}
-        lock = threading.Lock()
-        errors = []
-
-        def cat(part):
-            try:
-                for row in part:
-                    data = srv.cat(address, row["uid"])
-                    with lock:
-                        stored[message_id_of(data)] = data
-            except BaseException as e:
-                errors.append(e)
-
-        ts = [threading.Thread(target=cat, args=(rows[i::2],)) for i in range(2)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(300)
-        if errors:
-            raise errors[0]
+        stored = {message_id_of(data): data for data in srv.export(address).values()}
         assert set(stored) == set(sent), "the store does not hold the messages sent"
         for mid, data in stored.items():
             assert_stored_exactly(data, sent[mid])
