@@ -63,6 +63,8 @@ static const struct cmd_group groups[] = {
     {"mailbox", cli_mailbox_main, 1},
     {"queue", cli_queue_main, 1},
     {"dkim", cli_dkim_main, 1},
+    {"send", cli_send_main, 0},
+    {"check", cli_check_main, 0},
 };
 
 /* As root, become the owner of an existing data directory (CLI only). */
