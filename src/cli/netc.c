@@ -382,7 +382,10 @@ char *netc_read_password_file(const char *file, char *err, size_t errsz)
     }
     char *line = xmalloc(PASSWORD_FILE_MAX + 2);
     if (!fgets(line, PASSWORD_FILE_MAX + 2, f)) {
-        snprintf(err, errsz, "the password file %s is empty", file);
+        if (ferror(f))
+            snprintf(err, errsz, "cannot read the password file %s: %s", file, strerror(errno));
+        else
+            snprintf(err, errsz, "the password file %s is empty", file);
         fclose(f);
         free(line);
         return NULL;

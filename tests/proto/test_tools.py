@@ -1,0 +1,372 @@
+"""The client tools against a real `roost serve`: `roost send` (MIME with
+attachments over 465 and 587, transcript, bad password, bad inputs),
+`roost check` (healthy SMTP/IMAP/POP3 ports, and the fix it names for each
+deliberately wrong set-up) and `roost sendmail` (the pickup directory:
+-t, argument recipients, -f, -i, git send-email)."""
+import email
+import email.policy
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DOMAIN, RoostServer, _finish, free_ports, unique
+
+ALL_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+
+
+@pytest.fixture(scope="module")
+def srv(roost_binary):
+    s = RoostServer(listeners=ALL_LISTENERS)
+    s.start()
+    s.ensure_domain(DOMAIN)
+    yield s
+    _finish(s)
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    return tmp_path
+
+
+def run(srv, args, input=None, env=None, timeout=60):
+    """`roost ARGS` (no --data unless given); returns CompletedProcess with text."""
+    e = dict(os.environ)
+    e.pop("ROOST_PASSWORD", None)
+    if env:
+        e.update(env)
+    cp = subprocess.run([srv.bin, *[str(a) for a in args]], input=input, capture_output=True,
+                        timeout=timeout, env=e)
+    for m in (b"ERROR: AddressSanitizer", b"runtime error:", b"ERROR: LeakSanitizer"):
+        assert m not in cp.stderr, cp.stderr.decode("utf-8", "replace")
+    return cp
+
+
+def pwfile(tmp, pw, name="pw"):
+    p = tmp / name
+    p.write_text(pw + "\n")
+    p.chmod(0o600)
+    return p
+
+
+def send_args(srv, port, user, pw_path, *extra, tls=None):
+    a = ["send", "--server", f"127.0.0.1:{port}", "--ca-file", srv.cert,
+         "--user", user, "--password-file", pw_path, "--from", user]
+    a += ["--tls", tls or ("implicit" if port == srv.submissions else "starttls")]
+    return a + list(extra)
+
+
+def parts_of(stored):
+    msg = email.message_from_bytes(stored, policy=email.policy.default)
+    return msg, [p for p in msg.iter_attachments()]
+
+
+# ------------------------------------------------------------------ roost send
+
+@pytest.mark.parametrize("which,tls", [("submissions", "implicit"), ("submission", "starttls")])
+def test_send_two_attachments_byte_identical(srv, tmp, which, tls):
+    user, pw = srv.new_account("send")
+    binary = os.urandom(100 * 1024)
+    (tmp / "random.bin").write_bytes(binary)
+    text = "Grüße aus Köln — 日本語 ✓\r\nsecond line € \r\n.a line with a dot\r\n".encode()
+    (tmp / "notes.txt").write_bytes(text)
+    cp = run(srv, send_args(srv, srv.ports[which], user, pwfile(tmp, pw), "--to", user,
+                            "--subject", "Zwei Anhänge", "--body", "Hallo,\nanbei zwei Dateien.\n",
+                            "--attach", tmp / "random.bin", "--attach", tmp / "notes.txt",
+                            tls=tls))
+    assert cp.returncode == 0, cp.stderr.decode()
+    assert cp.stdout.startswith(b"sent: 250 2.0.0 OK ")
+    stored = srv.fetch_one(user)
+    msg, atts = parts_of(stored)
+    assert msg["Subject"] == "Zwei Anhänge"
+    assert msg["MIME-Version"] == "1.0"
+    assert msg["Message-ID"] and msg["Date"]
+    assert msg.get_content_type() == "multipart/mixed"
+    body = msg.get_body(("plain",))
+    assert body.get_content() .replace("\r\n", "\n") == "Hallo,\nanbei zwei Dateien.\n"
+    assert [a.get_filename() for a in atts] == ["random.bin", "notes.txt"]
+    assert atts[0].get_content_type() == "application/octet-stream"
+    assert atts[0]["Content-Transfer-Encoding"] == "base64"
+    assert atts[0].get_payload(decode=True) == binary
+    assert atts[1].get_content_type() == "text/plain"
+    assert atts[1]["Content-Transfer-Encoding"] == "quoted-printable"
+    assert atts[1].get_param("charset") == "utf-8"
+    assert atts[1].get_payload(decode=True) == text
+
+
+def test_send_content_types_and_lf_text(srv, tmp):
+    user, pw = srv.new_account("types")
+    (tmp / "pic.PNG").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
+    (tmp / "unix.txt").write_bytes(b"lf only\nline two\n")
+    (tmp / "doc.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(64))
+    (tmp / "noext").write_bytes(b"\x00\x01\x02")
+    cp = run(srv, send_args(srv, srv.submissions, user, pwfile(tmp, pw), "--to", user,
+                            "--attach", tmp / "pic.PNG", "--attach", tmp / "unix.txt",
+                            "--attach", tmp / "doc.pdf", "--attach", tmp / "noext"),
+             input=b"body from stdin\n")
+    assert cp.returncode == 0, cp.stderr.decode()
+    msg, atts = parts_of(srv.fetch_one(user))
+    assert [a.get_content_type() for a in atts] == [
+        "image/png", "text/plain", "application/pdf", "application/octet-stream"]
+    # An LF text file keeps its exact bytes: base64, not CRLF-converted.
+    assert atts[1]["Content-Transfer-Encoding"] == "base64"
+    assert atts[1].get_payload(decode=True) == b"lf only\nline two\n"
+    for a, name in zip(atts, ["pic.PNG", "unix.txt", "doc.pdf", "noext"]):
+        assert a.get_payload(decode=True) == (tmp / name).read_bytes()
+    assert "body from stdin" in msg.get_body(("plain",)).get_content()
+
+
+def test_send_verbose_transcript_hides_password(srv, tmp):
+    user, pw = srv.new_account("verbose")
+    cp = run(srv, send_args(srv, srv.submission, user, pwfile(tmp, pw), "--to", user,
+                            "--cc", user, "--body", "x", "-v"))
+    assert cp.returncode == 0, cp.stderr.decode()
+    err = cp.stderr.decode()
+    assert "C: EHLO " in err and "C: STARTTLS" in err and "C: AUTH PLAIN ********" in err
+    assert "S: 235 2.7.0 Accepted" in err
+    assert pw not in err and pw not in cp.stdout.decode()
+    import base64
+    assert base64.b64encode(b"\0" + user.encode() + b"\0" + pw.encode()).decode() not in err
+    srv.fetch_one(user)
+
+
+def test_send_env_password_and_login_mech(srv, tmp):
+    user, pw = srv.new_account("envpw")
+    a = ["send", "--server", f"127.0.0.1:{srv.submissions}", "--tls", "implicit",
+         "--ca-file", srv.cert, "--user", user, "--from", user, "--to", user, "--body", "env"]
+    cp = run(srv, a, env={"ROOST_PASSWORD": pw})
+    assert cp.returncode == 0, cp.stderr.decode()
+    srv.fetch_one(user)
+
+
+def test_send_bad_password_535(srv, tmp):
+    user, pw = srv.new_account("badpw")
+    cp = run(srv, send_args(srv, srv.submissions, user, pwfile(tmp, pw + "x"), "--to", user,
+                            "--body", "x"))
+    assert cp.returncode == 5
+    assert "535 5.7.8 Username and Password not accepted" in cp.stderr.decode()
+    assert srv.mailbox_rows(user) == []
+
+
+def test_send_two_factor_534(srv, tmp):
+    user, pw = srv.new_account("send2fa")
+    srv.ok("account", "set", user, "--two-factor", "on")
+    cp = run(srv, send_args(srv, srv.submissions, user, pwfile(tmp, pw), "--to", user,
+                            "--body", "x"))
+    assert cp.returncode == 5
+    err = cp.stderr.decode()
+    assert "534 5.7.9" in err and "app-password create" in err
+
+
+def test_send_rejected_recipient_and_sender(srv, tmp):
+    user, pw = srv.new_account("rej")
+    p = pwfile(tmp, pw)
+    cp = run(srv, send_args(srv, srv.submissions, user, p, "--to", f"nobody-{unique()}@{DOMAIN}",
+                            "--body", "x"))
+    assert cp.returncode == 6, cp.stderr.decode()
+    assert "recipient" in cp.stderr.decode() and "550" in cp.stderr.decode()
+    a = send_args(srv, srv.submissions, user, p, "--to", user, "--body", "x")
+    a[a.index("--from") + 1] = "someone-else@remote.test"
+    cp = run(srv, a)
+    assert cp.returncode == 6 and "553 5.7.1" in cp.stderr.decode()
+
+
+def test_send_connection_and_tls_errors(srv, tmp):
+    user, pw = srv.new_account("conn")
+    p = pwfile(tmp, pw)
+    dead = free_ports(1)[0]
+    cp = run(srv, ["send", "--server", f"127.0.0.1:{dead}", "--from", user, "--to", user,
+                   "--body", "x"])
+    assert cp.returncode == 3 and "Connection refused" in cp.stderr.decode()
+    # Verification is on by default: the self-signed certificate is refused.
+    cp = run(srv, ["send", "--server", f"127.0.0.1:{srv.submissions}", "--tls", "implicit",
+                   "--user", user, "--password-file", p, "--from", user, "--to", user,
+                   "--body", "x"])
+    assert cp.returncode == 4 and "certificate" in cp.stderr.decode()
+    cp = run(srv, ["send", "--server", f"127.0.0.1:{srv.submissions}", "--tls", "implicit",
+                   "--insecure", "--user", user, "--password-file", p, "--from", user,
+                   "--to", user, "--body", "insecure"])
+    assert cp.returncode == 0, cp.stderr.decode()
+    srv.fetch_one(user)
+    # Implicit TLS against a STARTTLS port.
+    cp = run(srv, send_args(srv, srv.submission, user, p, "--to", user, "--body", "x",
+                            tls="implicit"))
+    assert cp.returncode == 4 and "--tls starttls" in cp.stderr.decode()
+
+
+def test_send_bad_inputs(srv, tmp):
+    user, pw = srv.new_account("badin")
+    p = pwfile(tmp, pw)
+    base = send_args(srv, srv.submissions, user, p, "--to", user, "--body", "x")
+    cp = run(srv, base + ["--attach", tmp / "missing.bin"])
+    assert cp.returncode == 1 and "missing.bin" in cp.stderr.decode()
+    for bad in (tmp / "no-such-file", tmp):   # missing; a directory (unreadable as a file)
+        a = list(base)
+        a[a.index("--password-file") + 1] = str(bad)
+        cp = run(srv, a)
+        assert cp.returncode == 1 and "cannot read the password file" in cp.stderr.decode()
+    cp = run(srv, ["send", "--server", f"127.0.0.1:{srv.submissions}", "--from", user,
+                   "--body", "x"])
+    assert cp.returncode == 2 and "no recipients" in cp.stderr.decode()
+    cp = run(srv, base + ["--password", pw])
+    assert cp.returncode == 2 and "command line" in cp.stderr.decode()
+    cp = run(srv, base + ["--to", "not an address"])
+    assert cp.returncode == 2
+    cp = run(srv, ["send", "--server", f"127.0.0.1:{srv.submissions}", "--user", user,
+                   "--from", user, "--to", user, "--body", "x"])
+    assert cp.returncode == 1 and "password" in cp.stderr.decode()
+    # A huge line in the body goes out quoted-printable and arrives intact.
+    long_line = "y" * 20000 + "\n"
+    cp = run(srv, base[:-2] + ["--body", long_line, "--insecure"])
+    assert cp.returncode == 0, cp.stderr.decode()
+    msg, _ = parts_of(srv.fetch_one(user))
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == long_line
+    assert srv.mailbox_rows(user) and len(srv.mailbox_rows(user)) == 1
+
+
+# ------------------------------------------------------------------ roost check
+
+def check(srv, port, *extra, env=None):
+    cp = run(srv, ["check", f"127.0.0.1:{port}", *extra], env=env)
+    return cp.returncode, cp.stdout.decode() + cp.stderr.decode()
+
+
+@pytest.mark.parametrize("which,tls", [("submissions", "implicit"), ("submission", "starttls"),
+                                       ("imaps", "implicit"), ("imap", "starttls"),
+                                       ("pop3s", "implicit"), ("pop3", "starttls")])
+def test_check_healthy(srv, tmp, which, tls):
+    user, pw = srv.new_account("healthy")
+    rc, out = check(srv, srv.ports[which], "--tls", tls, "--ca-file", srv.cert,
+                    "--user", user, "--password-file", pwfile(tmp, pw))
+    assert rc == 0, out
+    assert "result: OK, no problem found" in out
+    assert "chain         trusted" in out and "matches the certificate" in out
+    assert "login" in out and "ok" in out
+    proto = {"sub": "220 ", "ima": "* OK", "pop": "+OK"}[which[:3]]
+    assert f"greeting      {proto}" in out
+    assert "TLSv1." in out and "days left" in out
+
+
+def test_check_implicit_expected_on_starttls_port(srv):
+    rc, out = check(srv, srv.submission, "--tls", "implicit", "--ca-file", srv.cert)
+    assert rc == 1, out
+    assert "this port uses STARTTLS: set your app to STARTTLS / port 587" in out
+
+
+def test_check_starttls_expected_on_implicit_port(srv):
+    rc, out = check(srv, srv.submissions, "--tls", "starttls", "--ca-file", srv.cert)
+    assert rc == 1, out
+    assert "this port uses SSL/TLS from the first byte: set your app to SSL/TLS / port 465" in out
+    rc, out = check(srv, srv.ports["imaps"], "--tls", "starttls", "--ca-file", srv.cert)
+    assert rc == 1 and "SSL/TLS / port 993" in out, out
+
+
+def test_check_starttls_required_before_auth(srv, tmp):
+    user, pw = srv.new_account("notls")
+    rc, out = check(srv, srv.submission, "--tls", "none", "--user", user,
+                    "--password-file", pwfile(tmp, pw))
+    assert rc == 1, out
+    assert "530 5.7.0 Must issue a STARTTLS command first" in out
+    assert "this server requires STARTTLS before login" in out
+
+
+def test_check_wrong_password(srv, tmp):
+    user, pw = srv.new_account("wrongpw")
+    rc, out = check(srv, srv.submissions, "--tls", "implicit", "--ca-file", srv.cert,
+                    "--user", user, "--password-file", pwfile(tmp, "not-" + pw))
+    assert rc == 1, out
+    assert "535 5.7.8" in out and "wrong password" in out
+    assert pw not in out
+
+
+def test_check_app_password_required(srv, tmp):
+    user, pw = srv.new_account("twofa")
+    srv.ok("account", "set", user, "--two-factor", "on")
+    rc, out = check(srv, srv.submissions, "--tls", "implicit", "--ca-file", srv.cert,
+                    "--user", user, env={"ROOST_PASSWORD": pw})
+    assert rc == 1, out
+    assert "534 5.7.9" in out
+    assert f"create an app password with roost app-password create {user}" in out
+
+
+def test_check_nothing_listening(srv):
+    rc, out = check(srv, free_ports(1)[0])
+    assert rc == 1, out
+    assert "connection refused" in out and "wrong port or server down" in out
+
+
+def test_check_unresolvable_name(srv):
+    cp = run(srv, ["check", "no-such-host.invalid:465"])
+    assert cp.returncode == 1
+    assert b"cannot resolve no-such-host.invalid" in cp.stdout
+    assert b"A or AAAA record" in cp.stdout
+
+
+def test_check_daily_limit_send_test(srv, tmp):
+    user, pw = srv.new_account("limit")
+    p = pwfile(tmp, pw)
+    rc, out = check(srv, srv.submissions, "--tls", "implicit", "--ca-file", srv.cert,
+                    "--user", user, "--password-file", p, "--send-test")
+    assert rc == 0, out
+    assert "send test" in out
+    srv.fetch_one(user)
+    srv.ok("account", "set", user, "--daily-limit", "1")
+    rc, out = check(srv, srv.submissions, "--tls", "implicit", "--ca-file", srv.cert,
+                    "--user", user, "--password-file", p, "--send-test")
+    assert rc == 1, out
+    assert "550 5.4.5 Daily user sending limit exceeded" in out
+    assert "the daily sending limit is reached" in out and "--daily-limit" in out
+
+
+def test_check_imap_disabled(srv, tmp):
+    user, pw = srv.new_account("noimap")
+    srv.ok("account", "set", user, "--imap", "off")
+    rc, out = check(srv, srv.ports["imaps"], "--tls", "implicit", "--ca-file", srv.cert,
+                    "--user", user, "--password-file", pwfile(tmp, pw))
+    assert rc == 1, out
+    assert "IMAP is turned off for this account" in out and f"{user} --imap on" in out
+
+
+def test_check_pop_disabled(srv, tmp):
+    user, pw = srv.new_account("nopop")
+    srv.ok("account", "set", user, "--pop", "off")
+    rc, out = check(srv, srv.ports["pop3s"], "--tls", "implicit", "--ca-file", srv.cert,
+                    "--user", user, "--password-file", pwfile(tmp, pw))
+    assert rc == 1, out
+    assert "POP is turned off for this account" in out and f"{user} --pop on" in out
+
+
+def test_check_untrusted_certificate(srv):
+    rc, out = check(srv, srv.submissions, "--tls", "implicit")
+    assert rc == 1, out
+    assert "the certificate is not trusted" in out and "--ca-file" in out
+
+
+def test_check_certificate_for_another_name(make_server, tmp):
+    """A server whose certificate names only wrong.example.net: checking it
+    as 127.0.0.1 names the mismatch."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    cert, key = tmp / "wrong.pem", tmp / "wrong.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "30", "-subj", "/CN=wrong.example.net",
+                    "-addext", "subjectAltName=DNS:wrong.example.net"],
+                   check=True, capture_output=True, timeout=30)
+    s = make_server(extra_config=f"\n[tls]\ncert = {cert}\nkey = {key}\n")
+    rc, out = check(s, s.submissions, "--tls", "implicit", "--ca-file", cert)
+    assert rc == 1, out
+    assert "the certificate is for another name" in out
+    assert "check the name" in out
+    assert "chain         trusted" in out
+
+
+def test_check_bad_usage(srv):
+    assert run(srv, ["check"]).returncode == 2
+    assert run(srv, ["check", "127.0.0.1:1", "--tls", "maybe"]).returncode == 2
+    cp = run(srv, ["check", f"127.0.0.1:{srv.submissions}", "--user", "a@b.c"])
+    assert cp.returncode == 2 and b"password" in cp.stderr
