@@ -42,6 +42,16 @@ static const char usage_text[] =
     "                                     new signing key (RSA-2048 by default, selector\n"
     "                                     YYYYMM); prints the DNS TXT record to publish\n"
     "  dkim show DOMAIN                   the active key's DNS TXT record\n"
+    "  send --server HOST[:PORT] --from ADDRESS --to ADDRESS [--cc ...] [--subject S]\n"
+    "       [--body TEXT] [--attach FILE ...] [--user ADDRESS --password-file FILE]\n"
+    "       [--tls implicit|starttls|none] [--ca-file PEM] [--insecure] [-v]\n"
+    "                                     compose and send a message to any SMTP server\n"
+    "  check HOST[:PORT] [--tls implicit|starttls|none] [--protocol smtp|imap|pop3]\n"
+    "       [--user ADDRESS --password-file FILE] [--send-test] [--ca-file PEM]\n"
+    "                                     diagnose a mail port; names the fix of each problem\n"
+    "  sendmail [-t] [-i] [-f ADDRESS] [-F NAME] [RECIPIENT ...] < message\n"
+    "                                     sendmail-compatible submission (also as a symlink\n"
+    "                                     named sendmail); see docs/sendmail.md\n"
     "  help                               this text\n"
     "\n"
     "The data directory is --data DIR, else the config's data_dir, else $ROOST_DATA,\n"
@@ -65,6 +75,7 @@ static const struct cmd_group groups[] = {
     {"dkim", cli_dkim_main, 1},
     {"send", cli_send_main, 0},
     {"check", cli_check_main, 0},
+    {"sendmail", cli_sendmail_main, 0},
 };
 
 /* As root, become the owner of an existing data directory (CLI only). */
@@ -82,6 +93,10 @@ static void become_data_owner(const char *data_dir)
 int main(int argc, char **argv)
 {
     const char *config_path = NULL, *data_opt = NULL;
+    /* Installed as sendmail (a symlink): every argument is sendmail's. */
+    const char *prog = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    if (argc > 0 && strcmp(prog ? prog + 1 : argv[0], "sendmail") == 0)
+        return cli_sendmail_entry(argc, argv);
     char **args = xcalloc((size_t)argc + 1, sizeof *args);
     int nargs = 0;
     for (int i = 1; i < argc; i++) {

@@ -370,3 +370,157 @@ def test_check_bad_usage(srv):
     assert run(srv, ["check", "127.0.0.1:1", "--tls", "maybe"]).returncode == 2
     cp = run(srv, ["check", f"127.0.0.1:{srv.submissions}", "--user", "a@b.c"])
     assert cp.returncode == 2 and b"password" in cp.stderr
+
+
+# ------------------------------------------------------------------ roost sendmail
+
+def sendmail(srv, args, data, env=None, prefix=()):
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    cp = subprocess.run([*prefix, srv.bin, "--data", str(srv.data), "sendmail", *args],
+                        input=data, capture_output=True, timeout=60, env=e)
+    for m in (b"ERROR: AddressSanitizer", b"runtime error:", b"ERROR: LeakSanitizer"):
+        assert m not in cp.stderr, cp.stderr.decode("utf-8", "replace")
+    return cp
+
+
+def header_block(stored):
+    return stored.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+
+
+def test_sendmail_t_bcc_removed(srv):
+    a, _ = srv.new_account("smt")
+    b, _ = srv.new_account("smb")
+    msg = (f"To: Someone <{a}>\nBcc: {b}\nSubject: cron report\n\nall is well\n.\n"
+           "not part of the message\n").encode()
+    cp = sendmail(srv, ["-t", "-odi"], msg)
+    assert cp.returncode == 0, cp.stderr.decode()
+    for who in (a, b):
+        stored = srv.fetch_one(who)
+        hdr = header_block(stored)
+        assert "Bcc:" not in hdr and "Subject: cron report" in hdr
+        assert "Date: " in hdr and "Message-ID: <" in hdr and "From: " in hdr
+        assert "Received: by mx.example.test (Roost, from userid 0)" in hdr
+        body = stored.split(b"\r\n\r\n", 1)[1]
+        assert body == b"all is well\r\n"     # a lone "." ended the input
+
+
+def test_sendmail_args_f_and_i(srv):
+    a, _ = srv.new_account("smarg")
+    msg = (f"From: Me <{a}>\r\nSubject: dots\r\n\r\nline\r\n.\r\n..two\r\nend\r\n").encode()
+    cp = sendmail(srv, ["-i", "-f", a, a], msg)
+    assert cp.returncode == 0, cp.stderr.decode()
+    stored = srv.fetch_one(a)
+    assert stored.split(b"\r\n\r\n", 1)[1] == b"line\r\n.\r\n..two\r\nend\r\n"
+    assert f"From: Me <{a}>" in header_block(stored)
+    log = (srv.data / "log" / "roost.log").read_text(errors="replace")
+    assert f'from="{a}"' in log
+
+
+def test_sendmail_mail_style_and_fullname(srv):
+    a, _ = srv.new_account("smmail")
+    cp = sendmail(srv, ["-F", "Backup Job", "-oi", "-oem", "-v", a], b"Subject: x\n\nhello\n")
+    assert cp.returncode == 0, cp.stderr.decode()
+    hdr = header_block(srv.fetch_one(a))
+    assert "From: Backup Job <root@" in hdr
+
+
+def test_sendmail_symlink_name(srv, tmp):
+    a, _ = srv.new_account("smlink")
+    link = tmp / "sendmail"
+    link.symlink_to(srv.bin)
+    cp = subprocess.run([str(link), "-t"], input=f"To: {a}\nSubject: via link\n\nx\n".encode(),
+                        capture_output=True, timeout=60,
+                        env={**os.environ, "ROOST_DATA": str(srv.data),
+                             "ROOST_CONFIG": str(srv.conf)})
+    assert cp.returncode == 0, cp.stderr.decode()
+    assert "Subject: via link" in header_block(srv.fetch_one(a))
+
+
+def test_sendmail_bad_inputs(srv):
+    a, _ = srv.new_account("smbad")
+    cp = sendmail(srv, ["-t"], b"Subject: nobody\n\nx\n")
+    assert cp.returncode == 64 and b"no recipients" in cp.stderr
+    cp = sendmail(srv, [a], b"Subject: long\n\n" + b"x" * 999 + b"\n")
+    assert cp.returncode == 65 and b"longer than 998" in cp.stderr
+    cp = sendmail(srv, [a], b"Subject: ok\n\n" + b"x" * 998 + b"\n")
+    assert cp.returncode == 0, cp.stderr.decode()
+    cp = sendmail(srv, [f"nobody-{unique()}@{DOMAIN}"], b"Subject: x\n\nx\n")
+    assert cp.returncode == 67 and b"no such user" in cp.stderr
+    cp = sendmail(srv, ["-bp"], b"")
+    assert cp.returncode == 64
+    cp = sendmail(srv, ["-f"], b"")
+    assert cp.returncode == 64
+    cp = sendmail(srv, ["bad address@x"], b"x\n")
+    assert cp.returncode == 64
+    rows = srv.wait_for_message(a, 1)
+    time.sleep(0.5)
+    assert len(srv.mailbox_rows(a)) == 1
+
+
+def test_sendmail_no_pickup_dir(tmp, roost_binary):
+    data = tmp / "empty-data"
+    data.mkdir()
+    cp = subprocess.run([roost_binary, "--data", str(data), "sendmail", "x@example.test"],
+                        input=b"x\n", capture_output=True, timeout=60)
+    assert cp.returncode == 69 and b"start roost serve" in cp.stderr
+
+
+def test_sendmail_corrupt_file_quarantined(srv):
+    bad = srv.data / "pickup" / f"forged{unique()}"
+    bad.write_bytes(b"NOT A PICKUP FILE\n")
+    log = srv.data / "log" / "roost.log"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and bad.exists():
+        time.sleep(0.1)
+    assert not bad.exists()
+    assert (srv.data / "pickup" / "corrupt" / bad.name).exists()
+    assert "event=corrupt" in log.read_text(errors="replace")
+
+
+def test_sendmail_untrusted_user(srv):
+    """A user who is neither root nor the data directory's owner: the -f
+    sender is replaced by LOGIN@hostname and remote recipients are dropped;
+    local ones are delivered."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run as nobody")
+    a, _ = srv.new_account("smnobody")
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    cp = sendmail(srv, ["-f", "ceo@" + DOMAIN, a, "someone@remote.test"],
+                  b"Subject: from nobody\n\nhi\n", prefix=prefix)
+    assert cp.returncode == 0, cp.stderr.decode()
+    stored = srv.fetch_one(a)
+    assert b"from userid 65534" in stored
+    log = (srv.data / "log" / "roost.log").read_text(errors="replace")
+    assert 'to=nobody@mx.example.test' in log
+    assert 'rcpt="someone@remote.test" reason=not-local' in log
+    assert "someone@remote.test" not in srv.queue_list()
+
+
+def test_git_send_email(srv, tmp):
+    if not shutil.which("git") or b"send-email" not in subprocess.run(
+            ["git", "send-email", "-h"], capture_output=True).stdout + subprocess.run(
+            ["git", "send-email", "-h"], capture_output=True).stderr:
+        pytest.skip("git send-email not installed (Debian package git-email)")
+    a, _ = srv.new_account("git")
+    repo = tmp / "repo"
+    repo.mkdir()
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": a,
+           "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": a, "HOME": str(tmp)}
+
+    def git(*args):
+        cp = subprocess.run(["git", *args], cwd=repo, capture_output=True, env=env, timeout=60)
+        assert cp.returncode == 0, cp.stderr.decode()
+        return cp
+
+    git("init", "-q")
+    (repo / "hello.c").write_text("int main(void) { return 0; }\n")
+    git("add", "hello.c")
+    git("commit", "-q", "-m", "Add hello.c")
+    patch = git("format-patch", "-1", "-o", str(tmp / "out")).stdout.decode().strip()
+    git("send-email", f"--sendmail-cmd={srv.bin} --data {srv.data} sendmail",
+        f"--to={a}", f"--from=Dev <{a}>", "--confirm=never", "--quiet", patch)
+    stored = srv.fetch_one(a)
+    assert b"Subject: [PATCH] Add hello.c" in stored
+    assert b"+int main(void) { return 0; }" in stored
