@@ -126,7 +126,7 @@ void sm_args_free(struct sm_args *a)
 void sm_reader_init(struct sm_reader *r, size_t max, int ignore_dots)
 {
     memset(r, 0, sizeof *r);
-    buf_init(&r->out, max + 2);
+    buf_init(&r->out, max);
     r->max = max;
     r->ignore_dots = ignore_dots;
     r->lineno = 1;
@@ -146,7 +146,7 @@ static enum sm_read end_line(struct sm_reader *r)
         r->done = 1;
         return SM_DONE;
     }
-    if (buf_append(&r->out, "\r\n", 2) < 0)
+    if (r->out.len + 2 > r->max || buf_append(&r->out, "\r\n", 2) < 0)
         return SM_ERR_SIZE;
     r->linelen = 0;
     r->line_start = r->out.len;
