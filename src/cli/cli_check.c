@@ -367,8 +367,10 @@ static void check_smtp(struct check *k)
     smtpc_auth_mechs(r, mechs, sizeof mechs);
     line("login with", "%s", mechs[0] ? mechs : "(no AUTH offered)");
     if (k->o.user) {
-        if (!mechs[0] && (k->c.ssl || k->o.tls_none) && !smtpc_has(r, "STARTTLS"))
+        if (!mechs[0] && (k->c.ssl || k->o.tls_none) && !smtpc_has(r, "STARTTLS")) {
             problem(k, FIX_NO_AUTH, "the server offers no login (AUTH) on this port");
+            goto out;
+        }
         e = smtpc_auth(&k->c, mechs, k->o.user, k->password, r);
         if (e != NETC_OK)
             problem(k, FIX_PROTOCOL, "login failed: %s", k->c.err);

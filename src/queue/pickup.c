@@ -239,11 +239,14 @@ static struct spool_msg *take_file(struct pickup *p, int dfd, const char *name)
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
     char *recv = xasprintf("Received: by %s (Roost, from userid %u)\r\n\tid %s;\r\n\t%s\r\n",
                            p->hostname, (unsigned)uid, m->id, date);
-    size_t rl = strlen(recv), ml = (size_t)st.st_size - env.msg_off;
+    size_t rl = strlen(recv), ml;
+    char *body = pickup_normalize(data + env.msg_off, (size_t)st.st_size - env.msg_off, &ml);
     m->data = xmalloc(rl + ml + 1);
     memcpy(m->data, recv, rl);
-    memcpy(m->data + rl, data + env.msg_off, ml);
+    memcpy(m->data + rl, body, ml);
+    m->data[rl + ml] = '\0';
     m->len = rl + ml;
+    free(body);
     free(recv);
     char qs[LOG_QSIZE];
     log_info("pickup", "event=taken file=%s queue=%s uid=%u user=%s trusted=%d from=%s nrcpt=%d"

@@ -111,3 +111,26 @@ char *pickup_format(const char *sender, const char *const *rcpts, int nrcpt, siz
     }
     return buf_steal(&b, len_r);
 }
+
+char *pickup_normalize(const char *p, size_t len, size_t *len_r)
+{
+    char *out = xmalloc(xmul(len, 2) + 3);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\r' || p[i] == '\n') {
+            out[o++] = '\r';
+            out[o++] = '\n';
+            if (p[i] == '\r' && i + 1 < len && p[i + 1] == '\n')
+                i++;
+        } else {
+            out[o++] = p[i];
+        }
+    }
+    if (o > 0 && out[o - 1] != '\n') {
+        out[o++] = '\r';
+        out[o++] = '\n';
+    }
+    out[o] = '\0';
+    *len_r = o;
+    return out;
+}

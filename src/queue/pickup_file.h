@@ -36,6 +36,12 @@ int pickup_addr_valid(const char *addr, size_t len, int need_at);
 int pickup_parse(const char *data, size_t len, struct pickup_env *env, const char **error_r);
 void pickup_env_free(struct pickup_env *env);
 
+/* A copy of the message P (LEN bytes) with every line ending (LF, CRLF or
+ * a bare CR) turned into CRLF, and a CRLF added at the end if missing:
+ * files written by hand must not store bare LF or CR (DESIGN.md). The
+ * result is malloc'd, its length in *LEN_R. */
+char *pickup_normalize(const char *p, size_t len, size_t *len_r);
+
 /* The envelope as text (what precedes the message), malloc'd, or NULL if
  * an address is not acceptable. */
 char *pickup_format(const char *sender, const char *const *rcpts, int nrcpt, size_t *len_r);

@@ -11,7 +11,8 @@
  *     the header copy, which is never longer than the message;
  *   - pickup_parse: on success the message offset is inside the input and
  *     every address passes pickup_addr_valid; pickup_format of what was
- *     parsed parses back to the same envelope.
+ *     parsed parses back to the same envelope; pickup_normalize of the
+ *     message leaves only CRLF line ends.
  * Any violation aborts. */
 #include "cli/sendmail_parse.h"
 #include "queue/pickup_file.h"
@@ -168,6 +169,13 @@ static void check_pickup(const uint8_t *data, size_t size)
             abort();
     pickup_env_free(&again);
     free(f);
+    size_t nlen;
+    char *norm = pickup_normalize((const char *)data + env.msg_off, size - env.msg_off, &nlen);
+    for (size_t i = 0; i < nlen; i++)
+        if ((norm[i] == '\n' && (i == 0 || norm[i - 1] != '\r')) ||
+            (norm[i] == '\r' && (i + 1 >= nlen || norm[i + 1] != '\n')))
+            abort();
+    free(norm);
     pickup_env_free(&env);
 }
 

@@ -479,6 +479,18 @@ def test_sendmail_corrupt_file_quarantined(srv):
     assert "event=corrupt" in log.read_text(errors="replace")
 
 
+def test_pickup_handwritten_file_normalized(srv):
+    """A pickup file not written by roost sendmail (bare LF, bare CR) is
+    stored with CRLF line ends only."""
+    a, _ = srv.new_account("smhand")
+    tmpf = srv.data / "pickup" / f".tmp-hand{unique()}"
+    tmpf.write_bytes(f"ROOST-PICKUP 1\nR {a}\n\nSubject: hand\nX: y\r\rbody\n".encode())
+    tmpf.rename(srv.data / "pickup" / tmpf.name[5:])
+    stored = srv.fetch_one(a)
+    _, rest = stored.split(b"Subject: hand", 1)
+    assert rest == b"\r\nX: y\r\n\r\nbody\r\n"
+
+
 def test_sendmail_untrusted_user(srv):
     """A user who is neither root nor the data directory's owner: the -f
     sender is replaced by LOGIN@hostname and remote recipients are dropped;

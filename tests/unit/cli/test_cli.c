@@ -171,6 +171,12 @@ static void test_pickup_file(void)
     longaddr[5] = '@';
     test_assert(!pickup_addr_valid(longaddr, PICKUP_ADDR_MAX + 1, 1));
     test_assert(pickup_addr_valid(longaddr, PICKUP_ADDR_MAX, 1));
+    char *nm = pickup_normalize("a\nb\r\nc\rd", 8, &len);
+    test_assert(len == 12 && strcmp(nm, "a\r\nb\r\nc\r\nd\r\n") == 0);
+    free(nm);
+    nm = pickup_normalize("", 0, &len);
+    test_assert(len == 0);
+    free(nm);
     test_end();
 }
 
