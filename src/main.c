@@ -50,6 +50,16 @@ static const char usage_text[] =
     "                                     filtered lines (TIME: 2026-12-03[T10:00], 1h, 2d)\n"
     "  status [--json]                    listeners up or down, queue, deferred mail,\n"
     "                                     bounces in 24 h, each account's sends vs limit\n"
+    "  send --server HOST[:PORT] --from ADDRESS --to ADDRESS [--cc ...] [--subject S]\n"
+    "       [--body TEXT] [--attach FILE ...] [--user ADDRESS --password-file FILE]\n"
+    "       [--tls implicit|starttls|none] [--ca-file PEM] [--insecure] [-v]\n"
+    "                                     compose and send a message to any SMTP server\n"
+    "  check HOST[:PORT] [--tls implicit|starttls|none] [--protocol smtp|imap|pop3]\n"
+    "       [--user ADDRESS --password-file FILE] [--send-test] [--ca-file PEM]\n"
+    "                                     diagnose a mail port; names the fix of each problem\n"
+    "  sendmail [-t] [-i] [-f ADDRESS] [-F NAME] [RECIPIENT ...] < message\n"
+    "                                     sendmail-compatible submission (also as a symlink\n"
+    "                                     named sendmail); see docs/sendmail.md\n"
     "  help                               this text\n"
     "\n"
     "The data directory is --data DIR, else the config's data_dir, else $ROOST_DATA,\n"
@@ -73,6 +83,9 @@ static const struct cmd_group groups[] = {
     {"dkim", cli_dkim_main, 1},
     {"log", cli_log_main, 1},
     {"status", cli_status_main, 1},
+    {"send", cli_send_main, 0},
+    {"check", cli_check_main, 0},
+    {"sendmail", cli_sendmail_main, 0},
 };
 
 /* As root, become the owner of an existing data directory (CLI only). */
@@ -90,6 +103,10 @@ static void become_data_owner(const char *data_dir)
 int main(int argc, char **argv)
 {
     const char *config_path = NULL, *data_opt = NULL;
+    /* Installed as sendmail (a symlink): every argument is sendmail's. */
+    const char *prog = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    if (argc > 0 && strcmp(prog ? prog + 1 : argv[0], "sendmail") == 0)
+        return cli_sendmail_entry(argc, argv);
     char **args = xcalloc((size_t)argc + 1, sizeof *args);
     int nargs = 0;
     for (int i = 1; i < argc; i++) {

@@ -24,6 +24,13 @@ int cli_config_main(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_dkim_main(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_log_main(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_status_main(int argc, char **argv, const struct cli_ctx *ctx);
+/* Client tools (cli_send.c, cli_check.c, cli_sendmail.c). */
+int cli_send_main(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_check_main(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_sendmail_main(int argc, char **argv, const struct cli_ctx *ctx);
+/* main() when started as "sendmail" (a symlink): loads $ROOST_CONFIG or
+ * /etc/roost/roost.conf if present, and treats every argument as sendmail's. */
+int cli_sendmail_entry(int argc, char **argv);
 
 /* Shared helpers. */
 /* Reads one line (without the newline) from stdin into a malloc'd string. */

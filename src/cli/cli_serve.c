@@ -15,6 +15,7 @@
 #include "net/listener.h"
 #include "net/tls.h"
 #include "queue/queue.h"
+#include "queue/pickup.h"
 #include "smtp/smtp_int.h"
 #include "smtp/smtp_server.h"
 #include "pop3/pop3_server.h"
@@ -170,6 +171,9 @@ static int chown_entry(const char *path, const struct stat *sb, int flag, struct
     if (lchown(path, chown_uid, chown_gid) != 0)
         log_warn("main", "event=chown-failed path=%s user=%s error=\"%s\"", path, chown_uid_name,
                  strerror(errno));
+    /* Files in DATA/pickup keep their owner: it says who sent them (pickup.h). */
+    if (flag == FTW_D && ftw->level == 1 && strcmp(path + ftw->base, "pickup") == 0)
+        return FTW_SKIP_SUBTREE;
     return 0;
 }
 
@@ -188,7 +192,7 @@ static void drop_privileges(const struct config *cfg, const char *data_dir)
     chown_uid_name = cfg->user;
     chown_uid = pw->pw_uid;
     chown_gid = pw->pw_gid;
-    nftw(data_dir, chown_entry, 32, FTW_PHYS);
+    nftw(data_dir, chown_entry, 32, FTW_PHYS | FTW_ACTIONRETVAL);
     if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
         fatal("cannot drop privileges to %s: %s", cfg->user, strerror(errno));
     if (setuid(0) == 0)
@@ -326,6 +330,8 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     struct worker_pool *pool = worker_pool_new(cfg->workers);
     if (queue_start(data_dir, pool, loops[0], &err) < 0)
         fatal("queue: %s", err ? err : "cannot start");
+    if (pickup_start(data_dir, cfg->hostname, cfg->max_message_size, pool, loops[0], &err) < 0)
+        fatal("pickup: %s", err ? err : "cannot start");
     smtp_srv = (struct smtp_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
                                     .on_idle = on_protocol_idle};
     pop3_srv = (struct pop3_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
@@ -354,6 +360,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     stop_all_loops();
     for (int i = 1; i < nloops; i++)
         pthread_join(loop_threads[i], NULL);
+    pickup_stop();
     queue_stop();
     /* Let in-flight jobs report back while the pool still exists. */
     for (int i = 0; i < nloops; i++)
