@@ -42,6 +42,8 @@ static const char usage_text[] =
     "                                     new signing key (RSA-2048 by default, selector\n"
     "                                     YYYYMM); prints the DNS TXT record to publish\n"
     "  dkim show DOMAIN                   the active key's DNS TXT record\n"
+    "  dns DOMAIN                         every DNS record to publish for DOMAIN (MX, SPF,\n"
+    "                                     DKIM, DMARC, MTA-STS, TLS-RPT, autoconfig, SRV)\n"
     "  help                               this text\n"
     "\n"
     "The data directory is --data DIR, else the config's data_dir, else $ROOST_DATA,\n"
@@ -63,6 +65,7 @@ static const struct cmd_group groups[] = {
     {"mailbox", cli_mailbox_main, 1},
     {"queue", cli_queue_main, 1},
     {"dkim", cli_dkim_main, 1},
+    {"dns", cli_dns_main, 1},
 };
 
 /* As root, become the owner of an existing data directory (CLI only). */

@@ -22,6 +22,7 @@ int cli_mailbox_main(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_queue_main(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_config_main(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_dkim_main(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_dns_main(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* Shared helpers. */
 /* Reads one line (without the newline) from stdin into a malloc'd string. */
