@@ -13,7 +13,8 @@ static int is_atext(unsigned char c)
 }
 
 /* A DNS name: labels of 1..63 letters, digits, hyphens, not starting or
- * ending with a hyphen; at least two labels. Copies it lower-cased. */
+ * ending with a hyphen; at least two labels, the last not all digits.
+ * Copies it lower-cased. */
 static int parse_domain(const char *s, size_t len, char out[HTTP_DOMAIN_MAX + 1])
 {
     if (len == 0 || len > HTTP_DOMAIN_MAX)
@@ -38,6 +39,12 @@ static int parse_domain(const char *s, size_t len, char out[HTTP_DOMAIN_MAX + 1]
         out[i] = (char)tolower(c);
     }
     if (label == 0 || s[len - 1] == '-' || labels < 2)
+        return -1;
+    /* An all-digit last label is an IPv4 address, not a domain. */
+    size_t k = len;
+    while (k > 0 && s[k - 1] != '.' && isdigit((unsigned char)s[k - 1]))
+        k--;
+    if (k > 0 && s[k - 1] == '.')
         return -1;
     out[len] = '\0';
     return 0;

@@ -4,10 +4,11 @@
  * Limits: at most [http] max_connections connections per listen address
  * and [limits] max_connections_per_ip from one client; [http] timeout
  * seconds per idle connection; request line and headers within
- * HTTP_CONN_MEMORY bytes (MHD answers 431/414 beyond); request bodies only
- * on the Autodiscover URL and at most HTTP_AUTODISCOVER_MAX bytes (413
- * beyond, and the connection is closed). Paths are matched exactly, so
- * nothing here maps a URL to a file. */
+ * HTTP_CONN_MEMORY bytes (MHD answers 431/414 beyond). Request bodies are
+ * kept up to HTTP_AUTODISCOVER_MAX bytes: a larger Content-Length gets 413
+ * at once; a larger chunked body is read and dropped up to
+ * HTTP_DISCARD_MAX (then 413), and beyond that the connection is closed.
+ * Paths are matched exactly, so nothing here maps a URL to a file. */
 #include "http/http_server.h"
 #include "auth/dir_cache.h"
 #include "auth/directory.h"
@@ -36,6 +37,7 @@
 
 #define HTTP_CONN_MEMORY (32 * 1024)
 #define HTTP_BODY_MAX (256 * 1024)   /* largest response we build (metrics) */
+#define HTTP_DISCARD_MAX (1024 * 1024) /* body bytes read past the limit before closing */
 
 struct http_listen {
     int fd;
@@ -57,6 +59,7 @@ static time_t started;
 struct request {
     struct buf body;
     int too_big;
+    size_t discarded;
     int status;
 };
 
@@ -407,13 +410,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        if (rq->status)   /* already answered (413): drop the rest */
+        /* MHD cannot answer in the middle of an upload: past the limit the
+         * rest is read and dropped (413 at the end), up to HTTP_DISCARD_MAX,
+         * beyond which the connection is closed without an answer. */
+        if (rq->status)
             return MHD_NO;
         if (!rq->too_big && buf_append(&rq->body, upload_data, *upload_data_size) < 0)
             rq->too_big = 1;
+        if (rq->too_big) {
+            rq->discarded += *upload_data_size;
+            if (rq->discarded > HTTP_DISCARD_MAX)
+                return MHD_NO;
+        }
         *upload_data_size = 0;
-        if (rq->too_big)
-            return respond_text(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
         return MHD_YES;
     }
     if (rq->status)
