@@ -216,6 +216,7 @@ static void sasl_finished(struct imap_session *s)
     if (!user || !pass) {
         free(user);
         wipe_free(&pass);
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         imap_no(s, "[AUTHENTICATIONFAILED] Invalid credentials");
         imap_count_bad(s);
         return;
@@ -248,6 +249,7 @@ static void sasl_step(struct imap_session *s, const char *input)
         return;
     }
     throttle_failed(NULL, s->peer, time(NULL));
+    metrics_login(s->lc.kind, ML_BAD_PASSWORD);
     imap_no(s, "[AUTHENTICATIONFAILED] Invalid credentials");
     imap_count_bad(s);
 }

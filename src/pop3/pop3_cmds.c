@@ -340,6 +340,7 @@ static void sasl_verify(struct pop3_session *s)
     if (!user || !pass) {
         free(user);
         wipe_free(&pass);
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         pop3_reply(s, "-ERR [AUTH] Username and password not accepted");
         pop3_count_bad(s);
         return;
@@ -372,6 +373,7 @@ static void sasl_step(struct pop3_session *s, const char *input)
     if (r == GSASL_BASE64_ERROR || r == GSASL_MECHANISM_PARSE_ERROR) {
         pop3_reply(s, "-ERR Cannot decode response");
     } else {
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         pop3_reply(s, "-ERR [AUTH] Username and password not accepted");
         throttle_failed(NULL, s->peer, time(NULL));
     }

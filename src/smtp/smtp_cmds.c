@@ -187,6 +187,7 @@ static void auth_verify(struct smtp_session *s)
             explicit_bzero(pass, strlen(pass));
             free(pass);
         }
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         smtp_reply(s, "535 5.7.8 Username and Password not accepted");
         smtp_count_bad(s);
         return;
@@ -231,6 +232,7 @@ static void auth_step(struct smtp_session *s, const char *input)
     if (r == GSASL_BASE64_ERROR || r == GSASL_MECHANISM_PARSE_ERROR) {
         smtp_reply(s, "501 5.5.2 Cannot decode response");
     } else {
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         smtp_reply(s, "535 5.7.8 Username and Password not accepted");
         throttle_failed(NULL, s->peer, time(NULL));
     }

@@ -269,6 +269,44 @@ def test_metrics_counters_move_with_real_clients(srv):
         before, "roost_accept_latency_seconds_sum")
 
 
+def test_metrics_login_outcomes_and_size_rejection(srv):
+    tfa, tfa_pw = srv.new_account("twofactor")
+    srv.ok("account", "set", tfa, "--two-factor", "on")
+    off, off_pw = srv.new_account("imapoff")
+    srv.ok("account", "set", off, "--imap", "off")
+    before = metrics(srv)
+    for address, pw in ((tfa, tfa_pw), (off, off_pw)):
+        m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=client_context(),
+                              timeout=30)
+        with pytest.raises(imaplib.IMAP4.error):
+            m.login(address, pw)
+        m.logout()
+    # STARTTLS on 587, then an account password for the two-factor account: 534.
+    with smtplib.SMTP("127.0.0.1", srv.submission, timeout=30) as s:
+        s.starttls(context=client_context())
+        s.ehlo("client.example.net")
+        s.user, s.password = tfa, tfa_pw
+        with pytest.raises(smtplib.SMTPAuthenticationError) as ei:
+            s.auth("PLAIN", s.auth_plain)     # one mechanism: one attempt
+        assert ei.value.smtp_code == 534
+    # SIZE= beyond the limit on port 25.
+    with smtplib.SMTP("127.0.0.1", srv.smtp, timeout=30) as s:
+        s.ehlo("client.example.net")
+        code, _ = s.mail("someone@remote.test", ["SIZE=999999999999"])
+        assert code == 552
+    after = metrics(srv)
+
+    def grew(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("roost_logins_total", protocol="imaps", outcome="app_password_required") == 1
+    assert grew("roost_logins_total", protocol="imaps", outcome="disabled") == 1
+    assert grew("roost_logins_total", protocol="imaps", outcome="ok") == 0
+    assert grew("roost_logins_total", protocol="submission", outcome="app_password_required") == 1
+    assert grew("roost_tls_handshakes_total", protocol="submission", result="ok") == 1
+    assert grew("roost_messages_rejected_total", protocol="smtp", reason="size") == 1
+
+
 def test_tls_handshake_failure_is_counted(srv):
     before = metrics(srv)
     with socket.create_connection(("127.0.0.1", srv.ports["imaps"]), timeout=10) as s:
