@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "http/http_autoconfig.h"
+#include "http/http_health.h"
 #include "http/http_metrics.h"
 #include "http/http_parse.h"
 #include "test.h"
@@ -228,9 +229,28 @@ static void test_http_config(void)
     test_end();
 }
 
+static void test_health_failing(void)
+{
+    test_begin("healthz reports what fails");
+    struct buf b;
+    buf_init(&b, 4096);
+    /* No queue started in this process and a data directory that is not
+     * there: unhealthy, and the body says which parts failed. */
+    char missing[4096];
+    snprintf(missing, sizeof missing, "%s/nonexistent", test_tmpdir());
+    test_assert(http_health_check(missing, &b) == 0);
+    test_assert(strstr(b.data, "\"status\":\"fail\""));
+    test_assert(strstr(b.data, "\"queue\":\"stopped\""));
+    test_assert(strstr(b.data, "\"spool\":\"not writable\""));
+    test_assert(strstr(b.data, "\"store\":\"not writable\""));
+    buf_deinit(&b);
+    test_end();
+}
+
 int main(void)
 {
     log_set_stderr(0);
     return test_run((test_fn[]){test_parse_email, test_autodiscover_body, test_host_domain,
-                                test_documents, test_metrics_threads, test_http_config, NULL});
+                                test_documents, test_metrics_threads, test_http_config,
+                                test_health_failing, NULL});
 }
