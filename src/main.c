@@ -60,6 +60,8 @@ static const char usage_text[] =
     "  sendmail [-t] [-i] [-f ADDRESS] [-F NAME] [RECIPIENT ...] < message\n"
     "                                     sendmail-compatible submission (also as a symlink\n"
     "                                     named sendmail); see docs/sendmail.md\n"
+    "  dns DOMAIN                         every DNS record to publish for DOMAIN (MX, SPF,\n"
+    "                                     DKIM, DMARC, MTA-STS, TLS-RPT, autoconfig, SRV)\n"
     "  help                               this text\n"
     "\n"
     "The data directory is --data DIR, else the config's data_dir, else $ROOST_DATA,\n"
@@ -86,6 +88,7 @@ static const struct cmd_group groups[] = {
     {"send", cli_send_main, 0},
     {"check", cli_check_main, 0},
     {"sendmail", cli_sendmail_main, 0},
+    {"dns", cli_dns_main, 1},
 };
 
 /* As root, become the owner of an existing data directory (CLI only). */

@@ -31,6 +31,7 @@ int cli_sendmail_main(int argc, char **argv, const struct cli_ctx *ctx);
 /* main() when started as "sendmail" (a symlink): loads $ROOST_CONFIG or
  * /etc/roost/roost.conf if present, and treats every argument as sendmail's. */
 int cli_sendmail_entry(int argc, char **argv);
+int cli_dns_main(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* Shared helpers. */
 /* Reads one line (without the newline) from stdin into a malloc'd string. */

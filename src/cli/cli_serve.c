@@ -22,6 +22,7 @@
 #include "imap/imap_server.h"
 #include "auth/sasl_server.h"
 #include "core/notify.h"
+#include "http/http_server.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -311,6 +312,8 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
 
     if (listeners_bind(cfg, &err) < 0)
         fatal("%s", err);
+    if (http_bind(cfg, &err) < 0)
+        fatal("%s", err);
     drop_privileges(cfg, data_dir);
 
     signal(SIGPIPE, SIG_IGN);
@@ -340,6 +343,8 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
                                     .on_idle = on_protocol_idle};
     if (listeners_start(loops, nloops, serve_accept, NULL) < 0)
         fatal("cannot start listeners");
+    if (http_start(cfg, data_dir, &err) < 0)
+        fatal("%s", err);
     struct event *sigs[3];
     int signums[3] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
@@ -361,6 +366,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     for (int i = 1; i < nloops; i++)
         pthread_join(loop_threads[i], NULL);
     pickup_stop();
+    http_stop();
     queue_stop();
     /* Let in-flight jobs report back while the pool still exists. */
     for (int i = 0; i < nloops; i++)

@@ -75,6 +75,7 @@ void config_defaults(struct config *cfg, int dev)
     cfg->argon2_t_cost = 2;
     cfg->argon2_m_cost_kib = 19456;
     cfg->argon2_parallelism = 1;
+    config_http_defaults(&cfg->http);
     if (dev) {
         add_listener(cfg, LK_SMTP, "127.0.0.1", 2525);
         add_listener(cfg, LK_SUBMISSION, "127.0.0.1", 2587);
@@ -84,6 +85,18 @@ void config_defaults(struct config *cfg, int dev)
         add_listener(cfg, LK_IMAP, "127.0.0.1", 2143);
         add_listener(cfg, LK_IMAPS, "127.0.0.1", 2993);
     }
+}
+
+void config_http_defaults(struct http_conf *h)
+{
+    memset(h, 0, sizeof *h);
+    h->nlisten = 1;
+    snprintf(h->listen[0].host, sizeof h->listen[0].host, "127.0.0.1");
+    h->listen[0].port = 8080;
+    h->max_connections = 100;
+    h->timeout = 30;
+    h->mta_sts_mode = MTA_STS_TESTING;
+    h->mta_sts_max_age = 604800;
 }
 
 void config_free(struct config *cfg)
@@ -246,6 +259,80 @@ static void handle_listeners(struct parse_ctx *c, const char *name, const char *
     free(copy);
 }
 
+static void handle_http_listen(struct parse_ctx *c, const char *value)
+{
+    struct http_conf *h = &c->cfg->http;
+    h->nlisten = 0;
+    char *copy = xstrdup(value);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
+        if (h->nlisten >= CONFIG_MAX_HTTP_LISTENERS) {
+            perr(c, "listen: at most %d addresses", CONFIG_MAX_HTTP_LISTENERS);
+            break;
+        }
+        if (config_parse_hostport(tok, h->listen[h->nlisten].host,
+                                  sizeof h->listen[h->nlisten].host,
+                                  &h->listen[h->nlisten].port) < 0) {
+            perr(c, "listen: '%s' is not ADDRESS:PORT", tok);
+            continue;
+        }
+        h->nlisten++;
+    }
+    free(copy);
+}
+
+static int parse_onoff(const char *v)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+        return 1;
+    if (strcmp(v, "off") == 0 || strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+        return 0;
+    return -1;
+}
+
+static void handle_http(struct parse_ctx *c, const char *name, const char *value)
+{
+    struct http_conf *h = &c->cfg->http;
+    unsigned long long n;
+    if (strcmp(name, "listen") == 0) {
+        handle_http_listen(c, value);
+    } else if (strcmp(name, "tls") == 0) {
+        int v = parse_onoff(value);
+        if (v < 0)
+            perr(c, "tls: '%s' is not on or off", value);
+        else
+            h->tls = v;
+    } else if (strcmp(name, "metrics") == 0) {
+        if (strcmp(value, "local") == 0)
+            h->metrics_public = 0;
+        else if (strcmp(value, "public") == 0)
+            h->metrics_public = 1;
+        else
+            perr(c, "metrics: '%s' is not local or public", value);
+    } else if (strcmp(name, "max_connections") == 0) {
+        if (set_int(c, name, value, 1, 100000, &n) == 0)
+            h->max_connections = (int)n;
+    } else if (strcmp(name, "timeout") == 0) {
+        if (set_int(c, name, value, 1, 3600, &n) == 0)
+            h->timeout = (int)n;
+    } else if (strcmp(name, "mta_sts_mode") == 0) {
+        if (strcmp(value, "testing") == 0)
+            h->mta_sts_mode = MTA_STS_TESTING;
+        else if (strcmp(value, "enforce") == 0)
+            h->mta_sts_mode = MTA_STS_ENFORCE;
+        else if (strcmp(value, "none") == 0)
+            h->mta_sts_mode = MTA_STS_NONE;
+        else
+            perr(c, "mta_sts_mode: '%s' is not testing, enforce or none", value);
+    } else if (strcmp(name, "mta_sts_max_age") == 0) {
+        /* RFC 8461 §3.2: at most 31557600 (about one year) */
+        if (set_int(c, name, value, 1, 31557600, &n) == 0)
+            h->mta_sts_max_age = (long)n;
+    } else {
+        perr(c, "unknown key '%s' in [http]", name);
+    }
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parse_ctx *c = user;
@@ -333,6 +420,8 @@ static int handler(void *user, const char *section, const char *name, const char
         } else {
             perr(c, "unknown key '%s' in [%s]", name, section);
         }
+    } else if (strcmp(section, "http") == 0) {
+        handle_http(c, name, value);
     } else if (!section[0]) {
         perr(c, "'%s' is outside any [section]", name);
     } else {
@@ -354,6 +443,12 @@ static void validate(struct parse_ctx *c)
             if (cfg->listeners[i].port == cfg->listeners[j].port &&
                 strcmp(cfg->listeners[i].host, cfg->listeners[j].host) == 0)
                 perr(c, "two listeners on %s port %d", cfg->listeners[i].host, cfg->listeners[i].port);
+    for (int i = 0; i < cfg->http.nlisten; i++)
+        for (int j = 0; j < cfg->nlisteners; j++)
+            if (cfg->http.listen[i].port == cfg->listeners[j].port &&
+                strcmp(cfg->http.listen[i].host, cfg->listeners[j].host) == 0)
+                perr(c, "[http] listen %s port %d is also a mail listener",
+                     cfg->http.listen[i].host, cfg->http.listen[i].port);
 }
 
 int config_load_string(const char *text, const char *name, struct config *cfg, char **errors_r)

@@ -25,6 +25,21 @@ struct listener_conf {
 };
 
 #define CONFIG_MAX_LISTENERS 32
+#define CONFIG_MAX_HTTP_LISTENERS 8
+
+/* [http]: the HTTP listener (docs/http.md). */
+enum mta_sts_mode { MTA_STS_TESTING, MTA_STS_ENFORCE, MTA_STS_NONE };
+
+struct http_conf {
+    int nlisten;                       /* 0: no HTTP listener */
+    struct { char host[256]; int port; } listen[CONFIG_MAX_HTTP_LISTENERS];
+    int tls;                           /* HTTPS with [tls] cert/key */
+    int metrics_public;                /* /metrics to any client, not just loopback */
+    int max_connections;
+    int timeout;                       /* seconds per connection */
+    enum mta_sts_mode mta_sts_mode;
+    long mta_sts_max_age;              /* seconds */
+};
 
 struct config {
     int dev;                 /* no config file: loopback dev instance */
@@ -47,6 +62,7 @@ struct config {
     unsigned argon2_t_cost, argon2_m_cost_kib, argon2_parallelism;
     size_t log_max_size;     /* [log] max_size: rotate roost.log past this (0 = never) */
     int log_keep;            /* [log] keep: rotated files kept (roost.log.1 .. .N) */
+    struct http_conf http;
 };
 
 const char *listener_kind_name(enum listener_kind k);
@@ -54,6 +70,10 @@ int listener_kind_parse(const char *s, enum listener_kind *k_r);
 
 /* Fills CFG with the development defaults (data dir already resolved). */
 void config_defaults(struct config *cfg, int dev);
+
+/* The [http] defaults: 127.0.0.1:8080, plain HTTP, /metrics for loopback
+ * clients only, MTA-STS mode testing with a max_age of one week. */
+void config_http_defaults(struct http_conf *h);
 
 /* Parses PATH into CFG (defaults applied first). On failure returns -1 and
  * ERRORS_R holds one "FILE:LINE: message" per line (caller frees). */

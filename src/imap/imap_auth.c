@@ -9,6 +9,7 @@
 #include "auth/dir_cache.h"
 #include "auth/throttle.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xalloc.h"
 #include "net/conn.h"
 
@@ -116,6 +117,7 @@ static void login_done(struct imap_job *j)
         imap_set_state(s, IMAP_ST_AUTH);
         imap_reader_reset(s);
         imap_session_timeouts(s);
+        metrics_login(s->lc.kind, ML_OK);
         log_login(s, l, "ok");
         struct buf caps;
         buf_init(&caps, 4096);
@@ -126,20 +128,24 @@ static void login_done(struct imap_job *j)
     }
     case LOGIN_DISABLED:
         throttle_succeeded(l->account, s->peer);
+        metrics_login(s->lc.kind, ML_DISABLED);
         log_login(s, l, "imap-disabled");
         imap_no(s, "[CONTACTADMIN] IMAP access is disabled for this account");
         return;
     case LOGIN_APP_PASSWORD:
         throttle_failed(l->user, s->peer, time(NULL));
+        metrics_login(s->lc.kind, ML_APP_PASSWORD_REQUIRED);
         log_login(s, l, "app-password-required");
         imap_no(s, "[AUTHENTICATIONFAILED] Application-specific password required");
         break;
     case LOGIN_FAIL:
         throttle_failed(l->user, s->peer, time(NULL));
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         log_login(s, l, "fail");
         imap_no(s, "[AUTHENTICATIONFAILED] Invalid credentials");
         break;
     case LOGIN_ERROR:
+        metrics_login(s->lc.kind, ML_ERROR);
         log_error("imap", "event=login session=%s client=%s result=error error=\"%s\"", s->id,
                   s->peer, j->error ? j->error : "directory");
         imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
@@ -155,6 +161,7 @@ static void login_start(struct imap_session *s, char *user, char *pass)
         *p = (char)tolower((unsigned char)*p);
     if (strlen(user) >= 320 || !throttle_allowed(user, s->peer, time(NULL))) {
         char q[LOG_QSIZE];
+        metrics_login(s->lc.kind, ML_THROTTLED);
         log_info("imap", "event=login session=%s client=%s mech=%s result=throttled user=%s",
                  s->id, s->peer, s->sasl_mech, log_q(q, sizeof q, user, strlen(user)));
         imap_no(s, "[UNAVAILABLE] Too many login attempts, please try again later");
@@ -209,6 +216,7 @@ static void sasl_finished(struct imap_session *s)
     if (!user || !pass) {
         free(user);
         wipe_free(&pass);
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         imap_no(s, "[AUTHENTICATIONFAILED] Invalid credentials");
         imap_count_bad(s);
         return;
@@ -241,6 +249,7 @@ static void sasl_step(struct imap_session *s, const char *input)
         return;
     }
     throttle_failed(NULL, s->peer, time(NULL));
+    metrics_login(s->lc.kind, ML_BAD_PASSWORD);
     imap_no(s, "[AUTHENTICATIONFAILED] Invalid credentials");
     imap_count_bad(s);
 }
@@ -283,6 +292,7 @@ void imap_cmd_authenticate(struct imap_session *s, struct imap_command *c)
     if (need_tls(s))
         return;
     if (!throttle_allowed(NULL, s->peer, time(NULL))) {
+        metrics_login(s->lc.kind, ML_THROTTLED);
         imap_no(s, "[UNAVAILABLE] Too many login attempts, please try again later");
         return;
     }

@@ -380,6 +380,7 @@ void imap_accept(struct loop *loop, int fd, const char *peer, const struct liste
         free(s);
         return;
     }
+    conn_set_metrics_kind(s->conn, lc->kind);
     imap_reader_reset(s);
     struct imap_loop *il = imap_loop_of(loop);
     s->next = il->sessions;

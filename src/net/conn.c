@@ -3,6 +3,7 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 
@@ -37,6 +38,7 @@ struct conn {
     void *ctx;
     enum conn_close_reason reason;
     struct event *finish_ev;
+    int metrics_kind;         /* listener kind for the TLS metrics; -1 = none */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -98,6 +100,7 @@ struct conn *conn_new(struct loop *loop, int fd, const char *peer_addr, int impl
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->h = h;
     c->ctx = ctx;
+    c->metrics_kind = -1;
     snprintf(c->peer, sizeof c->peer, "%s", peer_addr);
     if (implicit_tls) {
         if (conn_start_tls_bev(c) < 0) {
@@ -231,6 +234,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
+        if (c->tls_handshaking && c->metrics_kind >= 0)
+            metrics_tls_handshake((enum listener_kind)c->metrics_kind, 1);
         c->tls_handshaking = 0;
         conn_apply_timeouts(c);
         if (c->phase == PH_OPEN && c->h->on_tls_ready)
@@ -289,12 +294,19 @@ static void conn_finish(struct conn *c, enum conn_close_reason why)
 {
     if (c->phase == PH_CLOSED)
         return;
+    if ((c->tls_handshaking || why == CONN_TLS_FAILED) && c->metrics_kind >= 0)
+        metrics_tls_handshake((enum listener_kind)c->metrics_kind, 0);
     c->phase = PH_CLOSED;
     c->reason = why;
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
     c->finish_ev = event_new(loop_base(c->loop), -1, 0, conn_free_cb, c);
     event_active(c->finish_ev, 0, 0);
+}
+
+void conn_set_metrics_kind(struct conn *c, enum listener_kind kind)
+{
+    c->metrics_kind = (int)kind;
 }
 
 void conn_close(struct conn *c)

@@ -14,6 +14,8 @@
 #ifndef ROOST_CONN_H
 #define ROOST_CONN_H
 
+#include "core/config.h"
+
 #include <event2/buffer.h>
 #include <openssl/ssl.h>
 #include <stddef.h>
@@ -50,6 +52,9 @@ void conn_set_idle_timeout(struct conn *c, int seconds);
 long conn_starttls(struct conn *c);
 int conn_is_tls(struct conn *c);
 SSL *conn_ssl(struct conn *c);
+/* Counts this conn's TLS handshakes (implicit or STARTTLS) under the
+ * listener kind KIND in the metrics (core/metrics.h). */
+void conn_set_metrics_kind(struct conn *c, enum listener_kind kind);
 /* Flush what is queued, then close. */
 void conn_close(struct conn *c);
 int conn_closing(struct conn *c);

@@ -2,6 +2,7 @@
  * connection-count limits. */
 #include "net/listener.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 
@@ -99,6 +100,7 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
                       int socklen, void *arg)
 {
     struct bound *b = arg;
+    metrics_connection(b->conf.kind);
     struct handoff *h = xcalloc(1, sizeof *h);
     h->b = b;
     h->fd = fd;

@@ -15,6 +15,7 @@
 #include "auth/directory.h"
 #include "auth/throttle.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "net/conn.h"
@@ -219,6 +220,7 @@ static void login_done(struct pop3_job *j)
     case LR_OK:
         throttle_succeeded(j->account, s->peer);
         enter_transaction(s, j);
+        metrics_login(s->lc.kind, ML_OK);
         log_info("pop3", "event=login session=%s client=%s mech=%s result=ok account=%s "
                  "app_password=%s messages=%d", s->id, s->peer, s->sasl_mech, s->account, app,
                  s->count);
@@ -226,6 +228,7 @@ static void login_done(struct pop3_job *j)
         return;
     case LR_DISABLED:
         throttle_succeeded(j->account, s->peer);
+        metrics_login(s->lc.kind, ML_DISABLED);
         log_info("pop3", "event=login session=%s client=%s mech=%s result=pop-disabled "
                  "account=%s app_password=%s", s->id, s->peer, s->sasl_mech, j->account, app);
         pop3_reply(s, "-ERR [SYS/PERM] POP access is disabled for this account");
@@ -238,17 +241,20 @@ static void login_done(struct pop3_job *j)
         return;
     case LR_APP_PASSWORD:
         throttle_failed(j->user, s->peer, time(NULL));
+        metrics_login(s->lc.kind, ML_APP_PASSWORD_REQUIRED);
         log_info("pop3", "event=login session=%s client=%s mech=%s result=app-password-required "
                  "user=%s", s->id, s->peer, s->sasl_mech, user);
         pop3_reply(s, "-ERR [AUTH] Application-specific password required");
         break;
     case LR_FAIL:
         throttle_failed(j->user, s->peer, time(NULL));
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         log_info("pop3", "event=login session=%s client=%s mech=%s result=fail user=%s", s->id,
                  s->peer, s->sasl_mech, user);
         pop3_reply(s, "-ERR [AUTH] Username and password not accepted");
         break;
     default:
+        metrics_login(s->lc.kind, ML_ERROR);
         log_error("pop3", "event=login session=%s client=%s mech=%s result=error user=%s "
                   "error=\"%s\"", s->id, s->peer, s->sasl_mech, user,
                   j->error ? j->error : "directory or store");
@@ -265,6 +271,7 @@ static void login_start(struct pop3_session *s, char *user, char *pass)
     lower_copy(lower, sizeof lower, user);
     if (!throttle_allowed(lower, s->peer, time(NULL))) {
         char q[LOG_QSIZE];
+        metrics_login(s->lc.kind, ML_THROTTLED);
         log_info("pop3", "event=login session=%s client=%s mech=%s result=throttled user=%s",
                  s->id, s->peer, s->sasl_mech, log_q(q, sizeof q, user, strlen(user)));
         pop3_reply(s, "-ERR [SYS/TEMP] Too many login attempts, please try again later");
@@ -333,6 +340,7 @@ static void sasl_verify(struct pop3_session *s)
     if (!user || !pass) {
         free(user);
         wipe_free(&pass);
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         pop3_reply(s, "-ERR [AUTH] Username and password not accepted");
         pop3_count_bad(s);
         return;
@@ -365,6 +373,7 @@ static void sasl_step(struct pop3_session *s, const char *input)
     if (r == GSASL_BASE64_ERROR || r == GSASL_MECHANISM_PARSE_ERROR) {
         pop3_reply(s, "-ERR Cannot decode response");
     } else {
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         pop3_reply(s, "-ERR [AUTH] Username and password not accepted");
         throttle_failed(NULL, s->peer, time(NULL));
     }
@@ -414,6 +423,7 @@ static void cmd_auth(struct pop3_session *s, const struct pop3_cmd *c)
         return;
     }
     if (!throttle_allowed(NULL, s->peer, time(NULL))) {
+        metrics_login(s->lc.kind, ML_THROTTLED);
         pop3_reply(s, "-ERR [SYS/TEMP] Too many login attempts, please try again later");
         return;
     }

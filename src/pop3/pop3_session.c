@@ -227,6 +227,7 @@ void pop3_accept(struct loop *loop, int fd, const char *peer, const struct liste
         free(s);
         return;
     }
+    conn_set_metrics_kind(s->conn, lc->kind);
     struct pop3_loop *pl = pop3_loop_of(loop);
     s->next = pl->sessions;
     if (pl->sessions)

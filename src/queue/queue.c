@@ -21,6 +21,7 @@
  * outbound module. Failures are retried on a timer with growing delays. */
 #include "queue/queue.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "store/store.h"
@@ -56,6 +57,7 @@ struct qmsg {
     int remote_pending;      /* remote recipients still waiting (last known) */
     int remote_logged;
     enum outcome outcome;
+    uint64_t accepted_us;    /* when it became durable (0: resumed at start) */
 };
 
 struct inbox_item {
@@ -370,6 +372,7 @@ static struct qmsg *qmsg_new(struct queue *q, const char *id, struct spool_msg *
     qm->q = q;
     snprintf(qm->id, sizeof qm->id, "%s", id);
     qm->msg = msg;
+    qm->accepted_us = msg ? metrics_now_us() : 0;
     qm->next = q->msgs;
     if (q->msgs)
         q->msgs->prev = qm;
@@ -425,6 +428,7 @@ static int deliver_one(struct qmsg *qm, int idx, int last)
     log_q(qc, sizeof qc, r->account, strlen(r->account));
     if (store_deliver(q->data_dir, r->account, "INBOX", m->id, m->data, m->len, m->arrived,
                       &uid, &dup, &error) < 0) {
+        metrics_delivery(MD_LOCAL_FAILED);
         log_error("queue", "event=delivery-failed queue=%s rcpt=%s account=%s attempt=%d"
                   " error=\"%s\"", m->id, qa, qc, qm->attempts + 1, error);
         return -1;
@@ -441,8 +445,12 @@ static int deliver_one(struct qmsg *qm, int idx, int last)
         return -1;
     }
     r->done = 1;
-    if (!dup)
+    if (!dup) {
         stats_add(q, &q->stats.delivered_local, 1);
+        metrics_delivery(MD_LOCAL_DELIVERED);
+        if (qm->accepted_us)
+            metrics_observe(MH_DELIVERY, metrics_since_s(qm->accepted_us));
+    }
     return 0;
 }
 
@@ -596,4 +604,16 @@ int queue_inflight(void)
     pthread_mutex_unlock(&q->lock);
     queue_release(q);
     return n;
+}
+
+int queue_running(void)
+{
+    struct queue *q = queue_acquire();
+    if (!q)
+        return 0;
+    pthread_mutex_lock(&q->lock);
+    int running = !q->stopped;
+    pthread_mutex_unlock(&q->lock);
+    queue_release(q);
+    return running;
 }

@@ -31,6 +31,8 @@ struct queue_stats {
 void queue_get_stats(struct queue_stats *st);
 /* Number of messages currently in DATA/queue/ waiting for something. */
 int queue_inflight(void);
+/* 1 if the queue is started and not stopping (for /healthz). */
+int queue_running(void);
 
 /* Added: the retry delays (5 s, 15 s, 30 s, 1 min, 5 min, 15 min, then every
  * 30 min) are counted in units of MS milliseconds; 1000 by default. Tests

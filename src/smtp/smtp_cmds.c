@@ -8,6 +8,7 @@
 #include "auth/directory.h"
 #include "auth/throttle.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xalloc.h"
 #include "net/conn.h"
 #include "net/tls.h"
@@ -146,23 +147,27 @@ static void auth_done(struct smtp_job *j)
         snprintf(s->account, sizeof s->account, "%s", j->account);
         snprintf(s->app_name, sizeof s->app_name, "%s", j->app_name);
         s->bad_commands = 0;
+        metrics_login(s->lc.kind, ML_OK);
         log_info("smtp", "event=auth session=%s client=%s mech=%s result=ok account=%s app_password=%s",
                  s->id, s->peer, s->sasl_mech, s->account, s->app_name[0] ? s->app_name : "-");
         smtp_reply(s, "235 2.7.0 Accepted");
         return;
     case DIR_AUTH_APP_PASSWORD_REQUIRED:
         throttle_failed(j->user, s->peer, time(NULL));
+        metrics_login(s->lc.kind, ML_APP_PASSWORD_REQUIRED);
         log_info("smtp", "event=auth session=%s client=%s mech=%s result=app-password-required user=%s",
                  s->id, s->peer, s->sasl_mech, user);
         smtp_reply(s, "534 5.7.9 Application-specific password required");
         break;
     case DIR_AUTH_FAIL:
         throttle_failed(j->user, s->peer, time(NULL));
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         log_info("smtp", "event=auth session=%s client=%s mech=%s result=fail user=%s", s->id,
                  s->peer, s->sasl_mech, user);
         smtp_reply(s, "535 5.7.8 Username and Password not accepted");
         break;
     default:
+        metrics_login(s->lc.kind, ML_ERROR);
         log_error("smtp", "event=auth session=%s client=%s result=error error=\"%s\"", s->id,
                   s->peer, j->error ? j->error : "directory");
         smtp_reply(s, "454 4.7.0 Temporary authentication failure");
@@ -182,6 +187,7 @@ static void auth_verify(struct smtp_session *s)
             explicit_bzero(pass, strlen(pass));
             free(pass);
         }
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         smtp_reply(s, "535 5.7.8 Username and Password not accepted");
         smtp_count_bad(s);
         return;
@@ -190,6 +196,7 @@ static void auth_verify(struct smtp_session *s)
     lower_copy(lower, sizeof lower, user);
     if (!throttle_allowed(lower, s->peer, time(NULL))) {
         char q[LOG_QSIZE];
+        metrics_login(s->lc.kind, ML_THROTTLED);
         log_info("smtp", "event=auth session=%s client=%s result=throttled user=%s", s->id,
                  s->peer, log_q(q, sizeof q, user, strlen(user)));
         smtp_reply(s, "454 4.7.0 Too many login attempts, please try again later");
@@ -225,6 +232,7 @@ static void auth_step(struct smtp_session *s, const char *input)
     if (r == GSASL_BASE64_ERROR || r == GSASL_MECHANISM_PARSE_ERROR) {
         smtp_reply(s, "501 5.5.2 Cannot decode response");
     } else {
+        metrics_login(s->lc.kind, ML_BAD_PASSWORD);
         smtp_reply(s, "535 5.7.8 Username and Password not accepted");
         throttle_failed(NULL, s->peer, time(NULL));
     }
@@ -280,6 +288,7 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *c)
         return;
     }
     if (!throttle_allowed(NULL, s->peer, time(NULL))) {
+        metrics_login(s->lc.kind, ML_THROTTLED);
         smtp_reply(s, "454 4.7.0 Too many login attempts, please try again later");
         return;
     }
@@ -339,6 +348,7 @@ static void sender_done(struct smtp_job *j)
     }
     if (j->result == 0) {
         char q[LOG_QSIZE];
+        metrics_message_rejected(s->lc.kind, MR_POLICY);
         log_info("smtp", "event=reject session=%s client=%s account=%s from=%s reason=sender-not-owned"
                  " result=553 command=mail", s->id, s->peer, s->account,
                  log_q(q, sizeof q, j->addr, strlen(j->addr)));
@@ -416,6 +426,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
         return;
     }
     if (p.has_size && p.size > s->srv->cfg->max_message_size) {
+        metrics_message_rejected(s->lc.kind, MR_SIZE);
         log_cmd_reject(s, "mail", 552, "size");
         smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
         return;
@@ -425,6 +436,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
         return;
     }
     if (addr[0] == '\0') {
+        metrics_message_rejected(s->lc.kind, MR_POLICY);
         log_cmd_reject(s, "mail", 553, "null-sender-authenticated");
         smtp_reply(s, "553 5.7.1 Sender address not owned by this account");
         return;
@@ -477,11 +489,13 @@ static void rcpt_done(struct smtp_job *j)
     case RCPT_MAILBOX_FULL:
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s account=%s result=552"
                  " reason=over-quota", s->id, qid, s->peer, to, j->account);
+        metrics_message_rejected(s->lc.kind, MR_QUOTA);
         smtp_reply(s, "552 5.2.2 Mailbox full");
         return;
     case DIR_RCPT_NO_SUCH_USER:
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s result=550 reason=no-such-user",
                  s->id, qid, s->peer, to);
+        metrics_message_rejected(s->lc.kind, MR_UNKNOWN_RECIPIENT);
         smtp_reply(s, "550 5.1.1 The email account that you tried to reach does not exist");
         return;
     case DIR_RCPT_NOT_LOCAL:
@@ -493,6 +507,7 @@ static void rcpt_done(struct smtp_job *j)
         }
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s result=550 reason=relay-denied",
                  s->id, qid, s->peer, to);
+        metrics_message_rejected(s->lc.kind, MR_RELAY);
         smtp_reply(s, "550 5.7.1 Relaying denied");
         return;
     default:

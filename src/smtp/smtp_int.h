@@ -55,6 +55,7 @@ struct smtp_session {
     struct smtp_server *srv;
     struct loop *loop;
     struct listener_conf lc;
+    uint64_t data_end_us;     /* end of DATA/BDAT LAST, for the accept latency */
     struct conn *conn;
     char id[13];
     char peer[64];

@@ -11,6 +11,7 @@
 #include "auth/dir_cache.h"
 #include "auth/directory.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xalloc.h"
 #include "net/conn.h"
 #include "net/tls.h"
@@ -84,6 +85,7 @@ static void refuse_daily_limit(struct smtp_session *s)
     log_info("smtp", "event=reject session=%s queue=%s client=%s account=%s reason=daily-limit"
              " result=550 command=data",
              s->id, s->tx->queue_id, s->peer, s->account);
+    metrics_message_rejected(s->lc.kind, MR_RATE_LIMIT);
     smtp_reply(s, "550 5.4.5 Daily user sending limit exceeded");
     if (s->tx->bdat_left)
         smtp_discard(s, s->tx->bdat_left);
@@ -225,11 +227,14 @@ static void queued(void *arg, int result, const char *msg_id, const char *error)
     if (result != 0) {
         log_error("smtp", "event=queue-failed session=%s queue=%s client=%s error=\"%s\"", s->id,
                   msg_id, s->peer, error ? error : "?");
+        metrics_message_rejected(s->lc.kind, MR_TEMPORARY);
         smtp_reply(s, "451 4.3.0 Error: queue file write error, try again later");
     } else {
         s->messages++;
         s->noprogress = 0;
         s->bad_commands = 0;
+        metrics_message_accepted(s->lc.kind);
+        metrics_observe(MH_ACCEPT, metrics_since_s(s->data_end_us));
         log_info("smtp", "event=accepted session=%s queue=%s client=%s result=250", s->id, msg_id,
                  s->peer);
         smtp_reply(s, "250 2.0.0 OK %s", msg_id);
@@ -275,6 +280,7 @@ static void final_done(struct smtp_job *j)
         log_info("smtp", "event=reject session=%s queue=%s client=%s account=%s reason=from-not-owned"
                  " result=553 command=data",
                  s->id, s->tx->queue_id, s->peer, s->account);
+        metrics_message_rejected(s->lc.kind, MR_POLICY);
         smtp_reply(s, "553 5.7.1 Sender address not owned by this account");
         break;
     case FINAL_DAILY_LIMIT:
@@ -292,7 +298,9 @@ void smtp_message_complete(struct smtp_session *s, int oversize, int bare)
 {
     struct smtp_tx *tx = s->tx;
     s->state = SS_CMD;
+    s->data_end_us = metrics_now_us();
     if (oversize || bare) {
+        metrics_message_rejected(s->lc.kind, oversize ? MR_SIZE : MR_BARE_LINE_ENDING);
         log_info("smtp", "event=reject session=%s queue=%s client=%s reason=%s result=%d"
                  " command=data", s->id, tx->queue_id, s->peer, oversize ? "size" : "bare-cr-or-lf",
                  oversize ? 552 : 554);

@@ -15,6 +15,7 @@
 #include "auth/dir_cache.h"
 #include "auth/directory.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xalloc.h"
 #include "store/store_imap.h"
 
@@ -76,6 +77,7 @@ static void quota_done(struct smtp_job *j)
         log_info("smtp", "event=reject session=%s queue=%s client=%s to-account=%s"
                  " reason=over-quota result=552 command=data", s->id, s->tx->queue_id, s->peer,
                  log_q(q, sizeof q, j->account, strlen(j->account)));
+        metrics_message_rejected(s->lc.kind, MR_QUOTA);
         smtp_reply(s, "552 5.2.2 Mailbox full");
         smtp_tx_reset(s);
         return;

@@ -223,6 +223,7 @@ void smtp_accept(struct loop *loop, int fd, const char *peer, const struct liste
         free(s);
         return;
     }
+    conn_set_metrics_kind(s->conn, lc->kind);
     struct smtp_loop *sl = smtp_loop_of(loop);
     s->next = sl->sessions;
     if (sl->sessions)

@@ -427,7 +427,10 @@ class RoostServer:
         self.data = self.base / "data"
         self.conf = self.base / "roost.conf"
         self.hostname = hostname
-        ports = free_ports(len(listeners))
+        ports = free_ports(len(listeners) + 1)
+        # The HTTP listener ([http] listen) gets a free port too, unless the
+        # test configures [http] itself in extra_config.
+        self.http_port = ports.pop()
         self.ports = dict(zip(listeners, ports))
         self.limits = dict(limits or {})
         lines = ["[server]", f"hostname = {hostname}", f"data_dir = {self.data}", "user =",
@@ -436,6 +439,8 @@ class RoostServer:
             lines.append(f"{k} = 127.0.0.1:{p}")
         if self.limits:
             lines += ["", "[limits]"] + [f"{k} = {v}" for k, v in self.limits.items()]
+        if "[http]" not in extra_config:
+            lines += ["", "[http]", f"listen = 127.0.0.1:{self.http_port}"]
         self.conf.write_text("\n".join(lines) + "\n" + extra_config)
         self.proc = None
         self.stderr_path = self.base / "stderr.log"

@@ -1,0 +1,192 @@
+/* cli_dns: `roost dns DOMAIN` prints every DNS record DOMAIN needs for mail
+ * served by this Roost, as zone-file lines with a comment before each group:
+ * MX, SPF, DKIM (the active key, through src/dkim), DMARC, MTA-STS and its
+ * policy host, TLS-RPT, the autoconfig/autodiscover names and the RFC 6186 /
+ * RFC 8314 SRV records. Host names come from [server] hostname and ports
+ * from the configured listeners; a service with no listener gets the
+ * "not offered" SRV target "." (RFC 6186 §4). The MTA-STS id is derived
+ * from the policy text, so it changes exactly when the policy does.
+ * Exit 0, or 1 for a domain not served here, 2 for usage. */
+#include "auth/directory.h"
+#include "cli/cli.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "dkim/dkimkey.h"
+#include "http/http_autoconfig.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DNS_TTL 3600
+#define TXT_STRING_MAX 255
+
+static void txt_record(const char *name, const char *value)
+{
+    size_t len = strlen(value);
+    if (len <= TXT_STRING_MAX) {
+        printf("%s. %d IN TXT \"%s\"\n", name, DNS_TTL, value);
+        return;
+    }
+    printf("%s. %d IN TXT (", name, DNS_TTL);
+    for (size_t off = 0; off < len; off += TXT_STRING_MAX) {
+        size_t n = len - off < TXT_STRING_MAX ? len - off : TXT_STRING_MAX;
+        printf(" \"%.*s\"", (int)n, value + off);
+    }
+    printf(" )\n");
+}
+
+static void dkim_records(const struct cli_ctx *ctx, const char *domain)
+{
+    struct dkimkey k;
+    const char *err = NULL;
+    int r = dkimkey_load(ctx->data_dir, domain, NULL, &k, &err);
+    if (r == 1) {
+        printf("; DKIM: %s has no signing key yet. Make one with\n;   roost dkim generate %s\n"
+               "; and run roost dns %s again.\n", domain, domain, domain);
+        return;
+    }
+    char *value = r == 0 ? dkimkey_txt_value(&k, &err) : NULL;
+    if (!value) {
+        printf("; DKIM: cannot read the key of %s: %s\n", domain, err ? err : "?");
+        if (r == 0)
+            dkimkey_clear(&k);
+        return;
+    }
+    printf("; DKIM (RFC 6376): selector %s, %s. Outgoing mail is signed with it.\n", k.selector,
+           dkimkey_alg_name(k.alg));
+    char name[DKIMKEY_SELECTOR_MAX + DKIMKEY_DOMAIN_MAX + 16];
+    snprintf(name, sizeof name, "%s._domainkey.%s", k.selector, domain);
+    txt_record(name, value);
+    free(value);
+    dkimkey_clear(&k);
+}
+
+/* 16 hex digits of SHA-256 over the policy text. */
+static void mta_sts_id(const struct http_site *site, char out[17])
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    if (http_mta_sts_txt(site, &b) < 0 || !EVP_Digest(b.data, b.len, md, NULL, EVP_sha256(), NULL))
+        memset(md, 0, sizeof md);
+    buf_deinit(&b);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+struct srv {
+    const char *service;
+    enum listener_kind kind;
+    int priority;
+};
+
+/* RFC 8314 §5.1: implicit TLS preferred (lower priority) over STARTTLS;
+ * RFC 6186 §3.4: IMAP preferred over POP3. */
+static const struct srv srvs[] = {
+    {"_submissions._tcp", LK_SUBMISSIONS, 0},
+    {"_submission._tcp", LK_SUBMISSION, 5},
+    {"_imaps._tcp", LK_IMAPS, 0},
+    {"_imap._tcp", LK_IMAP, 5},
+    {"_pop3s._tcp", LK_POP3S, 10},
+    {"_pop3._tcp", LK_POP3, 20},
+};
+
+static void print_records(const struct cli_ctx *ctx, const char *domain)
+{
+    struct http_site site;
+    http_site_from_config(ctx->cfg, &site);
+    const char *host = site.hostname;
+    printf("; DNS records for %s, whose mail is served by %s (Roost).\n"
+           "; %s itself needs A and/or AAAA records with this server's public\n"
+           "; addresses (not printed: Roost cannot know them behind NAT).\n\n", domain, host, host);
+
+    printf("; MX: where the world delivers mail for %s\n", domain);
+    printf("%s. %d IN MX 10 %s.\n\n", domain, DNS_TTL, host);
+
+    printf("; SPF (RFC 7208): only the MX host sends mail for %s\n", domain);
+    txt_record(domain, "v=spf1 mx -all");
+    printf("\n");
+
+    dkim_records(ctx, domain);
+    printf("\n");
+
+    char name[DKIMKEY_DOMAIN_MAX + 64], value[DKIMKEY_DOMAIN_MAX + 128];
+    printf("; DMARC (RFC 7489): quarantine mail that fails SPF and DKIM; daily reports\n");
+    snprintf(name, sizeof name, "_dmarc.%s", domain);
+    snprintf(value, sizeof value, "v=DMARC1; p=quarantine; rua=mailto:postmaster@%s", domain);
+    txt_record(name, value);
+    printf("\n");
+
+    char id[17];
+    mta_sts_id(&site, id);
+    printf("; MTA-STS (RFC 8461): senders fetch the policy from\n"
+           ";   https://mta-sts.%s/.well-known/mta-sts.txt\n"
+           "; which needs a certificate valid for mta-sts.%s ([http] tls, docs/http.md)\n",
+           domain, domain);
+    snprintf(name, sizeof name, "_mta-sts.%s", domain);
+    snprintf(value, sizeof value, "v=STSv1; id=%s", id);
+    txt_record(name, value);
+    printf("mta-sts.%s. %d IN CNAME %s.\n\n", domain, DNS_TTL, host);
+
+    printf("; TLS-RPT (RFC 8460): reports about TLS failures delivering to %s\n", domain);
+    snprintf(name, sizeof name, "_smtp._tls.%s", domain);
+    snprintf(value, sizeof value, "v=TLSRPTv1; rua=mailto:postmaster@%s", domain);
+    txt_record(name, value);
+    printf("\n");
+
+    printf("; Client autoconfiguration (Thunderbird, Outlook; docs/http.md)\n");
+    printf("autoconfig.%s. %d IN CNAME %s.\n", domain, DNS_TTL, host);
+    printf("autodiscover.%s. %d IN CNAME %s.\n\n", domain, DNS_TTL, host);
+
+    printf("; Service records (RFC 6186, RFC 8314): priority weight port target\n");
+    for (size_t i = 0; i < sizeof srvs / sizeof *srvs; i++) {
+        int port = site.port[srvs[i].kind];
+        if (port)
+            printf("%s.%s. %d IN SRV %d 1 %d %s.\n", srvs[i].service, domain, DNS_TTL,
+                   srvs[i].priority, port, host);
+        else
+            printf("%s.%s. %d IN SRV 0 0 0 .\n", srvs[i].service, domain, DNS_TTL);
+    }
+}
+
+int cli_dns_main(int argc, char **argv, const struct cli_ctx *ctx)
+{
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: roost dns DOMAIN\n");
+        return 2;
+    }
+    char domain[DKIMKEY_DOMAIN_MAX + 1];
+    size_t n = strlen(argv[1]);
+    if (n > 0 && argv[1][n - 1] == '.')
+        n--;
+    if (n == 0 || n >= sizeof domain) {
+        fprintf(stderr, "roost: %s: not a valid domain name\n", argv[1]);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        domain[i] = (char)tolower((unsigned char)argv[1][i]);
+    domain[n] = '\0';
+    if (!dkimkey_domain_valid(domain)) {
+        fprintf(stderr, "roost: %s: not a valid domain name\n", argv[1]);
+        return 1;
+    }
+    struct directory *d = cli_open_directory(ctx);
+    if (!d)
+        return 1;
+    int r = dir_domain_exists(d, domain);
+    dir_close(&d);
+    if (r < 0) {
+        fprintf(stderr, "roost: cannot read the directory\n");
+        return 1;
+    }
+    if (r == 0) {
+        fprintf(stderr, "roost: %s: not a domain served here (add it with roost domain add %s)\n",
+                domain, domain);
+        return 1;
+    }
+    print_records(ctx, domain);
+    return 0;
+}
