@@ -597,8 +597,9 @@ static char *round_own(struct round *r, char *s)
     return s;
 }
 
-/* Adds a record to the round and applies it to the state at once. */
-static void round_record(struct round *r, const struct rs_record *rec)
+/* Adds a record to the round and applies it to the state at once. The
+ * copy returned owns its strings (REC's may point into the state). */
+static const struct rs_record *round_record(struct round *r, const struct rs_record *rec)
 {
     if (r->nrec == r->caprec) {
         r->caprec = r->caprec ? r->caprec * 2 : 8;
@@ -610,6 +611,7 @@ static void round_record(struct round *r, const struct rs_record *rec)
     c->host = round_own(r, rec->host ? xstrdup(rec->host) : NULL);
     c->reply = round_own(r, rec->reply ? xstrdup(rec->reply) : NULL);
     rs_apply(r->st, c);
+    return c;
 }
 
 static void round_fail(struct round *r, int idx, const struct rs_record *rec, int expired)
@@ -702,9 +704,9 @@ static void round_apply_results(struct round *r, const struct sched_policy *p)
                                  .outcome = x->outcome == RCPT_DELIVERED ? 'd' : 'f',
                                  .code = x->code, .enhanced = x->enhanced, .reply = x->reply,
                                  .host = x->host };
-        round_record(r, &rec);
+        const struct rs_record *c = round_record(r, &rec);
         if (x->outcome == RCPT_FAILED)
-            round_fail(r, x->idx, &rec, 0);
+            round_fail(r, x->idx, c, 0);
     }
 }
 
@@ -968,8 +970,7 @@ static void round_work(void *arg)
                 rec.reply = last->reply;
                 rec.host = last->host;
             }
-            round_record(&r, &rec);
-            round_fail(&r, i, &rec, 0);
+            round_fail(&r, i, round_record(&r, &rec), 0);
         }
     }
     if (!r.st->held)
