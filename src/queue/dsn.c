@@ -124,13 +124,17 @@ static int human_part(struct buf *b, const struct dsn_input *in)
         if (r->expired)
             rc |= buf_appendf(b, "    The message stayed in the queue too long without being "
                                  "delivered; the mail system gave up.\r\n");
+        if (r->by_admin)
+            rc |= buf_appendf(b, "    The mail administrator returned the message before it "
+                                 "could be delivered.\r\n");
         if (r->remote_host && reply[0]) {
             clean(rhost, sizeof rhost, r->remote_host, 300);
             rc |= buf_appendf(b, "    The receiving server %s answered:\r\n    %s\r\n", rhost,
                               reply);
         } else if (reply[0]) {
             rc |= buf_appendf(b, "    %s %s\r\n",
-                              r->expired || in->kind == DSN_DELAYED ? "The last problem was:"
+                              r->expired || r->by_admin || in->kind == DSN_DELAYED
+                                  ? "The last problem was:"
                                                                     : "Reason:", reply);
         }
     }

@@ -26,6 +26,7 @@ struct dsn_rcpt {
     const char *remote_host;  /* "mx.example.com [192.0.2.1]" or NULL */
     int64_t last_attempt_ms;  /* 0 when never attempted */
     int expired;              /* given up: the message was too old */
+    int by_admin;             /* returned by `roost queue bounce` */
 };
 
 struct dsn_input {

@@ -794,7 +794,8 @@ static void round_bounce(struct round *r, const struct sched_policy *p)
         log_rcpt(qa, sizeof qa, f->address);
         const char *reply = f->reply ? f->reply : "";
         log_info("queue", "event=bounced queue=%s rcpt=%s status=%s reason=%s reply=%s",
-                 r->m->id, qa, f->status, f->expired ? "expired" : "failed",
+                 r->m->id, qa, f->status,
+                 f->expired ? "expired" : f->by_admin ? "bounced-by-admin" : "failed",
                  log_q(qr, sizeof qr, reply, strlen(reply)));
     }
     stats_add(r->qm->q, &r->qm->q->stats.failed, r->nfail);
@@ -964,13 +965,21 @@ static void round_work(void *arg)
                 continue;
             struct rs_record rec = { .type = 'A', .t_ms = r.now, .idx = i, .outcome = 'f',
                                      .enhanced = "5.0.0", .reply = BOUNCED_BY_ADMIN };
+            /* the notice quotes the last answer, when there was one; the
+             * fail entry copies it before the record replaces it */
             const struct rs_attempt *last = &r.st->r[i].last;
-            if (last->reply) {   /* the last remote answer says more */
-                rec.code = last->code;
-                rec.reply = last->reply;
-                rec.host = last->host;
+            struct rs_record told = rec;
+            if (last->reply) {
+                told.code = last->code;
+                told.reply = last->reply;
+                told.host = last->host;
+                told.t_ms = last->t_ms;
+            } else {
+                told.t_ms = 0;
             }
-            round_fail(&r, i, round_record(&r, &rec), 0);
+            round_fail(&r, i, &told, 0);
+            r.fails[r.nfail - 1].by_admin = 1;
+            round_record(&r, &rec);
         }
     }
     if (!r.st->held)

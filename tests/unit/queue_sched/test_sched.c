@@ -413,6 +413,24 @@ static int wait_calls(struct fx *f, const char *addr, int n, int ms)
     return run_until(f, cond_calls, &a, ms);
 }
 
+struct log_arg {
+    const char *dir, *needle, *id;
+    int n;
+};
+
+static int cond_log(void *arg)
+{
+    struct log_arg *a = arg;
+    return log_count(a->dir, a->needle, a->id) >= a->n;
+}
+
+/* Waits until the log has N lines with NEEDLE and ID; then exactly N? */
+static int wait_log(struct fx *f, const char *needle, const char *id, int n, int ms)
+{
+    struct log_arg a = { f->dir, needle, id, n };
+    return run_until(f, cond_log, &a, ms) && log_count(f->dir, needle, id) == n;
+}
+
 /* ---- tests ---- */
 
 static void test_outcomes_and_dsn(void)
@@ -617,7 +635,7 @@ static void test_control(void)
 
     test_assert(qctl_request(f.dir, s.id, QCTL_DELETE, &err) == 0);
     test_assert(wait_gone(&f, s.id, 3000));
-    test_assert(log_count(f.dir, "event=deleted", s.id) == 1);
+    test_assert(wait_log(&f, "event=deleted", s.id, 1, 3000));
     test_assert(log_count(f.dir, "event=dsn-queued", s.id) == 0);
     test_assert(qctl_request(f.dir, s.id, QCTL_HOLD, &err) == 1);   /* gone */
 
@@ -660,7 +678,7 @@ static void test_control_while_stopped(void)
     test_assert(qctl_server_running(f.dir));
     test_assert(wait_gone(&f, s.id, 3000));
     test_assert(calls_for("x@h.test") == 1);
-    test_assert(log_count(f.dir, "event=deleted", s.id) == 1);
+    test_assert(wait_log(&f, "event=deleted", s.id, 1, 3000));
     fx_stop(&f);
     test_end();
 }
