@@ -799,7 +799,7 @@ static void round_bounce(struct round *r, const struct sched_policy *p)
                  log_q(qr, sizeof qr, reply, strlen(reply)));
     }
     stats_add(r->qm->q, &r->qm->q->stats.failed, r->nfail);
-    if (!r->m->sender[0]) {
+    if (!r->m->sender || !r->m->sender[0]) {
         log_info("queue", "event=dsn-suppressed queue=%s reason=null-sender rcpts=%d",
                  r->m->id, r->nfail);
         return;
@@ -829,7 +829,7 @@ static void round_warn(struct round *r, const struct sched_policy *p)
         n++;
     }
     if (n > 0) {
-        if (r->m->sender[0])
+        if (r->m->sender && r->m->sender[0])
             queue_dsn(r, DSN_DELAYED, w, n, p);
         struct rs_record rec = { .type = 'W', .t_ms = r->now };
         round_record(r, &rec);

@@ -717,8 +717,39 @@ static void test_limits(void)
     test_end();
 }
 
+static void test_local_only_no_state(void)
+{
+    test_begin("sched: local recipients delivered at once leave no state file behind");
+    fake_reset();
+    struct sched_policy p;
+    policy(&p, 1000, 300, 600, 1200, 5 * 86400, 4 * 3600);
+    struct fx f;
+    test_assert(fx_start(&f, &p, 1) == 0);
+    struct spool_msg *m = xcalloc(1, sizeof *m);
+    m->sender = xstrdup("someone@remote.test");
+    m->data = xstrdup("Subject: local\r\n\r\nx\r\n");
+    m->len = strlen(m->data);
+    m->nrcpt = 1;
+    m->rcpts = xcalloc(1, sizeof *m->rcpts);
+    m->rcpts[0].address = xstrdup(SENDER);
+    m->rcpts[0].account = xstrdup(SENDER);
+    struct sub s = { 0 };
+    queue_submit(m, f.loop, on_done, &s);
+    test_assert(run_until(&f, cond_called, &s, 5000) && s.result == 0);
+    test_assert(wait_gone(&f, s.id, 5000));
+    test_assert(wait_inbox(&f, 1, 5000));
+    char *state = xasprintf("%s/queue/%s.state", f.dir, s.id);
+    struct stat st;
+    test_assert(stat(state, &st) < 0);   /* never written (removal would not unlink it) */
+    free(state);
+    test_assert(ncalls == 0);
+    fx_stop(&f);
+    test_end();
+}
+
 void ts_sched_tests(void)
 {
+    test_local_only_no_state();
     test_outcomes_and_dsn();
     test_backoff();
     test_delayed_then_bounce();
