@@ -577,6 +577,8 @@ static void round_start(struct qmsg *qm)
 {
     if (qm->timer)
         evtimer_del(qm->timer);
+    if (qm->kick)
+        qm->has_state = 1;   /* a request wrote the state file */
     qm->in_job = 1;
     qm->kick = 0;
     queue_ref(qm->q);
@@ -1216,14 +1218,13 @@ static void wake_starved(struct queue *q)
 
 /* ---- control requests (queue loop) ---- */
 
+/* Loop only; QM's fields are the worker's while a round runs, so a busy
+ * message just gets the flag and goes again when it is done. */
 static void kick_one(struct qmsg *qm)
 {
-    qm->has_state = 1;
-    if (qm->in_job || qm->outstanding > 0) {
-        qm->kick = 1;
-        return;
-    }
-    round_start(qm);
+    qm->kick = 1;
+    if (!qm->in_job && qm->outstanding == 0)
+        round_start(qm);
 }
 
 void queue_control_kick(const char *id)
