@@ -235,18 +235,20 @@ def test_bad_input(qserver):
 def test_verbs_while_stopped(make_server):
     srv = make_server(extra_config=_config())
     address, pw = srv.new_account("qstop")
-    q_hold = submit_remote(srv, address, pw, ["h@elsewhere.invalid"], subject="hold me")
-    q_del = submit_remote(srv, address, pw, ["d@elsewhere.invalid"], subject="delete me")
-    q_bnc = submit_remote(srv, address, pw, ["b@elsewhere.invalid"], subject="bounce me")
-    for q, a in ((q_hold, "h@elsewhere.invalid"), (q_del, "d@elsewhere.invalid"),
-                 (q_bnc, "b@elsewhere.invalid")):
-        wait_attempts(srv, q, a, 1)
+    msgs = {}
+    for name in ("hold", "delete", "bounce", "retry", "wait"):
+        rcpt = f"{name}@elsewhere.invalid"
+        msgs[name] = (submit_remote(srv, address, pw, [rcpt], subject=f"{name} me"), rcpt)
+    for qid, rcpt in msgs.values():
+        wait_attempts(srv, qid, rcpt, 1)
     assert srv.terminate() == 0
 
+    q_hold, q_del, q_bnc, q_retry = (msgs[k][0] for k in ("hold", "delete", "bounce", "retry"))
     r = srv.ok("queue", "hold", q_hold)
     assert "No server is running" in r.stdout
     srv.ok("queue", "delete", q_del)
     srv.ok("queue", "bounce", q_bnc)
+    srv.ok("queue", "retry", q_retry)
     out = srv.queue_list()
     assert re.search(q_hold + r".*\bheld$", out, re.M), out
     assert re.search(q_del + r".*\bdelete-requested$", out, re.M), out
@@ -259,9 +261,18 @@ def test_verbs_while_stopped(make_server):
     wait_until(lambda: q_del not in srv.queue_list() and q_bnc not in srv.queue_list(), 15,
                what="delete and bounce done at start")
     _, parts, blocks = parse_dsn(raw)
-    assert blocks[1]["Final-Recipient"] == "rfc822; b@elsewhere.invalid"
+    assert blocks[1]["Final-Recipient"] == "rfc822; bounce@elsewhere.invalid"
     assert "Subject: bounce me" in parts[2].get_payload()
+    wait_attempts(srv, q_retry, msgs["retry"][1], 2)  # retry: due at start
     time.sleep(0.5)
-    assert attempts_of(srv, q_hold, "h@elsewhere.invalid") == 1   # still held after start
-    srv.ok("queue", "release", q_hold)
-    wait_attempts(srv, q_hold, "h@elsewhere.invalid", 2)
+    # the schedule survived the restart: the others wait for their hour
+    assert attempts_of(srv, msgs["wait"][0], msgs["wait"][1]) == 1
+    assert attempts_of(srv, q_hold, msgs["hold"][1]) == 1      # still held
+    assert srv.terminate() == 0
+
+    srv.ok("queue", "release", q_hold)                # released while stopped
+    assert " active" in list_block(srv, q_hold)
+    srv.start()
+    wait_attempts(srv, q_hold, msgs["hold"][1], 2)
+    assert log_has(srv, "event=released", f"queue={q_hold}")
+    assert attempts_of(srv, msgs["wait"][0], msgs["wait"][1]) == 1
