@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DSN_MAX (256 * 1024)
+#define DSN_MAX (1024 * 1024)   /* 64 KiB of header + about 50 recipients, with room */
 #define DSN_MAX_HEADER (64 * 1024)   /* of the original message, quoted */
 #define DSN_MAX_VALUE 900            /* one field value, before folding */
 

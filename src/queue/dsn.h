@@ -43,7 +43,8 @@ struct dsn_input {
     int nrcpt;
 };
 
-/* The whole notice (header and body) as a malloc'd buffer. */
+/* The whole notice (header and body) as a malloc'd buffer; NULL when it
+ * would pass 1 MiB (the queue lists at most 50 recipients per notice). */
 char *dsn_compose(const struct dsn_input *in, size_t *len_r);
 
 /* "Thu, 03 Dec 2026 06:40:03 +0000" (RFC 5322), locale-independent. */

@@ -21,6 +21,7 @@
 
 #define BOUNCED_BY_ADMIN "bounced by the mail administrator (roost queue bounce)"
 #define EXPIRED_STATUS "5.4.7"
+#define DSN_MAX_RCPTS 50   /* recipients listed in one notice */
 
 /* What one round decides, on the worker. */
 struct round {
@@ -184,7 +185,7 @@ static int dsn_recipient(struct queue *q, const char *sender, char **account_r)
 }
 
 /* Composes and queues one DSN about the recipients in FAILS. 0 ok. */
-static int queue_dsn(struct round *r, enum dsn_kind kind, const struct dsn_rcpt *rcpts, int n,
+static int dsn_one(struct round *r, enum dsn_kind kind, const struct dsn_rcpt *rcpts, int n,
                      const struct sched_policy *p)
 {
     struct queue *q = r->qm->q;
@@ -233,6 +234,15 @@ static int queue_dsn(struct round *r, enum dsn_kind kind, const struct dsn_rcpt 
     queue_inbox_post(q, d);
     (void)p;
     return 0;
+}
+
+/* One notice per DSN_MAX_RCPTS recipients, so that each stays well inside
+ * dsn_compose's bound however many recipients failed together. */
+static void queue_dsn(struct round *r, enum dsn_kind kind, const struct dsn_rcpt *rcpts, int n,
+                      const struct sched_policy *p)
+{
+    for (int off = 0; off < n; off += DSN_MAX_RCPTS)
+        dsn_one(r, kind, rcpts + off, n - off < DSN_MAX_RCPTS ? n - off : DSN_MAX_RCPTS, p);
 }
 
 /* The round's failures: one "failed" DSN for all of them (not for the null

@@ -359,7 +359,8 @@ int rs_load(const char *qdir, const char *id, int nrcpt, struct rs_msg **s_r)
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
     struct stat st;
-    if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > RS_MAX_FILE) {
+    uint64_t max = RS_MAX_FILE + (uint64_t)(nrcpt > 0 ? nrcpt : 0) * RS_MAX_FILE_PER_RCPT;
+    if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > max) {
         close(fd);
         return -1;
     }

@@ -28,7 +28,9 @@
 
 /* Attempts kept per recipient for `queue show` (the oldest drop out). */
 #define RS_MAX_HISTORY 32
+/* A state file read back is at most 16 MiB plus 64 KiB per recipient. */
 #define RS_MAX_FILE (16u * 1024 * 1024)
+#define RS_MAX_FILE_PER_RCPT (64u * 1024)
 
 enum rs_state { RS_PENDING, RS_DELIVERED, RS_FAILED };
 

@@ -45,7 +45,7 @@ struct fake_pending {
     struct event *ev;
     const struct spool_msg *msg;
     int n;
-    int idx[16];
+    int idx[256];
     remote_done_fn done;
     void *arg;
     int hung;
@@ -101,8 +101,7 @@ static void fake_answer(struct fake_pending *p)
         pp = &(*pp)->next;
     if (*pp)
         *pp = p->next;
-    struct remote_result res[16];
-    memset(res, 0, sizeof res);
+    struct remote_result *res = xcalloc((size_t)p->n + 1, sizeof *res);
     for (int i = 0; i < p->n; i++) {
         res[i].idx = p->idx[i];
         script(p->msg->rcpts[p->idx[i]].address, &res[i]);
@@ -118,6 +117,7 @@ static void fake_answer(struct fake_pending *p)
         free(res[i].reply);
         free(res[i].remote_host);
     }
+    free(res);
 }
 
 static void fake_fire(evutil_socket_t fd, short what, void *arg)
@@ -141,7 +141,7 @@ void remote_deliver(const struct remote_attempt *a, remote_done_fn done, void *a
 {
     struct fake_pending *p = xcalloc(1, sizeof *p);
     p->msg = a->msg;
-    p->n = a->nrcpt < 16 ? a->nrcpt : 16;
+    p->n = a->nrcpt < 256 ? a->nrcpt : 256;
     memcpy(p->idx, a->rcpts, sizeof p->idx[0] * (size_t)p->n);
     p->done = done;
     p->arg = arg;
@@ -747,8 +747,39 @@ static void test_local_only_no_state(void)
     test_end();
 }
 
+static void test_many_failures(void)
+{
+    test_begin("sched: 120 recipients failing together: notices of at most 50 each");
+    fake_reset();
+    struct sched_policy p;
+    policy(&p, 1000, 300, 600, 1200, 5 * 86400, 4 * 3600);
+    struct fx f;
+    test_assert(fx_start(&f, &p, 1) == 0);
+    static char addrs[120][32];
+    static const char *rcpts[121];
+    for (int i = 0; i < 120; i++) {
+        snprintf(addrs[i], sizeof addrs[i], "bad%d@z.test", i);
+        rcpts[i] = addrs[i];
+    }
+    rcpts[120] = NULL;
+    struct sub s;
+    submit(&f, SENDER, rcpts, &s);
+    test_assert(wait_gone(&f, s.id, 10000));
+    test_assert(wait_inbox(&f, 3, 10000));
+    test_assert(ncalls == 1 && calls[0].nrcpt == 120);
+    test_assert(log_count(f.dir, "kind=failed rcpts=50", s.id) == 2);
+    test_assert(log_count(f.dir, "kind=failed rcpts=20", s.id) == 1);
+    test_assert(log_count(f.dir, "event=bounced", s.id) == 120);
+    char *last = inbox_read(f.dir, 3);
+    test_assert(last && strstr(last, "Final-Recipient: rfc822; bad119@z.test") != NULL);
+    free(last);
+    fx_stop(&f);
+    test_end();
+}
+
 void ts_sched_tests(void)
 {
+    test_many_failures();
     test_local_only_no_state();
     test_outcomes_and_dsn();
     test_backoff();
