@@ -557,54 +557,65 @@ static void timer_fire(evutil_socket_t fd, short what, void *arg)
         round_start(qm);
 }
 
-static void domain_of(const char *address, char *out, size_t outsz)
+/* A due recipient with its destination domain (lower case). */
+struct due_rcpt {
+    char *domain;
+    int idx;
+};
+
+static char *domain_of(const char *address)
 {
     const char *at = strrchr(address, '@');
-    snprintf(out, outsz, "%s", at ? at + 1 : "");
-    for (char *c = out; *c; c++)
+    char *d = xstrdup(at ? at + 1 : "");
+    for (char *c = d; *c; c++)
         *c = (char)tolower((unsigned char)*c);
+    return d;
 }
 
-/* The due remote recipients, one remote_deliver per destination domain, as
- * far as the slots allow; the rest wait for a slot (qm->starved). */
+static int cmp_due(const void *a, const void *b)
+{
+    const struct due_rcpt *x = a, *y = b;
+    int c = strcmp(x->domain, y->domain);
+    return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* The due remote recipients sorted by domain, then one remote_deliver per
+ * domain as far as the slots allow; the rest wait for a slot (qm->starved). */
 static void remote_start_all(struct qmsg *qm)
 {
     struct queue *q = qm->q;
     struct spool_msg *m = qm->msg;
-    int *taken = xcalloc((size_t)qm->ndue, sizeof *taken);
+    int n = qm->ndue;
+    struct due_rcpt *due = xcalloc((size_t)n + 1, sizeof *due);
+    for (int i = 0; i < n; i++) {
+        due[i].idx = qm->due[i];
+        due[i].domain = domain_of(m->rcpts[qm->due[i]].address);
+    }
+    qsort(due, (size_t)n, sizeof *due, cmp_due);
     qm->starved = 0;
-    for (int a = 0; a < qm->ndue; a++) {
-        if (taken[a])
-            continue;
-        char dom[256], other[256];
-        domain_of(m->rcpts[qm->due[a]].address, dom, sizeof dom);
-        if (!sched_slot_take(q->slots, &q->policy, dom)) {
+    for (int a = 0, b; a < n; a = b) {
+        for (b = a + 1; b < n && strcmp(due[a].domain, due[b].domain) == 0; b++) {
+        }
+        if (!sched_slot_take(q->slots, &q->policy, due[a].domain)) {
             qm->starved = 1;
-            for (int b = a; b < qm->ndue; b++) {
-                domain_of(m->rcpts[qm->due[b]].address, other, sizeof other);
-                if (strcmp(dom, other) == 0)
-                    taken[b] = 1;
-            }
             continue;
         }
         struct qattempt *at = xcalloc(1, sizeof *at);
         at->qm = qm;
-        at->domain = xstrdup(dom);
-        at->idx = xcalloc((size_t)qm->ndue, sizeof *at->idx);
-        for (int b = a; b < qm->ndue; b++) {
-            domain_of(m->rcpts[qm->due[b]].address, other, sizeof other);
-            if (!taken[b] && strcmp(dom, other) == 0) {
-                taken[b] = 1;
-                at->idx[at->n++] = qm->due[b];
-            }
-        }
+        at->domain = xstrdup(due[a].domain);
+        at->n = b - a;
+        at->idx = xcalloc((size_t)at->n, sizeof *at->idx);
+        for (int k = a; k < b; k++)
+            at->idx[k - a] = due[k].idx;
         qm->outstanding++;
         queue_ref(q);
         struct remote_attempt ra = { .msg = m, .rcpts = at->idx, .nrcpt = at->n,
                                      .domain = at->domain };
         remote_deliver(&ra, remote_done_cb, at);
     }
-    free(taken);
+    for (int i = 0; i < n; i++)
+        free(due[i].domain);
+    free(due);
     qm->ndue = 0;
 }
 
@@ -617,13 +628,17 @@ static void remote_done_cb(void *arg, const struct remote_result *results, int n
     qm->outstanding--;
     int64_t now = rs_now_ms();
     qm->res = xrealloc(qm->res, xmul((size_t)(qm->nres + n) + 1, sizeof *qm->res));
+    /* only the recipients of this attempt, each once */
+    int nr = qm->msg ? qm->msg->nrcpt : 0;
+    unsigned char *mine = xcalloc((size_t)nr + 1, 1);
+    for (int k = 0; k < at->n; k++)
+        if (at->idx[k] >= 0 && at->idx[k] < nr)
+            mine[at->idx[k]] = 1;
     for (int i = 0; i < n; i++) {
         const struct remote_result *x = &results[i];
-        int ok = 0;
-        for (int k = 0; k < at->n; k++)
-            ok |= at->idx[k] == x->idx;
-        if (!ok)
-            continue;   /* not a recipient of this attempt: ignored */
+        if (x->idx < 0 || x->idx >= nr || !mine[x->idx])
+            continue;   /* not a recipient of this attempt (or twice): ignored */
+        mine[x->idx] = 0;
         struct qres *c = &qm->res[qm->nres++];
         c->idx = x->idx;
         c->outcome = x->outcome;
@@ -633,6 +648,7 @@ static void remote_done_cb(void *arg, const struct remote_result *results, int n
         c->host = x->remote_host ? xstrdup(x->remote_host) : NULL;
         c->t_ms = now;
     }
+    free(mine);
     free(at->domain);
     free(at->idx);
     free(at);
