@@ -191,7 +191,13 @@ static void print_header(const char *data, size_t len)
         size_t vis = n > 0 && data[off + n - 1] == '\r' ? n - 1 : n;
         if (vis == 0)
             break;
-        printf("  %.*s\n", (int)vis, data + off);
+        putchar(' ');
+        putchar(' ');
+        for (size_t i = 0; i < vis; i++) {   /* no terminal control bytes */
+            unsigned char c = (unsigned char)data[off + i];
+            putchar(c < ' ' && c != '\t' ? '?' : c == 0x7f ? '?' : c);
+        }
+        putchar('\n');
         off += n + 1;
     }
 }
