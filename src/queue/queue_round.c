@@ -186,7 +186,7 @@ static int dsn_recipient(struct queue *q, const char *sender, char **account_r)
 
 /* Composes and queues one DSN about the recipients in FAILS. 0 ok. */
 static int dsn_one(struct round *r, enum dsn_kind kind, const struct dsn_rcpt *rcpts, int n,
-                     const struct sched_policy *p)
+                   const struct sched_policy *p)
 {
     struct queue *q = r->qm->q;
     struct spool_msg *m = r->m;
@@ -270,8 +270,8 @@ static void round_bounce(struct round *r, const struct sched_policy *p)
     queue_dsn(r, DSN_FAILED, r->fails, r->nfail, p);
 }
 
-/* Once per message: the "delayed" DSN for the remote recipients that have
- * been deferred, when the message is older than delay_warning. */
+/* Once per message: the "delayed" DSN for the recipients that have been
+ * deferred, when the message is older than delay_warning. */
 static void round_warn(struct round *r, const struct sched_policy *p)
 {
     int64_t warn_at = sched_warning_ms(p, r->m->arrived);
