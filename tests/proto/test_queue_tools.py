@@ -276,3 +276,37 @@ def test_verbs_while_stopped(make_server):
     wait_attempts(srv, q_hold, msgs["hold"][1], 2)
     assert log_has(srv, "event=released", f"queue={q_hold}")
     assert attempts_of(srv, msgs["wait"][0], msgs["wait"][1]) == 1
+
+
+# ---------------------------------------------------------------- shrunk schedule
+
+def test_delayed_notice_then_bounce(make_server):
+    """[queue] in seconds: retries every second, a delay notice after 2 s,
+    the bounce after 6 s (Status 5.4.7), then the message is gone."""
+    cfg = "\n[queue]\nretry_schedule = 1s\nmax_age = 6s\ndelay_warning = 2s\n" + _outbound_config()
+    srv = make_server(extra_config=cfg)
+    address, pw = srv.new_account("qexp")
+    rcpt = "late@elsewhere.invalid"
+    qid = submit_remote(srv, address, pw, [rcpt], subject="expire me")
+    rows = srv.wait_for_message(address, 2, timeout=30)
+    wait_until(lambda: qid not in srv.queue_list(), 15, what="expired message removed")
+    delayed, failed = (srv.cat(address, r["uid"]) for r in rows[:2])
+
+    msg, parts, blocks = parse_dsn(delayed)
+    assert msg["Subject"] == "Delayed Mail (still being retried)"
+    assert "not been delivered yet" in parts[0].get_payload()
+    assert blocks[1]["Final-Recipient"] == f"rfc822; {rcpt}"
+    assert blocks[1]["Action"] == "delayed"
+    assert blocks[1]["Status"].startswith("4.")
+    assert blocks[1]["Will-Retry-Until"].endswith("+0000")
+
+    msg, parts, blocks = parse_dsn(failed)
+    assert msg["Subject"] == "Undelivered Mail Returned to Sender"
+    assert blocks[1]["Action"] == "failed" and blocks[1]["Status"] == "5.4.7"
+    assert "gave up" in parts[0].get_payload()
+    assert "Subject: expire me" in parts[2].get_payload()
+    text = log_text(srv)
+    assert len(re.findall(r"event=dsn-queued queue=" + qid + r" \S+ kind=delayed", text)) == 1
+    assert len(re.findall(r"event=dsn-queued queue=" + qid + r" \S+ kind=failed", text)) == 1
+    assert log_has(srv, "event=bounced", f"queue={qid}", "reason=expired")
+    assert len(re.findall(r"event=retry-scheduled queue=" + qid, text)) >= 3
