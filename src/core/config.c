@@ -76,6 +76,13 @@ void config_defaults(struct config *cfg, int dev)
     cfg->argon2_m_cost_kib = 19456;
     cfg->argon2_parallelism = 1;
     config_http_defaults(&cfg->http);
+    static const unsigned retry[] = { 300, 600, 1200, 2400, 3600, 7200, 14400 };
+    for (size_t i = 0; i < sizeof retry / sizeof retry[0]; i++)
+        cfg->queue_retry[cfg->queue_nretry++] = retry[i];
+    cfg->queue_max_age = 5 * 86400;
+    cfg->queue_delay_warning = 4 * 3600;
+    cfg->queue_max_remote = 100;
+    cfg->queue_max_per_domain = 20;
     if (dev) {
         add_listener(cfg, LK_SMTP, "127.0.0.1", 2525);
         add_listener(cfg, LK_SUBMISSION, "127.0.0.1", 2587);
@@ -228,6 +235,81 @@ static int set_int(struct parse_ctx *c, const char *key, const char *v, unsigned
         return -1;
     }
     return 0;
+}
+
+int config_parse_duration(const char *s, unsigned *seconds_r)
+{
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    unsigned long long mult = 1;
+    if (*end == 's') mult = 1, end++;
+    else if (*end == 'm') mult = 60, end++;
+    else if (*end == 'h') mult = 3600, end++;
+    else if (*end == 'd') mult = 86400, end++;
+    if (errno || *end || n > 366ULL * 86400 / mult)
+        return -1;
+    *seconds_r = (unsigned)(n * mult);
+    return 0;
+}
+
+/* [queue] retry_schedule = 5m 10m 20m ... */
+static void handle_retry_schedule(struct parse_ctx *c, const char *value)
+{
+    struct config *cfg = c->cfg;
+    unsigned steps[CONFIG_MAX_RETRY_STEPS];
+    int n = 0;
+    char *copy = xstrdup(value);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
+        unsigned d;
+        if (n >= CONFIG_MAX_RETRY_STEPS) {
+            perr(c, "retry_schedule: at most %d steps", CONFIG_MAX_RETRY_STEPS);
+            free(copy);
+            return;
+        }
+        if (config_parse_duration(tok, &d) < 0 || d == 0) {
+            perr(c, "retry_schedule: '%s' is not a duration (e.g. 30s, 5m, 1h)", tok);
+            free(copy);
+            return;
+        }
+        steps[n++] = d;
+    }
+    free(copy);
+    if (n == 0) {
+        perr(c, "retry_schedule: expected durations such as '5m 10m 20m 40m 1h 2h 4h'");
+        return;
+    }
+    memcpy(cfg->queue_retry, steps, sizeof steps[0] * (size_t)n);
+    cfg->queue_nretry = n;
+}
+
+static void handle_queue(struct parse_ctx *c, const char *name, const char *value)
+{
+    struct config *cfg = c->cfg;
+    unsigned d;
+    unsigned long long n;
+    if (strcmp(name, "retry_schedule") == 0) {
+        handle_retry_schedule(c, value);
+    } else if (strcmp(name, "max_age") == 0 || strcmp(name, "delay_warning") == 0) {
+        int is_age = name[0] == 'm';
+        if (config_parse_duration(value, &d) < 0 || (is_age && d == 0))
+            perr(c, "%s: '%s' is not a duration (e.g. 30s, 4h, 5d)", name, value);
+        else if (is_age)
+            cfg->queue_max_age = d;
+        else
+            cfg->queue_delay_warning = d;
+    } else if (strcmp(name, "max_remote_attempts") == 0) {
+        if (set_int(c, name, value, 1, 100000, &n) == 0)
+            cfg->queue_max_remote = (int)n;
+    } else if (strcmp(name, "max_attempts_per_domain") == 0) {
+        if (set_int(c, name, value, 1, 100000, &n) == 0)
+            cfg->queue_max_per_domain = (int)n;
+    } else {
+        perr(c, "unknown key '%s' in [queue]", name);
+    }
 }
 
 static void handle_listeners(struct parse_ctx *c, const char *name, const char *value)
@@ -422,6 +504,8 @@ static int handler(void *user, const char *section, const char *name, const char
         }
     } else if (strcmp(section, "http") == 0) {
         handle_http(c, name, value);
+    } else if (strcmp(section, "queue") == 0) {
+        handle_queue(c, name, value);
     } else if (!section[0]) {
         perr(c, "'%s' is outside any [section]", name);
     } else {

@@ -63,6 +63,14 @@ struct config {
     size_t log_max_size;     /* [log] max_size: rotate roost.log past this (0 = never) */
     int log_keep;            /* [log] keep: rotated files kept (roost.log.1 .. .N) */
     struct http_conf http;
+    /* [queue] (docs/queue.md): durations in seconds */
+#define CONFIG_MAX_RETRY_STEPS 16
+    unsigned queue_retry[CONFIG_MAX_RETRY_STEPS]; /* remote back-off; the last repeats */
+    int queue_nretry;
+    unsigned queue_max_age;        /* give up (bounce) after this long in the queue */
+    unsigned queue_delay_warning;  /* "delayed" DSN once after this long; 0 = never */
+    int queue_max_remote;          /* outstanding remote attempts in total */
+    int queue_max_per_domain;      /* ... and per destination domain */
 };
 
 const char *listener_kind_name(enum listener_kind k);
@@ -86,6 +94,10 @@ void config_free(struct config *cfg);
 /* Resolves the data directory: explicit (--data) > config file > $ROOST_DATA
  * > ./roost-data. Returns an allocated string. */
 char *config_resolve_data_dir(const char *explicit_dir, const struct config *cfg);
+
+/* Parses a duration: a number with an optional unit s, m, h or d (seconds
+ * without one), e.g. "30s", "5m", "4h", "5d". 0 on success. */
+int config_parse_duration(const char *s, unsigned *seconds_r);
 
 /* Parses "host:port", "[v6]:port" or ":port". 0 on success. */
 int config_parse_hostport(const char *s, char *host, size_t hostsz, int *port_r);

@@ -1,84 +1,63 @@
-/* queue: the scheduler between the SMTP sessions, the spool and the local
- * mailbox store (see queue.h).
+/* queue: the scheduler between the SMTP sessions, the spool, the local
+ * mailbox store and the outbound transport (see queue.h).
  *
  * Threads and ownership:
  *  - queue_submit runs on a session's loop; spool_commit runs on a worker;
  *    the session's done callback runs back on the session's loop. Then the
  *    message is handed to the queue loop through a mutex-protected inbox and
  *    a libevent user event (the one documented cross-loop channel here).
- *  - Everything about queued messages (struct qmsg, the retry timers, the
- *    list of messages) lives on the queue loop's thread. A message has at
- *    most one delivery job at a time (qm->in_job); while the job runs, the
- *    worker owns the qmsg's message and progress fields.
- *  - struct queue is reference counted: every job holds a reference, so a
- *    queue_stop while jobs are still running (or their completions are still
- *    queued on a loop) only marks it stopped; the last job frees it.
+ *  - Everything about queued messages (struct qmsg, the timers, the list of
+ *    messages, the remote-attempt slots) lives on the queue loop's thread. A
+ *    message has at most one round job at a time (qm->in_job); while it runs
+ *    the worker owns the qmsg's message, state and result fields. Remote
+ *    attempts run on the queue loop (qm->outstanding counts them) and never
+ *    overlap a round job.
+ *  - struct queue is reference counted: every job and remote attempt holds a
+ *    reference, so a queue_stop while they are still running only marks it
+ *    stopped; the last one frees it.
  *
- * Delivery: for each local recipient not yet done, store_deliver (idempotent
- * by queue id) and then spool_mark_done, except for the last one, after
- * which the message is removed from the spool at once (a crash in between
- * redelivers, and the store reports the duplicate). Remote recipients stay queued for the
- * outbound module. Failures are retried on a timer with growing delays. */
-#include "queue/queue.h"
+ * A round (queue_round.c, on a worker) does everything that touches files for
+ * one message: load the queue file and the state (rcptstate.h), apply the
+ * results of the remote attempts that just finished, honour `roost queue`
+ * requests, deliver the due local recipients (store_deliver, idempotent by
+ * queue id, then spool_mark_done except for the last recipient, after which
+ * the message is removed at once), decide deferrals, give-ups and DSNs (one
+ * DSN per kind per round for all the recipients concerned, committed to the
+ * spool before the failure is recorded: a crash in between may repeat a DSN,
+ * never lose one), append the round's records with one fsync, remove the
+ * message when every recipient is finished, and list the remote recipients
+ * that are due. Back on the loop (round_done) those go to the transport,
+ * one remote_deliver per destination domain, within the slot limits; when
+ * every attempt has answered, the next round records the results.
+ *
+ * A message whose recipients are all local and delivered at the first try
+ * never gets a state file: no fsync is added to that path. */
+#include "queue/queue_int.h"
+#include "queue/qctl.h"
+#include "queue/rcptstate.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
-#include "store/store.h"
 
+#include <ctype.h>
 #include <event2/event.h>
-#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Retry delays in units (seconds by default): quick at first, then minutes. */
-static const unsigned retry_delays[] = { 5, 15, 30, 60, 300, 900, 1800 };
-#define N_RETRY_DELAYS (sizeof retry_delays / sizeof retry_delays[0])
-
-enum outcome {
-    OUT_REMOVED,    /* every recipient done; the spool file is gone */
-    OUT_GONE,       /* the spool file vanished or was corrupt */
-    OUT_RETRY,      /* some local delivery failed */
-    OUT_REMOTE,     /* only remote recipients remain */
-    OUT_SKIPPED,    /* the queue was stopping */
-};
-
-struct queue;
-
-struct qmsg {
-    struct queue *q;
-    struct qmsg *prev, *next;
-    char id[SPOOL_ID_LEN + 1];
-    struct spool_msg *msg;   /* NULL: load from the spool */
-    struct event *retry;
-    int attempts;
-    int in_job;
-    int listed;
-    int remote_pending;      /* remote recipients still waiting (last known) */
-    int remote_logged;
-    enum outcome outcome;
-    uint64_t accepted_us;    /* when it became durable (0: resumed at start) */
+/* One remote_deliver call. */
+struct qattempt {
+    struct qmsg *qm;
+    char *domain;
+    int n;
+    int *idx;
 };
 
 struct inbox_item {
     struct inbox_item *next;
     struct spool_msg *msg;
-};
-
-struct queue {
-    pthread_mutex_t lock;    /* refs, stopped, inbox, stats, inflight */
-    int refs;
-    int stopped;
-    char *data_dir;
-    struct spool *spool;
-    struct worker_pool *pool;
-    struct loop *loop;
-    struct event *inbox_ev;
-    struct inbox_item *inbox_head, *inbox_tail;
-    struct qmsg *msgs;       /* queue loop only */
-    int inflight;
-    unsigned retry_unit_ms;
-    struct queue_stats stats;
 };
 
 struct submit_job {
@@ -93,29 +72,33 @@ struct submit_job {
 
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct queue *the_queue;
+static struct sched_policy configured_policy;
+static int configured_policy_set;
 static unsigned configured_retry_unit_ms = 1000;
+static char *configured_hostname;
+static const struct config *configured_cfg;
 
 static struct queue *queue_acquire(void);
 static void queue_ref(struct queue *q);
 static void queue_release(struct queue *q);
-static void stats_add(struct queue *q, unsigned long *field, long delta);
 static void inflight_add(struct queue *q, int delta);
 static void submit_work(void *arg);
 static void submit_done(void *arg);
 static void submit_refused(evutil_socket_t fd, short what, void *arg);
-static void inbox_post(struct queue *q, struct spool_msg *msg);
 static void inbox_run(evutil_socket_t fd, short what, void *arg);
 static struct qmsg *qmsg_new(struct queue *q, const char *id, struct spool_msg *msg);
 static void qmsg_unlist(struct qmsg *qm);
 static void qmsg_free(struct qmsg *qm);
-static void delivery_schedule(struct qmsg *qm);
-static void delivery_work(void *arg);
-static void delivery_done(void *arg);
-static enum outcome deliver_locals(struct qmsg *qm);
-static int deliver_one(struct qmsg *qm, int idx, int last);
-static void retry_fire(evutil_socket_t fd, short what, void *arg);
-static void retry_arm(struct qmsg *qm);
+static void round_start(struct qmsg *qm);
+static void round_done(void *arg);
+static void round_finish(struct qmsg *qm);
+static void timer_fire(evutil_socket_t fd, short what, void *arg);
+static void timer_arm(struct qmsg *qm, int64_t at_ms);
+static void remote_start_all(struct qmsg *qm);
+static void remote_done_cb(void *arg, const struct remote_result *results, int n);
+static void wake_starved(struct queue *q);
 static void resume_one(const char *id, void *arg);
+static void ctl_cb(const char *id, char op, void *arg);
 
 /* ---- lifetime ---- */
 
@@ -144,12 +127,14 @@ static void queue_release(struct queue *q)
     if (!last)
         return;
     spool_close(&q->spool);
+    sched_slots_free(&q->slots);
     pthread_mutex_destroy(&q->lock);
     free(q->data_dir);
+    free(q->hostname);
     free(q);
 }
 
-static void stats_add(struct queue *q, unsigned long *field, long delta)
+void queue_stats_add(struct queue *q, unsigned long *field, long delta)
 {
     pthread_mutex_lock(&q->lock);
     *field += (unsigned long)delta;
@@ -163,16 +148,58 @@ static void inflight_add(struct queue *q, int delta)
     pthread_mutex_unlock(&q->lock);
 }
 
+int queue_is_stopped(struct queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    int stopped = q->stopped;
+    pthread_mutex_unlock(&q->lock);
+    return stopped;
+}
+
+unsigned queue_unit_ms(struct queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    unsigned u = q->policy.unit_ms;
+    pthread_mutex_unlock(&q->lock);
+    return u;
+}
+
+/* The policy with the current unit (a copy, for a worker). */
+void queue_policy_get(struct queue *q, struct sched_policy *p_r)
+{
+    pthread_mutex_lock(&q->lock);
+    *p_r = q->policy;
+    pthread_mutex_unlock(&q->lock);
+}
+
 void queue_set_retry_unit_ms(unsigned ms)
 {
     configured_retry_unit_ms = ms ? ms : 1;
     struct queue *q = queue_acquire();
     if (q) {
         pthread_mutex_lock(&q->lock);
-        q->retry_unit_ms = configured_retry_unit_ms;
+        q->policy.unit_ms = configured_retry_unit_ms;
         pthread_mutex_unlock(&q->lock);
         queue_release(q);
     }
+}
+
+void queue_set_config(const struct config *cfg)
+{
+    configured_cfg = cfg;
+    free(configured_hostname);
+    configured_hostname = cfg && cfg->hostname ? xstrdup(cfg->hostname) : NULL;
+    if (cfg) {
+        sched_policy_from_config(&configured_policy, cfg);
+        configured_policy_set = 1;
+    }
+}
+
+void queue_set_policy(const struct sched_policy *p)
+{
+    configured_policy = *p;
+    configured_policy_set = 1;
+    configured_retry_unit_ms = p->unit_ms ? p->unit_ms : 1;
 }
 
 int queue_start(const char *data_dir, struct worker_pool *pool, struct loop *loop,
@@ -192,23 +219,51 @@ int queue_start(const char *data_dir, struct worker_pool *pool, struct loop *loo
     pthread_mutex_init(&q->lock, NULL);
     q->refs = 1;
     q->data_dir = xstrdup(data_dir);
+    q->hostname = xstrdup(configured_hostname ? configured_hostname : "localhost");
+    q->cfg = configured_cfg;
     q->spool = sp;
     q->pool = pool;
     q->loop = loop;
-    q->retry_unit_ms = configured_retry_unit_ms;
+    q->slots = sched_slots_new();
+    if (configured_policy_set)
+        q->policy = configured_policy;
+    else
+        sched_policy_default(&q->policy);
+    q->policy.unit_ms = configured_retry_unit_ms;
     q->inbox_ev = event_new(loop_base(loop), -1, 0, inbox_run, q);
     if (!q->inbox_ev) {
         *error_r = "cannot create the queue event";
         queue_release(q);
         return -1;
     }
+    struct config defaults;
+    const struct config *rcfg = q->cfg;
+    if (!rcfg) {
+        config_defaults(&defaults, 1);
+        rcfg = &defaults;
+    }
+    int rrc = remote_start(rcfg, loop, error_r);
+    if (!q->cfg)
+        config_free(&defaults);
+    if (rrc < 0) {
+        event_free(q->inbox_ev);
+        queue_release(q);
+        return -1;
+    }
+    q->remote_started = 1;
     pthread_mutex_lock(&global_lock);
     the_queue = q;
     pthread_mutex_unlock(&global_lock);
 
+    rs_remove_orphans(spool_dir(sp));
+    const char *cerr = NULL;
+    q->ctl = qctl_watch_start(data_dir, loop_base(loop), ctl_cb, q, &cerr);
+    if (!q->ctl)
+        log_warn("queue", "event=control-unavailable error=\"%s\"", cerr ? cerr : "?");
     int before = q->inflight;
     if (spool_scan(sp, resume_one, q) < 0)
         log_error("queue", "event=scan-failed dir=%s", spool_dir(sp));
+    qctl_watch_scan(q->ctl);   /* requests made while no server ran */
     log_info("queue", "event=started dir=%s resumed=%d", spool_dir(sp), q->inflight - before);
     return 0;
 }
@@ -229,6 +284,7 @@ void queue_stop(void)
     event_free(q->inbox_ev);
     q->inbox_ev = NULL;
     pthread_mutex_unlock(&q->lock);
+    qctl_watch_stop(&q->ctl);
     while (it) {
         struct inbox_item *next = it->next;
         spool_msg_free(&it->msg);   /* durable in the spool: resumed next start */
@@ -238,13 +294,17 @@ void queue_stop(void)
     while (q->msgs) {
         struct qmsg *qm = q->msgs;
         qmsg_unlist(qm);
-        if (qm->retry) {
-            event_free(qm->retry);
-            qm->retry = NULL;
+        if (qm->timer) {
+            event_free(qm->timer);
+            qm->timer = NULL;
         }
-        if (!qm->in_job)
-            qmsg_free(qm);   /* else delivery_done frees it */
+        if (!qm->in_job && qm->outstanding == 0)
+            qmsg_free(qm);   /* else round_done / remote_done_cb frees it */
     }
+    /* Attempts still running are answered now (the contract: DONE exactly
+     * once); their callbacks see the queue stopped. */
+    if (q->remote_started)
+        remote_stop();
     log_info("queue", "event=stopped");
     queue_release(q);
 }
@@ -282,29 +342,31 @@ static void submit_refused(evutil_socket_t fd, short what, void *arg)
     free(j);
 }
 
+/* Worker: spool_commit and the accounting; the caller posts the message. */
+int queue_commit(struct queue *q, struct spool_msg *msg, const char **error_r)
+{
+    if (spool_commit(q->spool, msg, error_r) < 0) {
+        log_error("queue", "event=commit-failed queue=%s error=\"%s\"", msg->id, *error_r);
+        return -1;
+    }
+    char qs[LOG_QSIZE];
+    const char *s = msg->sender ? msg->sender : "";
+    log_info("queue", "event=accepted queue=%s from=%s nrcpt=%d size=%zu", msg->id,
+             log_q(qs, sizeof qs, s, strlen(s)), msg->nrcpt, msg->len);
+    queue_stats_add(q, &q->stats.accepted, 1);
+    inflight_add(q, 1);
+    return 0;
+}
+
 static void submit_work(void *arg)
 {
     struct submit_job *j = arg;
-    struct queue *q = j->q;
-    pthread_mutex_lock(&q->lock);
-    int stopped = q->stopped;
-    pthread_mutex_unlock(&q->lock);
-    if (stopped) {
+    if (queue_is_stopped(j->q)) {
         j->result = -1;
         j->error = "queue stopping";
         return;
     }
-    j->result = spool_commit(q->spool, j->msg, &j->error);
-    char qs[LOG_QSIZE];
-    if (j->result < 0) {
-        log_error("queue", "event=commit-failed queue=%s error=\"%s\"", j->id, j->error);
-        return;
-    }
-    const char *s = j->msg->sender ? j->msg->sender : "";
-    log_info("queue", "event=accepted queue=%s from=%s nrcpt=%d size=%zu", j->id,
-             log_q(qs, sizeof qs, s, strlen(s)), j->msg->nrcpt, j->msg->len);
-    stats_add(q, &q->stats.accepted, 1);
-    inflight_add(q, 1);
+    j->result = queue_commit(j->q, j->msg, &j->error);
 }
 
 static void submit_done(void *arg)
@@ -313,7 +375,7 @@ static void submit_done(void *arg)
     if (j->done)
         j->done(j->arg, j->result, j->id, j->result == 0 ? NULL : j->error);
     if (j->result == 0)
-        inbox_post(j->q, j->msg);
+        queue_inbox_post(j->q, j->msg);
     else
         spool_msg_free(&j->msg);
     queue_release(j->q);
@@ -321,7 +383,7 @@ static void submit_done(void *arg)
 }
 
 /* Any thread: hands a committed message to the queue loop. */
-static void inbox_post(struct queue *q, struct spool_msg *msg)
+void queue_inbox_post(struct queue *q, struct spool_msg *msg)
 {
     struct inbox_item *it = xcalloc(1, sizeof *it);
     it->msg = msg;
@@ -351,8 +413,9 @@ static void inbox_run(evutil_socket_t fd, short what, void *arg)
     while (it) {
         struct inbox_item *next = it->next;
         struct qmsg *qm = qmsg_new(q, it->msg->id, it->msg);
+        qm->fresh = 1;
         free(it);
-        delivery_schedule(qm);
+        round_start(qm);
         it = next;
     }
 }
@@ -361,7 +424,9 @@ static void resume_one(const char *id, void *arg)
 {
     struct queue *q = arg;
     inflight_add(q, 1);
-    delivery_schedule(qmsg_new(q, id, NULL));
+    struct qmsg *qm = qmsg_new(q, id, NULL);
+    qm->has_state = 1;
+    round_start(qm);
 }
 
 /* ---- queued messages (queue loop only) ---- */
@@ -395,189 +460,255 @@ static void qmsg_unlist(struct qmsg *qm)
     qm->listed = 0;
 }
 
+void queue_clear_results(struct qmsg *qm)
+{
+    for (int i = 0; i < qm->nres; i++) {
+        free(qm->res[i].reply);
+        free(qm->res[i].host);
+    }
+    free(qm->res);
+    qm->res = NULL;
+    qm->nres = 0;
+}
+
 static void qmsg_free(struct qmsg *qm)
 {
-    if (qm->retry)
-        event_free(qm->retry);
+    if (qm->timer)
+        event_free(qm->timer);
     spool_msg_free(&qm->msg);
+    queue_clear_results(qm);
+    free(qm->due);
     free(qm);
 }
 
-static void delivery_schedule(struct qmsg *qm)
+static void round_start(struct qmsg *qm)
 {
+    if (qm->timer)
+        evtimer_del(qm->timer);
+    if (qm->kick)
+        qm->has_state = 1;   /* a request wrote the state file */
     qm->in_job = 1;
+    qm->kick = 0;
     queue_ref(qm->q);
-    worker_submit(qm->q->pool, qm->q->loop, delivery_work, delivery_done, qm);
+    worker_submit(qm->q->pool, qm->q->loop, queue_round_work, round_done, qm);
 }
 
-/* Worker: one local recipient. 0 done (delivered or duplicate), -1 failed.
- * LAST: no recipient remains after this one, so the message is removed
- * right after and its .done mark would be written only to be deleted (a
- * crash before the removal redelivers, which the store turns into a
- * duplicate by queue id): it is not written. */
-static int deliver_one(struct qmsg *qm, int idx, int last)
-{
-    struct queue *q = qm->q;
-    struct spool_msg *m = qm->msg;
-    struct spool_rcpt *r = &m->rcpts[idx];
-    char qa[LOG_QSIZE], qc[LOG_QSIZE];
-    uint32_t uid = 0;
-    int dup = 0;
-    const char *error = "unknown";
-    log_q(qa, sizeof qa, r->address, strlen(r->address));
-    log_q(qc, sizeof qc, r->account, strlen(r->account));
-    if (store_deliver(q->data_dir, r->account, "INBOX", m->id, m->data, m->len, m->arrived,
-                      &uid, &dup, &error) < 0) {
-        metrics_delivery(MD_LOCAL_FAILED);
-        log_error("queue", "event=delivery-failed queue=%s rcpt=%s account=%s attempt=%d"
-                  " error=\"%s\"", m->id, qa, qc, qm->attempts + 1, error);
-        return -1;
-    }
-    if (dup)
-        log_info("queue", "event=duplicate-skipped queue=%s rcpt=%s account=%s uid=%u"
-                 " mailbox=INBOX", m->id, qa, qc, uid);
-    else
-        log_info("queue", "event=delivered queue=%s rcpt=%s account=%s uid=%u mailbox=INBOX",
-                 m->id, qa, qc, uid);
-    if (!last && spool_mark_done(q->spool, m->id, idx) < 0) {
-        /* The store has it; a retry will find the duplicate and mark again. */
-        log_error("queue", "event=mark-done-failed queue=%s rcpt=%s", m->id, qa);
-        return -1;
-    }
-    r->done = 1;
-    if (!dup) {
-        stats_add(q, &q->stats.delivered_local, 1);
-        metrics_delivery(MD_LOCAL_DELIVERED);
-        if (qm->accepted_us)
-            metrics_observe(MH_DELIVERY, metrics_since_s(qm->accepted_us));
-    }
-    return 0;
-}
+/* ---- back on the loop ---- */
 
-static enum outcome deliver_locals(struct qmsg *qm)
-{
-    struct queue *q = qm->q;
-    struct spool_msg *m = qm->msg;
-    int failed = 0, remote = 0, pending = 0;
-    for (int i = 0; i < m->nrcpt; i++)
-        pending += !m->rcpts[i].done;
-    for (int i = 0; i < m->nrcpt; i++) {
-        struct spool_rcpt *r = &m->rcpts[i];
-        if (r->done)
-            continue;
-        pending--;
-        if (!r->account) {
-            remote++;
-            if (!qm->remote_logged) {
-                char qa[LOG_QSIZE];
-                log_info("queue", "event=queued-remote queue=%s rcpt=%s", m->id,
-                         log_q(qa, sizeof qa, r->address, strlen(r->address)));
-            }
-            continue;
-        }
-        if (deliver_one(qm, i, pending == 0 && remote == 0 && failed == 0) < 0)
-            failed++;
-    }
-    qm->remote_logged = 1;
-    stats_add(q, &q->stats.pending_remote, remote - qm->remote_pending);
-    qm->remote_pending = remote;
-    if (failed) {
-        stats_add(q, &q->stats.failed, failed);
-        return OUT_RETRY;
-    }
-    if (remote)
-        return OUT_REMOTE;
-    if (spool_remove(q->spool, m->id) < 0) {
-        log_error("queue", "event=remove-failed queue=%s", m->id);
-        return OUT_RETRY;
-    }
-    log_info("queue", "event=removed queue=%s", m->id);
-    return OUT_REMOVED;
-}
-
-static void delivery_work(void *arg)
-{
-    struct qmsg *qm = arg;
-    struct queue *q = qm->q;
-    pthread_mutex_lock(&q->lock);
-    int stopped = q->stopped;
-    pthread_mutex_unlock(&q->lock);
-    if (stopped) {
-        qm->outcome = OUT_SKIPPED;
-        return;
-    }
-    if (!qm->msg) {
-        int rc = spool_load(q->spool, qm->id, &qm->msg);
-        if (rc != 0) {
-            log_warn("queue", "event=load-failed queue=%s result=%s", qm->id,
-                     rc > 0 ? "missing" : "corrupt");
-            qm->outcome = OUT_GONE;
-            return;
-        }
-    }
-    qm->outcome = deliver_locals(qm);
-    /* Retries and the outbound module reload from the spool: the spool is
-     * the truth, and waiting messages should not hold their bodies. */
-    spool_msg_free(&qm->msg);
-}
-
-static void delivery_done(void *arg)
+static void round_done(void *arg)
 {
     struct qmsg *qm = arg;
     struct queue *q = qm->q;
     qm->in_job = 0;
-    pthread_mutex_lock(&q->lock);
-    int stopped = q->stopped;
-    pthread_mutex_unlock(&q->lock);
-    if (stopped || qm->outcome == OUT_SKIPPED) {
+    if (queue_is_stopped(q) || qm->outcome == OUT_SKIPPED) {
         qmsg_unlist(qm);
-        qmsg_free(qm);
+        if (qm->outstanding == 0)
+            qmsg_free(qm);
         queue_release(q);
         return;
     }
     switch (qm->outcome) {
     case OUT_REMOVED:
     case OUT_GONE:
-        stats_add(q, &q->stats.pending_remote, -qm->remote_pending);
+        queue_stats_add(q, &q->stats.pending_remote, -qm->remote_pending);
         inflight_add(q, -1);
         qmsg_unlist(qm);
         qmsg_free(qm);
         break;
-    case OUT_RETRY:
-        retry_arm(qm);
+    case OUT_WAIT:
+        if (qm->ndue > 0)
+            remote_start_all(qm);
+        if (qm->outstanding == 0)
+            round_finish(qm);
         break;
-    case OUT_REMOTE:
     case OUT_SKIPPED:
-        break;   /* waits for the outbound module */
+        break;
     }
     queue_release(q);
 }
 
-static void retry_arm(struct qmsg *qm)
+/* Nothing in flight for QM: sleep until its next time (or go again). */
+static void round_finish(struct qmsg *qm)
 {
-    struct queue *q = qm->q;
-    size_t i = (size_t)qm->attempts < N_RETRY_DELAYS ? (size_t)qm->attempts
-                                                     : N_RETRY_DELAYS - 1;
-    qm->attempts++;
-    pthread_mutex_lock(&q->lock);
-    unsigned long ms = (unsigned long)retry_delays[i] * q->retry_unit_ms;
-    pthread_mutex_unlock(&q->lock);
-    struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
-    if (!qm->retry)
-        qm->retry = evtimer_new(loop_base(q->loop), retry_fire, qm);
-    if (!qm->retry || evtimer_add(qm->retry, &tv) < 0) {
-        log_error("queue", "event=retry-timer-failed queue=%s", qm->id);
+    spool_msg_free(&qm->msg);
+    if (qm->kick) {
+        round_start(qm);
         return;
     }
-    log_info("queue", "event=retry-scheduled queue=%s attempt=%d delay_ms=%lu", qm->id,
-             qm->attempts, ms);
+    if (qm->wake_ms)
+        timer_arm(qm, qm->wake_ms);
 }
 
-static void retry_fire(evutil_socket_t fd, short what, void *arg)
+static void timer_arm(struct qmsg *qm, int64_t at_ms)
+{
+    int64_t delay = at_ms - rs_now_ms();
+    if (delay < 0)
+        delay = 0;
+    struct timeval tv = { .tv_sec = (time_t)(delay / 1000),
+                          .tv_usec = (suseconds_t)(delay % 1000) * 1000 };
+    if (!qm->timer)
+        qm->timer = evtimer_new(loop_base(qm->q->loop), timer_fire, qm);
+    if (!qm->timer || evtimer_add(qm->timer, &tv) < 0)
+        log_error("queue", "event=retry-timer-failed queue=%s", qm->id);
+}
+
+static void timer_fire(evutil_socket_t fd, short what, void *arg)
 {
     struct qmsg *qm = arg;
-    if (!qm->in_job)
-        delivery_schedule(qm);
+    if (!qm->in_job && qm->outstanding == 0)
+        round_start(qm);
+}
+
+/* A due recipient with its destination domain (lower case). */
+struct due_rcpt {
+    char *domain;
+    int idx;
+};
+
+static char *domain_of(const char *address)
+{
+    const char *at = strrchr(address, '@');
+    char *d = xstrdup(at ? at + 1 : "");
+    for (char *c = d; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    return d;
+}
+
+static int cmp_due(const void *a, const void *b)
+{
+    const struct due_rcpt *x = a, *y = b;
+    int c = strcmp(x->domain, y->domain);
+    return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* The due remote recipients sorted by domain, then one remote_deliver per
+ * domain as far as the slots allow; the rest wait for a slot (qm->starved). */
+static void remote_start_all(struct qmsg *qm)
+{
+    struct queue *q = qm->q;
+    struct spool_msg *m = qm->msg;
+    int n = qm->ndue;
+    struct due_rcpt *due = xcalloc((size_t)n + 1, sizeof *due);
+    for (int i = 0; i < n; i++) {
+        due[i].idx = qm->due[i];
+        due[i].domain = domain_of(m->rcpts[qm->due[i]].address);
+    }
+    qsort(due, (size_t)n, sizeof *due, cmp_due);
+    qm->starved = 0;
+    for (int a = 0, b; a < n; a = b) {
+        for (b = a + 1; b < n && strcmp(due[a].domain, due[b].domain) == 0; b++) {
+        }
+        if (!sched_slot_take(q->slots, &q->policy, due[a].domain)) {
+            qm->starved = 1;
+            continue;
+        }
+        struct qattempt *at = xcalloc(1, sizeof *at);
+        at->qm = qm;
+        at->domain = xstrdup(due[a].domain);
+        at->n = b - a;
+        at->idx = xcalloc((size_t)at->n, sizeof *at->idx);
+        for (int k = a; k < b; k++)
+            at->idx[k - a] = due[k].idx;
+        qm->outstanding++;
+        queue_ref(q);
+        struct remote_attempt ra = { .msg = m, .rcpts = at->idx, .nrcpt = at->n,
+                                     .domain = at->domain };
+        remote_deliver(&ra, remote_done_cb, at);
+    }
+    for (int i = 0; i < n; i++)
+        free(due[i].domain);
+    free(due);
+    qm->ndue = 0;
+}
+
+static void remote_done_cb(void *arg, const struct remote_result *results, int n)
+{
+    struct qattempt *at = arg;
+    struct qmsg *qm = at->qm;
+    struct queue *q = qm->q;
+    sched_slot_release(q->slots, at->domain);
+    qm->outstanding--;
+    int64_t now = rs_now_ms();
+    qm->res = xrealloc(qm->res, xmul((size_t)(qm->nres + n) + 1, sizeof *qm->res));
+    /* only the recipients of this attempt, each once */
+    int nr = qm->msg ? qm->msg->nrcpt : 0;
+    unsigned char *mine = xcalloc((size_t)nr + 1, 1);
+    for (int k = 0; k < at->n; k++)
+        if (at->idx[k] >= 0 && at->idx[k] < nr)
+            mine[at->idx[k]] = 1;
+    for (int i = 0; i < n; i++) {
+        const struct remote_result *x = &results[i];
+        if (x->idx < 0 || x->idx >= nr || !mine[x->idx])
+            continue;   /* not a recipient of this attempt (or twice): ignored */
+        mine[x->idx] = 0;
+        struct qres *c = &qm->res[qm->nres++];
+        c->idx = x->idx;
+        c->outcome = x->outcome;
+        c->code = x->code;
+        snprintf(c->enhanced, sizeof c->enhanced, "%s", x->enhanced);
+        c->reply = x->reply ? xstrdup(x->reply) : NULL;
+        c->host = x->remote_host ? xstrdup(x->remote_host) : NULL;
+        c->t_ms = now;
+    }
+    free(mine);
+    free(at->domain);
+    free(at->idx);
+    free(at);
+    if (queue_is_stopped(q)) {
+        if (qm->outstanding == 0 && !qm->in_job && !qm->listed)
+            qmsg_free(qm);
+        queue_release(q);
+        return;
+    }
+    if (qm->outstanding == 0) {
+        if (qm->nres > 0 || qm->kick)
+            round_start(qm);   /* records the results */
+        else
+            round_finish(qm);
+    }
+    wake_starved(q);
+    queue_release(q);
+}
+
+/* A slot came free: messages that waited for one go again. */
+static void wake_starved(struct queue *q)
+{
+    for (struct qmsg *qm = q->msgs; qm; qm = qm->next)
+        if (qm->starved && !qm->in_job && qm->outstanding == 0) {
+            qm->starved = 0;
+            round_start(qm);
+        }
+}
+
+/* ---- control requests (queue loop) ---- */
+
+/* Loop only; QM's fields are the worker's while a round runs, so a busy
+ * message just gets the flag and goes again when it is done. */
+static void kick_one(struct qmsg *qm)
+{
+    qm->kick = 1;
+    if (!qm->in_job && qm->outstanding == 0)
+        round_start(qm);
+}
+
+void queue_control_kick(const char *id)
+{
+    struct queue *q = queue_acquire();
+    if (!q)
+        return;
+    for (struct qmsg *qm = q->msgs; qm; qm = qm->next)
+        if (!id || strcmp(qm->id, id) == 0)
+            kick_one(qm);
+    queue_release(q);
+}
+
+static void ctl_cb(const char *id, char op, void *arg)
+{
+    const char *ev = op == QCTL_HOLD ? "held" : op == QCTL_RELEASE ? "released"
+                   : op == QCTL_RETRY ? "retry-requested" : op == QCTL_BOUNCE ? "bounce-requested"
+                   : op == QCTL_DELETE ? "delete-requested" : "control-request";
+    log_info("queue", "event=%s queue=%s", ev, id);
+    queue_control_kick(id);
 }
 
 /* ---- status ---- */

@@ -5,15 +5,30 @@
  * answer 250. After that the queue delivers local recipients into their
  * mailboxes (store_deliver, idempotent by queue id), marks them done, and
  * removes the message once every recipient is finished. Recipients in other
- * domains stay queued for the outbound delivery (a later module). At start
- * the queue scans DATA/queue/ and resumes every message it finds. */
+ * domains go to the outbound transport (remote.h), grouped by destination
+ * domain, and are retried with back-off (schedule.h); their state lives in
+ * DATA/queue/<id>.state (rcptstate.h). Permanent failures and messages too
+ * old to keep trying bounce with a DSN (dsn.h); a "delayed" DSN warns the
+ * sender once. At start the queue scans DATA/queue/ and resumes every message
+ * it finds: due recipients go at once, the others wait for their time.
+ * queue_start also starts the transport (remote_start) on the queue's loop
+ * and queue_stop stops it. `roost queue` requests (hold, release, retry,
+ * bounce, delete) reach the running queue through qctl.h. docs/queue.md. */
 #ifndef ROOST_QUEUE_H
 #define ROOST_QUEUE_H
 
 #include "queue/spool.h"
 
+struct config;
 struct loop;
+struct sched_policy;
 struct worker_pool;
+
+/* Added: the [server] hostname (DSNs) and the [queue] policy, taken by the
+ * next queue_start (CFG must outlive the queue: the transport reads it). */
+void queue_set_config(const struct config *cfg);
+/* Added for tests: the policy (durations in units of P->unit_ms). */
+void queue_set_policy(const struct sched_policy *p);
 
 int queue_start(const char *data_dir, struct worker_pool *pool, struct loop *loop,
                 const char **error_r);
@@ -34,9 +49,15 @@ int queue_inflight(void);
 /* 1 if the queue is started and not stopping (for /healthz). */
 int queue_running(void);
 
-/* Added: the retry delays (5 s, 15 s, 30 s, 1 min, 5 min, 15 min, then every
- * 30 min) are counted in units of MS milliseconds; 1000 by default. Tests
- * shrink it. */
+/* Added: the retry delays (locally 5 s, 15 s, 30 s, 1 min, 5 min, 15 min,
+ * then every 30 min; remotely [queue] retry_schedule) and the max_age and
+ * delay_warning are counted in units of MS milliseconds; 1000 by default.
+ * Tests shrink it. */
 void queue_set_retry_unit_ms(unsigned ms);
+
+/* Added: on the queue's loop, a `roost queue` request was recorded for
+ * message ID (NULL: every message): the queue rereads its state now, or
+ * right after the attempt in progress. */
+void queue_control_kick(const char *id);
 
 #endif

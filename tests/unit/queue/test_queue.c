@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct spool_msg *tq_make_msg(const char *sender, const char *data, size_t len);
@@ -28,7 +29,7 @@ struct spool_msg *tq_make_msg(const char *sender, const char *data, size_t len)
 {
     struct spool_msg *m = xcalloc(1, sizeof *m);
     m->sender = xstrdup(sender);
-    m->arrived = 1700000000;
+    m->arrived = time(NULL);   /* now: the queue gives up on messages older than max_age */
     m->client = xstrdup("192.0.2.1");
     m->helo = xstrdup("client.example.test");
     m->protocol = xstrdup("ESMTPSA");
