@@ -15,6 +15,7 @@
 #include "net/listener.h"
 #include "net/tls.h"
 #include "queue/queue.h"
+#include "queue/remote.h"
 #include "smtp/smtp_int.h"
 #include "smtp/smtp_server.h"
 #include "pop3/pop3_server.h"
@@ -323,8 +324,12 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
      * every worker's arena holding 20 MiB for good. */
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     struct worker_pool *pool = worker_pool_new(cfg->workers);
+    if (cfg->retry_unit_ms)
+        queue_set_retry_unit_ms(cfg->retry_unit_ms);
     if (queue_start(data_dir, pool, loops[0], &err) < 0)
         fatal("queue: %s", err ? err : "cannot start");
+    if (remote_start(cfg, loops[0], &err) < 0)
+        fatal("outbound: %s", err ? err : "cannot start");
     smtp_srv = (struct smtp_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
                                     .on_idle = on_protocol_idle};
     pop3_srv = (struct pop3_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
@@ -354,6 +359,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     for (int i = 1; i < nloops; i++)
         pthread_join(loop_threads[i], NULL);
     queue_stop();
+    remote_stop();
     /* Let in-flight jobs report back while the pool still exists. */
     for (int i = 0; i < nloops; i++)
         while (loop_pending_jobs(loops[i]) > 0)

@@ -73,6 +73,7 @@ void config_defaults(struct config *cfg, int dev)
     cfg->argon2_t_cost = 2;
     cfg->argon2_m_cost_kib = 19456;
     cfg->argon2_parallelism = 1;
+    config_outbound_defaults(cfg);
     if (dev) {
         add_listener(cfg, LK_SMTP, "127.0.0.1", 2525);
         add_listener(cfg, LK_SUBMISSION, "127.0.0.1", 2587);
@@ -93,6 +94,7 @@ void config_free(struct config *cfg)
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free(cfg->log_level);
+    config_outbound_free(cfg);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -321,6 +323,11 @@ static int handler(void *user, const char *section, const char *name, const char
         } else {
             perr(c, "unknown key '%s' in [%s]", name, section);
         }
+    } else if (strcmp(section, "outbound") == 0 || strcmp(section, "transport") == 0 ||
+               strcmp(section, "queue") == 0) {
+        char err[512];
+        if (config_outbound_key(cfg, section, name, value, err, sizeof err) < 0)
+            perr(c, "%s", err);
     } else if (!section[0]) {
         perr(c, "'%s' is outside any [section]", name);
     } else {
@@ -342,6 +349,11 @@ static void validate(struct parse_ctx *c)
             if (cfg->listeners[i].port == cfg->listeners[j].port &&
                 strcmp(cfg->listeners[i].host, cfg->listeners[j].host) == 0)
                 perr(c, "two listeners on %s port %d", cfg->listeners[i].host, cfg->listeners[i].port);
+    for (int i = 0; i < cfg->outbound.ntransport; i++)
+        if (cfg->outbound.transport[i].kind == ROUTE_RELAY && !cfg->outbound.relay_host) {
+            perr(c, "[transport] %s = relay, but [outbound] has no relay", cfg->outbound.transport[i].domain);
+            break;
+        }
 }
 
 int config_load_string(const char *text, const char *name, struct config *cfg, char **errors_r)

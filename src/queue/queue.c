@@ -17,16 +17,24 @@
  * Delivery: for each local recipient not yet done, store_deliver (idempotent
  * by queue id) and then spool_mark_done, except for the last one, after
  * which the message is removed from the spool at once (a crash in between
- * redelivers, and the store reports the duplicate). Remote recipients stay queued for the
- * outbound module. Failures are retried on a timer with growing delays. */
+ * redelivers, and the store reports the duplicate). Remote recipients go to
+ * the outbound transport (remote.h) when it runs, one attempt per
+ * destination domain (remote_begin .. remote_marks_work below); delivered
+ * and failed ones are marked done on a worker, deferred ones are retried
+ * with the local failures' timer. Failures are retried on a timer with
+ * growing delays. */
 #include "queue/queue.h"
+#include "queue/remote.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "store/store.h"
 
+#include <ctype.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +63,8 @@ struct qmsg {
     int listed;
     int remote_pending;      /* remote recipients still waiting (last known) */
     int remote_logged;
+    int remote_inflight;     /* outbound attempts not answered yet */
+    signed char *rout;       /* per recipient: 1 finished remotely, 2 deferred */
     enum outcome outcome;
 };
 
@@ -114,6 +124,7 @@ static int deliver_one(struct qmsg *qm, int idx, int last);
 static void retry_fire(evutil_socket_t fd, short what, void *arg);
 static void retry_arm(struct qmsg *qm);
 static void resume_one(const char *id, void *arg);
+static int remote_begin(struct qmsg *qm);
 
 /* ---- lifetime ---- */
 
@@ -397,6 +408,7 @@ static void qmsg_free(struct qmsg *qm)
     if (qm->retry)
         event_free(qm->retry);
     spool_msg_free(&qm->msg);
+    free(qm->rout);
     free(qm);
 }
 
@@ -508,9 +520,11 @@ static void delivery_work(void *arg)
         }
     }
     qm->outcome = deliver_locals(qm);
-    /* Retries and the outbound module reload from the spool: the spool is
-     * the truth, and waiting messages should not hold their bodies. */
-    spool_msg_free(&qm->msg);
+    /* Retries reload from the spool: the spool is the truth, and waiting
+     * messages should not hold their bodies. The outbound attempt that
+     * follows OUT_REMOTE needs it (delivery_done frees it otherwise). */
+    if (qm->outcome != OUT_REMOTE)
+        spool_msg_free(&qm->msg);
 }
 
 static void delivery_done(void *arg)
@@ -539,10 +553,130 @@ static void delivery_done(void *arg)
         retry_arm(qm);
         break;
     case OUT_REMOTE:
-    case OUT_SKIPPED:
+        if (qm->msg && remote_running() && remote_begin(qm) == 0)
+            return;   /* in_job again; the reference goes with the attempts */
+        spool_msg_free(&qm->msg);
         break;   /* waits for the outbound module */
+    case OUT_SKIPPED:
+        break;
     }
     queue_release(q);
+}
+
+/* ---- remote recipients (queue loop; marks on a worker) ---- */
+
+static void remote_done(void *arg, const struct remote_result *res, int n);
+
+static const char *rcpt_domain(const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+    return at ? at + 1 : "";
+}
+
+/* One outbound attempt per destination domain of the message's remote
+ * recipients not done yet. 0 started (QM is in_job until the last answer). */
+static int remote_begin(struct qmsg *qm)
+{
+    struct spool_msg *m = qm->msg;
+    free(qm->rout);
+    qm->rout = xcalloc((size_t)m->nrcpt + 1, 1);
+    int *idx = xcalloc((size_t)m->nrcpt + 1, sizeof *idx);
+    char *seen = xcalloc((size_t)m->nrcpt + 1, 1);
+    int groups = 0;
+    for (int i = 0; i < m->nrcpt; i++) {
+        if (m->rcpts[i].done || m->rcpts[i].account || seen[i])
+            continue;
+        char domain[256];
+        snprintf(domain, sizeof domain, "%s", rcpt_domain(m->rcpts[i].address));
+        for (char *p = domain; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        int n = 0;
+        for (int j = i; j < m->nrcpt; j++)
+            if (!m->rcpts[j].done && !m->rcpts[j].account && !seen[j] &&
+                strcasecmp(rcpt_domain(m->rcpts[j].address), domain) == 0) {
+                seen[j] = 1;
+                idx[n++] = j;
+            }
+        groups++;
+        qm->remote_inflight++;
+        qm->in_job = 1;
+        struct remote_attempt a = {.msg = m, .rcpts = idx, .nrcpt = n, .domain = domain};
+        remote_deliver(&a, remote_done, qm);
+    }
+    free(idx);
+    free(seen);
+    return groups > 0 ? 0 : -1;
+}
+
+/* Worker: marks the recipients finished remotely; the message goes when
+ * nothing is left. Then delivery_done (retry for the deferred ones). */
+static void remote_marks_work(void *arg)
+{
+    struct qmsg *qm = arg;
+    struct queue *q = qm->q;
+    struct spool_msg *m = qm->msg;
+    int left = 0, failed = 0;
+    for (int i = 0; i < m->nrcpt; i++)
+        left += !m->rcpts[i].done && qm->rout[i] != 1;
+    if (left == 0) {
+        if (spool_remove(q->spool, m->id) < 0) {
+            log_error("queue", "event=remove-failed queue=%s", m->id);
+            qm->outcome = OUT_RETRY;
+        } else {
+            log_info("queue", "event=removed queue=%s", m->id);
+            qm->outcome = OUT_REMOVED;
+        }
+        spool_msg_free(&qm->msg);
+        return;
+    }
+    for (int i = 0; i < m->nrcpt; i++) {
+        if (m->rcpts[i].done || qm->rout[i] != 1)
+            continue;
+        if (spool_mark_done(q->spool, m->id, i) < 0) {
+            log_error("queue", "event=mark-done-failed queue=%s rcpt_index=%d", m->id, i);
+            failed++;
+        } else {
+            m->rcpts[i].done = 1;
+        }
+    }
+    qm->outcome = OUT_RETRY;   /* deferred recipients remain */
+    (void)failed;
+    spool_msg_free(&qm->msg);
+}
+
+static void remote_done(void *arg, const struct remote_result *res, int n)
+{
+    struct qmsg *qm = arg;
+    struct queue *q = qm->q;
+    char qa[LOG_QSIZE];
+    for (int i = 0; i < n; i++) {
+        const struct remote_result *r = &res[i];
+        if (!qm->msg || r->idx < 0 || r->idx >= qm->msg->nrcpt)
+            continue;
+        const char *addr = qm->msg->rcpts[r->idx].address;
+        qm->rout[r->idx] = r->outcome == RCPT_DEFERRED ? 2 : 1;
+        if (r->outcome == RCPT_FAILED)
+            log_warn("queue", "event=remote-failed queue=%s rcpt=%s code=%d enhanced=%s",
+                     qm->id, log_q(qa, sizeof qa, addr, strlen(addr)), r->code,
+                     r->enhanced[0] ? r->enhanced : "none");
+        else if (r->outcome == RCPT_DELIVERED)
+            log_info("queue", "event=remote-delivered queue=%s rcpt=%s", qm->id,
+                     log_q(qa, sizeof qa, addr, strlen(addr)));
+    }
+    if (--qm->remote_inflight > 0)
+        return;
+    pthread_mutex_lock(&q->lock);
+    int stopped = q->stopped;
+    pthread_mutex_unlock(&q->lock);
+    if (stopped) {
+        qm->in_job = 0;
+        qmsg_unlist(qm);
+        qmsg_free(qm);
+        queue_release(q);
+        return;
+    }
+    /* the reference taken by delivery_schedule goes with this job */
+    worker_submit(q->pool, q->loop, remote_marks_work, delivery_done, qm);
 }
 
 static void retry_arm(struct qmsg *qm)
