@@ -328,7 +328,9 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
         queue_set_retry_unit_ms(cfg->retry_unit_ms);
     if (queue_start(data_dir, pool, loops[0], &err) < 0)
         fatal("queue: %s", err ? err : "cannot start");
-    if (remote_start(cfg, loops[0], &err) < 0)
+    if (!cfg->outbound.enabled)
+        log_info("outbound", "event=disabled hint=\"[outbound] enabled = no: remote recipients stay queued\"");
+    else if (remote_start(cfg, loops[0], &err) < 0)
         fatal("outbound: %s", err ? err : "cannot start");
     smtp_srv = (struct smtp_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
                                     .on_idle = on_protocol_idle};

@@ -44,6 +44,7 @@ struct transport_route {
 #define CONFIG_MAX_TRANSPORT 1024
 
 struct outbound_conf {
+    int enabled;                 /* 0: remote recipients stay queued */
     char *resolver;              /* "addr@port" forwarder, NULL: /etc/resolv.conf */
     char *tls_required_domains;  /* space-separated, lower case */
     char *tls_ca_file;           /* CA file for verified MX TLS, NULL: system store */

@@ -2,7 +2,7 @@
  * roost.conf (see docs/config.md and docs/outbound.md), kept apart from
  * config.c so that the outbound transport's settings live in one file.
  *
- *   [outbound]  resolver, smtp_port, tls_required_domains, tls_ca_file,
+ *   [outbound]  enabled, resolver, smtp_port, tls_required_domains, tls_ca_file,
  *               relay, relay_tls, relay_auth_file, relay_ca_file,
  *               max_connections, max_connections_per_destination,
  *               idle_seconds, timeout_percent
@@ -31,6 +31,7 @@ void config_outbound_defaults(struct config *cfg)
 {
     struct outbound_conf *o = &cfg->outbound;
     memset(o, 0, sizeof *o);
+    o->enabled = 1;
     o->smtp_port = 25;
     o->max_connections = OUTBOUND_DEFAULT_MAX_CONNECTIONS;
     o->max_per_destination = OUTBOUND_DEFAULT_MAX_PER_DEST;
@@ -221,7 +222,16 @@ static int outbound_key(struct config *cfg, const char *name, const char *value,
 {
     struct outbound_conf *o = &cfg->outbound;
     long n;
-    if (strcmp(name, "resolver") == 0) {
+    if (strcmp(name, "enabled") == 0) {
+        if (strcmp(value, "yes") == 0)
+            o->enabled = 1;
+        else if (strcmp(value, "no") == 0)
+            o->enabled = 0;
+        else {
+            snprintf(err, errsz, "enabled: '%s' is not yes or no", value);
+            return -1;
+        }
+    } else if (strcmp(name, "resolver") == 0) {
         /* addr or addr@port, numeric (ub_ctx_set_fwd) */
         if (!*value || strlen(value) > 64 ||
             strspn(value, "0123456789abcdefABCDEF:.@") != strlen(value)) {

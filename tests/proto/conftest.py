@@ -420,7 +420,7 @@ class CLIResult:
 
 class RoostServer:
     def __init__(self, limits=None, hostname=HOSTNAME, listeners=("smtp", "submission", "submissions"),
-                 extra_config="", listen_host="127.0.0.1", port_map=None):
+                 extra_config="", listen_host="127.0.0.1", port_map=None, outbound=False):
         self.bin = roost_bin()
         self.base = Path(tempfile.mkdtemp(prefix="roost-proto-"))
         os.chmod(self.base, 0o755)
@@ -440,6 +440,10 @@ class RoostServer:
             lines.append(f"{k} = {listen_host}:{p}")
         if self.limits:
             lines += ["", "[limits]"] + [f"{k} = {v}" for k, v in self.limits.items()]
+        if not outbound:
+            # remote recipients stay queued (the tests read them from the
+            # queue); test_outbound.py turns the transport on
+            lines += ["", "[outbound]", "enabled = no"]
         self.conf.write_text("\n".join(lines) + "\n" + extra_config)
         self.proc = None
         self.stderr_path = self.base / "stderr.log"

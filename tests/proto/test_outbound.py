@@ -255,10 +255,11 @@ def world(roost_binary):
     servers = []
     try:
         b = RoostServer(hostname="mx.b.test", listen_host="127.0.0.3",
-                        port_map={"smtp": mx_port})
+                        port_map={"smtp": mx_port}, outbound=True)
         servers.append(b)
         b.start()
-        a = RoostServer(hostname="mx.a.test", listen_host="127.0.0.2", extra_config=f"""
+        a = RoostServer(hostname="mx.a.test", listen_host="127.0.0.2", outbound=True,
+                        extra_config=f"""
 [outbound]
 resolver = 127.0.0.1@{dns.port}
 smtp_port = {mx_port}
@@ -397,7 +398,7 @@ def test_garbage_servers_defer(world, domain, expect):
 @pytest.fixture(scope="module")
 def relay_world(world, roost_binary):
     """C: smtp.relay.test, implicit TLS on its submissions port, AUTH."""
-    c = RoostServer(hostname="smtp.relay.test", listen_host=RELAY_IP)
+    c = RoostServer(hostname="smtp.relay.test", listen_host=RELAY_IP, outbound=True)
     try:
         c.start()
         c.relay_pw = random_password()
@@ -413,7 +414,7 @@ def relay_sender(world, c, ip, secret, mode=0o600):
     auth = base / "relay-auth"
     auth.write_text(secret)
     os.chmod(auth, mode)
-    a = RoostServer(hostname="mx.a.test", listen_host=ip, extra_config=f"""
+    a = RoostServer(hostname="mx.a.test", listen_host=ip, outbound=True, extra_config=f"""
 [outbound]
 resolver = 127.0.0.1@{world['dns'].port}
 relay = smtp.relay.test:{c.submissions}

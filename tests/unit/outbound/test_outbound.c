@@ -265,6 +265,10 @@ static void test_config(void)
     test_assert(config_load_string("", "t", &cfg, NULL) == 0);
     test_assert(config_route(&cfg, "any.example")->kind == ROUTE_MX);
     test_assert(cfg.outbound.smtp_port == 25 && cfg.outbound.timeout_percent == 100);
+    test_assert(cfg.outbound.enabled == 1);
+    config_free(&cfg);
+    test_assert(config_load_string("[outbound]\nenabled = no\n", "t", &cfg, NULL) == 0);
+    test_assert(cfg.outbound.enabled == 0);
     config_free(&cfg);
 
     static const char *const bad[] = {
@@ -276,6 +280,7 @@ static void test_config(void)
         "[outbound]\nmax_connections = 0\n",
         "[outbound]\ntimeout_percent = 5000\n",
         "[outbound]\nnope = 1\n",
+        "[outbound]\nenabled = maybe\n",
         "[outbound]\ntls_required_domains = ok.example b@d\n",
         "[transport]\nexample.org = relay\n",
         "[transport]\nexample.org = carrier-pigeon\n",
