@@ -559,8 +559,10 @@ static void idle_timeout(evutil_socket_t fd, short what, void *arg)
         }
     idle_free(ic, 1);
     d->conns--;
-    if (rm)
+    if (rm) {
         rm->conns--;
+        pump_later(rm);
+    }
 }
 
 static void idle_closed(void *arg, struct smtpc *c)

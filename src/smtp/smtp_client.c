@@ -743,6 +743,7 @@ static void fail_all(struct smtpc *c, enum smtpc_status st, int code, const char
 
 void smtpc_send(struct smtpc *c, struct smtpc_tx *tx, smtpc_tx_fn done, void *arg)
 {
+    c->closed = NULL;   /* no longer parked */
     c->tx = tx;
     c->tx_done = done;
     c->tx_arg = arg;

@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import email.policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from conftest import RoostServer, _finish, random_password, wait_until
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 FLAKY_IP, PARTIAL_IP, RELAY_IP = "127.0.0.4", "127.0.0.5", "127.0.0.7"
+HELO_IP, BADTLS_IP, DEAD_IP = "127.0.0.14", "127.0.0.15", "127.0.0.13"
 GARBAGE = {"garbage1.test": ("127.0.0.6", "greeting"),
            "garbage2.test": ("127.0.0.8", "overlong"),
            "garbage3.test": ("127.0.0.9", "midreply")}
@@ -94,7 +96,8 @@ class DNS:
 class FakeMX:
     """A tiny SMTP server in a thread. Modes: flaky (451 to the first
     FAIL_FIRST MAIL commands), partial (550 to RCPT <bad...>, SIZE 100000),
-    greeting / overlong / midreply (garbage)."""
+    helo (502 to EHLO), badtls (offers STARTTLS, then answers the handshake
+    with junk), greeting / overlong / midreply (garbage)."""
     FAIL_FIRST = 2
 
     def __init__(self, ip, port, mode):
@@ -102,6 +105,7 @@ class FakeMX:
         self.messages = []
         self.mails = 0
         self.conns = 0
+        self.rsets = 0
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -161,8 +165,17 @@ class FakeMX:
                 return
             cmd = line.decode("utf-8", "replace").strip()
             up = cmd.upper()
-            if up.startswith("EHLO"):
-                c.sendall(b"250-fake.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 100000\r\n")
+            if up.startswith("EHLO") and self.mode == "helo":
+                c.sendall(b"502 5.5.1 EHLO not implemented\r\n")
+            elif up.startswith("EHLO"):
+                tls = b"250-STARTTLS\r\n" if self.mode == "badtls" else b""
+                c.sendall(b"250-fake.test\r\n" + tls +
+                          b"250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 100000\r\n")
+            elif up == "STARTTLS":
+                c.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                time.sleep(0.3)
+                c.sendall(b"this is not a TLS server hello\r\n" * 4)
+                return
             elif up.startswith("HELO"):
                 c.sendall(b"250 fake.test\r\n")
             elif up.startswith("MAIL"):
@@ -199,6 +212,8 @@ class FakeMX:
                 mail, rcpts = None, []
                 c.sendall(b"250 2.0.0 OK queued\r\n")
             elif up == "RSET":
+                with self.lock:
+                    self.rsets += 1
                 mail, rcpts = None, []
                 c.sendall(b"250 2.0.0 OK\r\n")
             elif up == "QUIT":
@@ -244,12 +259,19 @@ def world(roost_binary):
                "--mx-host=partial.test,mx.partial.test,10",
                f"--host-record=mx.partial.test,{PARTIAL_IP}",
                "--mx-host=secure.test,mx.partial.test,10",
+               "--mx-host=fo.test,mx1.fo.test,10", f"--host-record=mx1.fo.test,{DEAD_IP}",
+               "--mx-host=fo.test,mx.partial.test,20",
+               "--mx-host=helo.test,mx.helo.test,10", f"--host-record=mx.helo.test,{HELO_IP}",
+               "--mx-host=badtls.test,mx.badtls.test,10",
+               f"--host-record=mx.badtls.test,{BADTLS_IP}",
                f"--host-record=smtp.relay.test,{RELAY_IP}"]
     for dom, (ip, _) in GARBAGE.items():
         records += [f"--mx-host={dom},mx.{dom},10", f"--host-record=mx.{dom},{ip}"]
     dns = DNS(records)
     fakes = {"flaky": FakeMX(FLAKY_IP, mx_port, "flaky"),
-             "partial": FakeMX(PARTIAL_IP, mx_port, "partial")}
+             "partial": FakeMX(PARTIAL_IP, mx_port, "partial"),
+             "helo": FakeMX(HELO_IP, mx_port, "helo"),
+             "badtls": FakeMX(BADTLS_IP, mx_port, "badtls")}
     for dom, (ip, mode) in GARBAGE.items():
         fakes[dom] = FakeMX(ip, mx_port, mode)
     servers = []
@@ -265,6 +287,7 @@ resolver = 127.0.0.1@{dns.port}
 smtp_port = {mx_port}
 timeout_percent = 2
 idle_seconds = 1
+max_connections_per_destination = 1
 tls_required_domains = b.test secure.test
 tls_ca_file = {b.cert}
 
@@ -391,6 +414,77 @@ def test_garbage_servers_defer(world, domain, expect):
     assert expect in line, line
     assert a.running()
     assert rcpt in a.queue_list()
+
+
+def test_next_mx_after_connection_refused(world):
+    a, fake = world["a"], world["fakes"]["partial"]
+    before = len(fake.messages)
+    submit(a, a.user, a.pw, ["fo@fo.test"], subject="failover")
+    wait_until(lambda: len(fake.messages) > before, 30, what="delivery by the second MX")
+    assert fake.messages[-1][1] == ["fo@fo.test"]
+    wait_log(a, "event=connect-failed", f"mx1.fo.test [{DEAD_IP}]")
+    line = wait_log(a, 'rcpt="fo@fo.test"', "outcome=delivered")[0]
+    assert f'remote="mx.partial.test [{PARTIAL_IP}]"' in line, line
+
+
+def test_helo_fallback(world):
+    a, fake = world["a"], world["fakes"]["helo"]
+    submit(a, a.user, a.pw, ["h@helo.test"], subject="helo only")
+    wait_until(lambda: fake.messages, 30, what="the HELO-only server to get the message")
+    mail, rcpts, data = fake.messages[-1]
+    assert rcpts == ["h@helo.test"] and "SIZE=" not in mail, mail
+    wait_log(a, 'rcpt="h@helo.test"', "outcome=delivered", "tls=none")
+
+
+def test_failed_opportunistic_tls_retries_in_plain(world):
+    a, fake = world["a"], world["fakes"]["badtls"]
+    submit(a, a.user, a.pw, ["t@badtls.test"], subject="tls broken")
+    wait_until(lambda: fake.messages, 30, what="delivery in plain text after the TLS failure")
+    line = wait_log(a, "event=tls-failed", "mx.badtls.test")[0]
+    assert "without TLS" in line, line
+    wait_log(a, 'rcpt="t@badtls.test"', "outcome=delivered", "tls=none")
+
+
+def test_connection_reused_with_rset(world):
+    """max_connections_per_destination = 1: the second message to the same
+    destination waits and gets the first one's connection (RSET, not a new
+    connect)."""
+    a, fake = world["a"], world["fakes"]["partial"]
+    time.sleep(1.5)          # let earlier idle connections expire
+    conns, rsets, before = fake.conns, fake.rsets, len(fake.messages)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(a.listen_host, a.submission, timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login(a.user, a.pw)
+        for n in (1, 2):
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = a.user, f"r{n}@partial.test", f"reuse {n}"
+            msg.set_content("reuse\n")
+            s.send_message(msg)
+    wait_until(lambda: len(fake.messages) >= before + 2, 30, what="both messages")
+    assert fake.conns == conns + 1, (fake.conns, conns)
+    assert fake.rsets >= rsets + 1
+
+
+def test_utf8_address_to_server_without_smtputf8_fails(world):
+    a, fake = world["a"], world["fakes"]["partial"]
+    before = len(fake.messages)
+    rcpt = "j\u00fcrgen@partial.test"
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = a.user, rcpt, "utf8"
+    msg.set_content("Gr\u00fc\u00dfe\n")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(a.listen_host, a.submission, timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login(a.user, a.pw)
+        s.sendmail(a.user, [rcpt], msg.as_bytes(policy=email.policy.SMTPUTF8), mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    line = wait_log(a, "outcome=failed", "5.6.7")[0]
+    assert "SMTPUTF8" in line, line
+    assert len(fake.messages) == before
 
 
 # ---- smarthost -----------------------------------------------------------
