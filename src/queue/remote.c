@@ -618,10 +618,33 @@ static void conn_release(struct remote *rm, struct dest *d, struct smtpc *c)
     pump_later(rm);
 }
 
+/* A relay's "550 5.4.5 Daily user sending limit exceeded" (Gmail) is about
+ * the operator's relay account, not the message: it waits (deferred) and
+ * the reply says so in plain words. */
+static void relay_adjust(struct attempt *at)
+{
+    if (at->route->kind != ROUTE_RELAY)
+        return;
+    for (int i = 0; i < at->nrcpt; i++) {
+        struct smtpc_rcpt_result *r = &at->res[i];
+        if (!r->text || strcmp(r->enhanced, "5.4.5") != 0)
+            continue;
+        char *t = xasprintf("%s -- the relay account reached its daily sending limit;"
+                            " the message stays queued and is retried", r->text);
+        free(r->text);
+        r->text = t;
+        r->status = SMTPC_TEMPFAIL;
+        log_warn("outbound", "event=relay-limit remote=\"%s\" hint=\"the relay account's daily"
+                 " sending limit is reached (550 5.4.5): mail waits until the relay accepts"
+                 " again\"", at->remote_host);
+    }
+}
+
 static void tx_done(void *arg, struct smtpc *c, int alive)
 {
     struct attempt *at = arg;
     at->conn = NULL;
+    relay_adjust(at);
     conn_release(at->rm, at->d, alive ? c : NULL);
     attempt_finish(at);
 }

@@ -569,6 +569,28 @@ def test_relay_wrong_password_defers_with_hint(world, relay_world):
         shutil.rmtree(a.auth_dir, ignore_errors=True)
 
 
+def test_relay_daily_limit_defers(world, relay_world):
+    """Gmail's 550 5.4.5 from the relay is about the relay account: deferred."""
+    c = relay_world
+    cpw = random_password()
+    c.make_account("limited@a.test", cpw, daily_limit=1)
+    a = relay_sender(world, c, "127.0.0.16", f"limited@a.test {cpw}\n")
+    try:
+        a.start()
+        apw = random_password()
+        a.make_account("limited@a.test", apw)
+        submit(a, "limited@a.test", apw, ["carol@c.test"], subject="first of the day")
+        wait_log(a, 'rcpt="carol@c.test"', "outcome=delivered")
+        submit(a, "limited@a.test", apw, ["carol@c.test"], subject="over the limit")
+        line = wait_log(a, 'rcpt="carol@c.test"', "outcome=deferred")[0]
+        assert "5.4.5" in line and "daily sending limit" in line, line
+        wait_log(a, "event=relay-limit")
+        assert "carol@c.test" in a.queue_list()
+    finally:
+        _finish(a)
+        shutil.rmtree(a.auth_dir, ignore_errors=True)
+
+
 def test_relay_auth_file_readable_by_others_refused(world, relay_world):
     c = relay_world
     a = relay_sender(world, c, "127.0.0.12", "alice@a.test secret\n", mode=0o644)
