@@ -531,6 +531,7 @@ static void conn_ready(void *arg, struct smtpc *c, const struct smtpc_conn_resul
     at->connecting = 0;
     at->conn = c;
     if (!c) {
+        snprintf(at->remote_host, sizeof at->remote_host, "%s", res->remote);
         enum smtpc_status st = res->status == SMTPC_PERMFAIL ? SMTPC_PERMFAIL : SMTPC_TEMPFAIL;
         char text[700];
         snprintf(text, sizeof text, "%s%s%s", res->text ? res->text : "connection failed",

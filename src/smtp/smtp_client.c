@@ -73,6 +73,7 @@ struct smtpc {
     struct smtpc_target targets[SMTPC_MAX_TARGETS];
     int ntargets, cur;
     int plain_retry;           /* this target again, without TLS */
+    int last_tried;            /* index of the last target connected to, -1 */
     struct bufferevent *bev;
     SSL *ssl;                  /* owned by the bev once attached */
     enum smtpc_state state;
@@ -217,6 +218,7 @@ struct smtpc *smtpc_connect(struct loop *loop, const struct smtpc_params *p,
     c->ready = ready;
     c->ready_arg = arg;
     c->cur = -1;
+    c->last_tried = -1;
     smtpc_reply_init(&c->reply);
     snprintf(c->tls_desc, sizeof c->tls_desc, "none");
     c->last.status = SMTPC_TEMPFAIL;
@@ -279,12 +281,17 @@ static void try_target(struct smtpc *c)
         void *arg = c->ready_arg;
         struct smtpc_conn_result res = c->last;
         memset(&c->last, 0, sizeof c->last);
+        if (c->last_tried >= 0) {
+            const struct smtpc_target *t = &c->targets[c->last_tried];
+            snprintf(res.remote, sizeof res.remote, "%.255s [%.63s]", t->host, t->addr_str);
+        }
         smtpc_free(c);
         ready(arg, NULL, &res);
         free(res.text);
         return;
     }
     const struct smtpc_target *t = &c->targets[c->cur];
+    c->last_tried = c->cur;
     bev_close(c);
     smtpc_reply_reset(&c->reply);
     memset(&c->caps, 0, sizeof c->caps);

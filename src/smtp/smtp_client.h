@@ -96,6 +96,7 @@ struct smtpc_conn_result {
     char *text;                  /* the reply or our description (allocated) */
     const char *event;           /* connect-failed, tls-failed, auth-failed or NULL */
     const char *hint;            /* plain words for the operator, or NULL */
+    char remote[330];            /* "host [address]" of the last one tried, or "" */
 };
 
 typedef void (*smtpc_ready_fn)(void *arg, struct smtpc *c, const struct smtpc_conn_result *res);

@@ -503,7 +503,7 @@ def relay_world(world, roost_binary):
         _finish(c)
 
 
-def relay_sender(world, c, ip, secret, mode=0o600):
+def relay_sender(world, c, ip, secret, mode=0o600, starttls=False):
     base = Path(tempfile.mkdtemp(prefix="roost-relay-auth-"))
     auth = base / "relay-auth"
     auth.write_text(secret)
@@ -511,8 +511,8 @@ def relay_sender(world, c, ip, secret, mode=0o600):
     a = RoostServer(hostname="mx.a.test", listen_host=ip, outbound=True, extra_config=f"""
 [outbound]
 resolver = 127.0.0.1@{world['dns'].port}
-relay = smtp.relay.test:{c.submissions}
-relay_tls = implicit
+relay = smtp.relay.test:{c.submission if starttls else c.submissions}
+relay_tls = {"starttls" if starttls else "implicit"}
 relay_auth_file = {auth}
 relay_ca_file = {c.cert}
 timeout_percent = 10
@@ -585,6 +585,29 @@ def test_relay_daily_limit_defers(world, relay_world):
         line = wait_log(a, 'rcpt="carol@c.test"', "outcome=deferred")[0]
         assert "5.4.5" in line and "daily sending limit" in line, line
         wait_log(a, "event=relay-limit")
+        assert "carol@c.test" in a.queue_list()
+    finally:
+        _finish(a)
+        shutil.rmtree(a.auth_dir, ignore_errors=True)
+
+
+def test_relay_starttls_and_app_password_required(world, relay_world):
+    """The relay's 587-style port (STARTTLS, verified), and a two-factor
+    account that answers 534 5.7.9 to its account password."""
+    c = relay_world
+    cpw = random_password()
+    c.make_account("twofa@a.test", cpw)
+    c.ok("account", "set", "twofa@a.test", "--two-factor", "on")
+    a = relay_sender(world, c, "127.0.0.17", f"twofa@a.test {cpw}\n", starttls=True)
+    try:
+        a.start()
+        apw = random_password()
+        a.make_account("twofa@a.test", apw)
+        submit(a, "twofa@a.test", apw, ["carol@c.test"], subject="needs an app password")
+        line = wait_log(a, "event=auth-failed")[0]
+        assert "534" in line and "app password" in line, line
+        dl = wait_log(a, 'rcpt="carol@c.test"', "outcome=deferred")[0]
+        assert 'remote="smtp.relay.test [127.0.0.7]"' in dl and "5.7.9" in dl, dl
         assert "carol@c.test" in a.queue_list()
     finally:
         _finish(a)
