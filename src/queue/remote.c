@@ -324,6 +324,20 @@ static struct dest *dest_get(struct remote *rm, const char *key)
     return d;
 }
 
+/* A destination with no connection and nobody waiting goes away (one
+ * would otherwise stay for every domain ever written to). */
+static void dest_maybe_free(struct remote *rm, struct dest *d)
+{
+    if (d->conns > 0 || d->idle || d->wait_head)
+        return;
+    for (struct dest **pp = &rm->dests; *pp; pp = &(*pp)->next)
+        if (*pp == d) {
+            *pp = d->next;
+            free(d);
+            return;
+        }
+}
+
 static int domain_listed(const char *list, const char *domain)
 {
     if (!list)
@@ -562,6 +576,7 @@ static void idle_timeout(evutil_socket_t fd, short what, void *arg)
     d->conns--;
     if (rm) {
         rm->conns--;
+        dest_maybe_free(rm, d);
         pump_later(rm);
     }
 }
@@ -581,7 +596,8 @@ static void idle_closed(void *arg, struct smtpc *c)
     d->conns--;
     if (rm) {
         rm->conns--;
-        pump(rm);
+        dest_maybe_free(rm, d);
+        pump_later(rm);
     }
 }
 
@@ -616,6 +632,7 @@ static void conn_release(struct remote *rm, struct dest *d, struct smtpc *c)
         smtpc_quit(c);
     d->conns--;
     rm->conns--;
+    dest_maybe_free(rm, d);
     pump_later(rm);
 }
 

@@ -140,6 +140,10 @@ static void later(struct smtpc *c, void (*fn)(evutil_socket_t, short, void *))
 
 static void set_state(struct smtpc *c, enum smtpc_state s)
 {
+    if (c->state != s && c->cur >= 0 && c->cur < c->ntargets)
+        log_debug("outbound", "event=state remote=\"%s [%s]\" from=%s to=%s",
+                  c->targets[c->cur].host, c->targets[c->cur].addr_str,
+                  state_names[c->state], state_names[s]);
     c->state = s;
     long ms = (long)state_timeout_s(s) * 10L * c->p.timeout_percent;
     if (ms < 100)
@@ -248,8 +252,11 @@ static int start_tls(struct smtpc *c, int implicit)
          * connected to (the MX host or the relay) against the certificate */
         SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         if (numeric ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), t->host) != 1
-                    : SSL_set1_host(c->ssl, t->host) != 1)
+                    : SSL_set1_host(c->ssl, t->host) != 1) {
+            SSL_free(c->ssl);
+            c->ssl = NULL;
             return -1;
+        }
         SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
     } else {
         SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
@@ -257,8 +264,11 @@ static int start_tls(struct smtpc *c, int implicit)
     struct bufferevent *tb = bufferevent_openssl_filter_new(
         c->base, c->bev, c->ssl, BUFFEREVENT_SSL_CONNECTING,
         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (!tb)
+    if (!tb) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
         return -1;
+    }
     c->bev = tb;   /* owns the plain bev and the SSL now */
     bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
     bufferevent_setcb(tb, read_cb, NULL, event_cb, c);
