@@ -5,7 +5,8 @@
  * answer 250. After that the queue delivers local recipients into their
  * mailboxes (store_deliver, idempotent by queue id), marks them done, and
  * removes the message once every recipient is finished. Recipients in other
- * domains stay queued for the outbound delivery (a later module). At start
+ * domains go to the outbound transport (remote.h) when it runs, else stay
+ * queued. At start
  * the queue scans DATA/queue/ and resumes every message it finds. */
 #ifndef ROOST_QUEUE_H
 #define ROOST_QUEUE_H

@@ -332,10 +332,18 @@ static void target_failed(struct smtpc *c, const char *event, const char *hint, 
     va_end(ap);
     const struct smtpc_target *t = c->cur >= 0 && c->cur < c->ntargets ? &c->targets[c->cur] : NULL;
     char qt[LOG_QSIZE];
+    /* the log always says what happens next; the result keeps only a
+     * hint about something to fix */
+    const char *lhint = hint;
+    if (!lhint && event && strcmp(event, "connect-failed") == 0)
+        lhint = c->cur + 1 < c->ntargets ? "this mail server cannot be used now; trying the next one"
+                                         : "no mail server of the destination could be used";
+    else if (!lhint && event && strcmp(event, "tls-failed") == 0)
+        lhint = "TLS with this server failed";
     if (event && t)
         log_warn("outbound", "event=%s remote=\"%s [%s]\" error=%s%s%s%s", event, t->host,
-                 t->addr_str, log_q(qt, sizeof qt, text, strlen(text)), hint ? " hint=\"" : "",
-                 hint ? hint : "", hint ? "\"" : "");
+                 t->addr_str, log_q(qt, sizeof qt, text, strlen(text)), lhint ? " hint=\"" : "",
+                 lhint ? lhint : "", lhint ? "\"" : "");
     result_clear(&c->last);
     c->last.status = code >= 500 && code < 600 ? SMTPC_PERMFAIL : SMTPC_TEMPFAIL;
     c->last.code = code;
