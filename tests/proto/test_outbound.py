@@ -34,7 +34,8 @@ FLAKY_IP, PARTIAL_IP, RELAY_IP = "127.0.0.4", "127.0.0.5", "127.0.0.7"
 HELO_IP, BADTLS_IP, DEAD_IP = "127.0.0.14", "127.0.0.15", "127.0.0.13"
 GARBAGE = {"garbage1.test": ("127.0.0.6", "greeting"),
            "garbage2.test": ("127.0.0.8", "overlong"),
-           "garbage3.test": ("127.0.0.9", "midreply")}
+           "garbage3.test": ("127.0.0.9", "midreply"),
+           "silent.test": ("127.0.0.18", "silent")}
 
 
 def wildcard_free_port():
@@ -144,6 +145,11 @@ class FakeMX:
 
     def _session(self, c):
         f = c.makefile("rb")
+        if self.mode == "silent":
+            # accept, say nothing: the client's greeting timeout (5 min
+            # scaled by timeout_percent = 2: 6 s) must end it
+            f.readline(4096)
+            return
         if self.mode == "greeting":
             c.sendall(b"hello, I am not an SMTP server\r\n")
             f.readline(4096)
@@ -405,7 +411,8 @@ def test_tls_required_but_not_offered_defers(world):
 
 @pytest.mark.parametrize("domain,expect", [("garbage1.test", "malformed reply"),
                                            ("garbage2.test", "longer than 2048"),
-                                           ("garbage3.test", "closed the connection")])
+                                           ("garbage3.test", "closed the connection"),
+                                           ("silent.test", "timeout waiting for the server's reply (greeting)")])
 def test_garbage_servers_defer(world, domain, expect):
     a = world["a"]
     rcpt = f"g@{domain}"
