@@ -358,6 +358,8 @@ static int domain_listed(const char *list, const char *domain)
 void remote_deliver(const struct remote_attempt *a, remote_done_fn done, void *arg)
 {
     struct remote *rm = rm_global;
+    if (!rm)
+        abort();   /* the caller checks remote_running(): no loop to answer on */
     struct attempt *at = xcalloc(1, sizeof *at);
     at->rm = rm;
     at->msg = a->msg;
@@ -373,10 +375,6 @@ void remote_deliver(const struct remote_attempt *a, remote_done_fn done, void *a
         at->addrs[i] = a->msg->rcpts[a->rcpts[i]].address;
     }
     snprintf(at->tls, sizeof at->tls, "none");
-    if (!rm) {
-        /* not started: nothing can be tried (the caller checks remote_running) */
-        abort();
-    }
     at->bnext = rm->busy;
     if (rm->busy)
         rm->busy->bprev = at;
@@ -429,6 +427,7 @@ static void pump(struct remote *rm)
                 idle_free(ic, 1);
                 x->conns--;
                 rm->conns--;
+                dest_maybe_free(rm, x);
                 continue;
             } else {
                 d->conns++;

@@ -787,7 +787,6 @@ void smtpc_send(struct smtpc *c, struct smtpc_tx *tx, smtpc_tx_fn done, void *ar
                  " is %zu bytes, %s accepts at most %llu)", tx->len, c->targets[c->cur].host,
                  c->caps.size);
         fail_all(c, SMTPC_PERMFAIL, 552, "5.3.4", text);
-        c->need_rset = 0;
         set_state(c, S_RSET);   /* nothing sent: finish from a timer */
         later(c, tx_continue_cb);
         c->sent = -1;
