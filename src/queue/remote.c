@@ -58,6 +58,7 @@ struct attempt {
     struct dns_req *dns;
     struct smtpc *conn;            /* while connecting or sending */
     int connecting;
+    int fresh_retry;               /* a stale reused connection was replaced */
     char remote_host[400];
     char tls[128];
 };
@@ -661,6 +662,20 @@ static void tx_done(void *arg, struct smtpc *c, int alive)
 {
     struct attempt *at = arg;
     at->conn = NULL;
+    if (!alive && at->tx.stale && !at->fresh_retry) {
+        /* the idle connection had died (RSET got no answer, nothing was
+         * sent): the same slot, a new connection */
+        at->fresh_retry = 1;
+        at->tx.stale = 0;
+        for (int i = 0; i < at->nrcpt; i++) {
+            free(at->res[i].text);
+            memset(&at->res[i], 0, sizeof at->res[i]);
+        }
+        log_info("outbound", "event=reconnect queue=%s remote=\"%s\" reason=\"the idle"
+                 " connection was closed by the server\"", at->msg->id, at->remote_host);
+        attempt_start(at);
+        return;
+    }
     relay_adjust(at);
     conn_release(at->rm, at->d, alive ? c : NULL);
     attempt_finish(at);

@@ -540,6 +540,8 @@ static void conn_lost(struct smtpc *c, const char *why)
         break;
     }
     /* in a transaction: every recipient without a final answer is deferred */
+    if (c->tx && c->state == S_RSET && c->sent == 0)
+        c->tx->stale = 1;
     if (c->tx) {
         for (int i = 0; i < c->tx->nrcpt; i++) {
             struct smtpc_rcpt_result *r = &c->tx->results[i];

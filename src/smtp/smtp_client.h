@@ -124,6 +124,8 @@ struct smtpc_tx {
     const char *data;            /* the message, CRLF lines, not dot-stuffed */
     size_t len;
     struct smtpc_rcpt_result *results;   /* NRCPT of them, filled by smtpc */
+    int stale;                   /* set by smtpc: a reused connection died at RSET,
+                                  * nothing was sent (worth a fresh connection) */
 };
 /* DONE runs once, later. ALIVE: the connection may take another
  * transaction (else it has been closed and freed). */

@@ -32,6 +32,7 @@ DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 FLAKY_IP, PARTIAL_IP, RELAY_IP = "127.0.0.4", "127.0.0.5", "127.0.0.7"
 HELO_IP, BADTLS_IP, DEAD_IP = "127.0.0.14", "127.0.0.15", "127.0.0.13"
+RSETCLOSE_IP = "127.0.0.19"
 GARBAGE = {"garbage1.test": ("127.0.0.6", "greeting"),
            "garbage2.test": ("127.0.0.8", "overlong"),
            "garbage3.test": ("127.0.0.9", "midreply"),
@@ -217,6 +218,10 @@ class FakeMX:
                     self.messages.append((mail, list(rcpts), data))
                 mail, rcpts = None, []
                 c.sendall(b"250 2.0.0 OK queued\r\n")
+            elif up == "RSET" and self.mode == "rsetclose":
+                with self.lock:
+                    self.rsets += 1
+                return          # as if the server had dropped the idle connection
             elif up == "RSET":
                 with self.lock:
                     self.rsets += 1
@@ -268,6 +273,8 @@ def world(roost_binary):
                "--mx-host=fo.test,mx1.fo.test,10", f"--host-record=mx1.fo.test,{DEAD_IP}",
                "--mx-host=fo.test,mx.partial.test,20",
                "--mx-host=helo.test,mx.helo.test,10", f"--host-record=mx.helo.test,{HELO_IP}",
+               "--mx-host=rsetclose.test,mx.rsetclose.test,10",
+               f"--host-record=mx.rsetclose.test,{RSETCLOSE_IP}",
                "--mx-host=badtls.test,mx.badtls.test,10",
                f"--host-record=mx.badtls.test,{BADTLS_IP}",
                f"--host-record=smtp.relay.test,{RELAY_IP}"]
@@ -277,7 +284,8 @@ def world(roost_binary):
     fakes = {"flaky": FakeMX(FLAKY_IP, mx_port, "flaky"),
              "partial": FakeMX(PARTIAL_IP, mx_port, "partial"),
              "helo": FakeMX(HELO_IP, mx_port, "helo"),
-             "badtls": FakeMX(BADTLS_IP, mx_port, "badtls")}
+             "badtls": FakeMX(BADTLS_IP, mx_port, "badtls"),
+             "rsetclose": FakeMX(RSETCLOSE_IP, mx_port, "rsetclose")}
     for dom, (ip, mode) in GARBAGE.items():
         fakes[dom] = FakeMX(ip, mx_port, mode)
     servers = []
@@ -294,6 +302,7 @@ smtp_port = {mx_port}
 timeout_percent = 2
 idle_seconds = 1
 max_connections_per_destination = 1
+max_connections = 3
 tls_required_domains = b.test secure.test
 tls_ca_file = {b.cert}
 
@@ -473,6 +482,31 @@ def test_connection_reused_with_rset(world):
     wait_until(lambda: len(fake.messages) >= before + 2, 30, what="both messages")
     assert fake.conns == conns + 1, (fake.conns, conns)
     assert fake.rsets >= rsets + 1
+
+
+def send_two(a, rcpts):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(a.listen_host, a.submission, timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login(a.user, a.pw)
+        for n, r in enumerate(rcpts):
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = a.user, r, f"message {n}"
+            msg.set_content("two in a row\n")
+            s.send_message(msg)
+
+
+def test_dead_reused_connection_replaced(world):
+    """The server drops the connection at RSET: the waiting message gets a
+    new connection at once, not a deferral."""
+    a, fake = world["a"], world["fakes"]["rsetclose"]
+    send_two(a, ["d1@rsetclose.test", "d2@rsetclose.test"])
+    wait_until(lambda: len(fake.messages) >= 2, 30, what="both messages")
+    assert fake.conns == 2 and fake.rsets == 1, (fake.conns, fake.rsets)
+    wait_log(a, "event=reconnect")
+    assert not log_lines(a, "rsetclose.test", "outcome=deferred")
 
 
 def test_utf8_address_to_server_without_smtputf8_fails(world):
