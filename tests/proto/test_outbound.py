@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import base64
 import email.policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -33,6 +34,7 @@ DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 FLAKY_IP, PARTIAL_IP, RELAY_IP = "127.0.0.4", "127.0.0.5", "127.0.0.7"
 HELO_IP, BADTLS_IP, DEAD_IP = "127.0.0.14", "127.0.0.15", "127.0.0.13"
 RSETCLOSE_IP = "127.0.0.19"
+LOGINRELAY_IP = "127.0.0.20"
 GARBAGE = {"garbage1.test": ("127.0.0.6", "greeting"),
            "garbage2.test": ("127.0.0.8", "overlong"),
            "garbage3.test": ("127.0.0.9", "midreply"),
@@ -102,8 +104,10 @@ class FakeMX:
     with junk), greeting / overlong / midreply (garbage)."""
     FAIL_FIRST = 2
 
-    def __init__(self, ip, port, mode):
+    def __init__(self, ip, port, mode, tls_ctx=None):
         self.mode = mode
+        self.tls_ctx = tls_ctx
+        self.auth = []
         self.messages = []
         self.mails = 0
         self.conns = 0
@@ -138,6 +142,8 @@ class FakeMX:
         with self.lock:
             self.conns += 1
         try:
+            if self.tls_ctx:
+                c = self.tls_ctx.wrap_socket(c, server_side=True)
             self._session(c)
         except OSError:
             pass
@@ -172,7 +178,17 @@ class FakeMX:
                 return
             cmd = line.decode("utf-8", "replace").strip()
             up = cmd.upper()
-            if up.startswith("EHLO") and self.mode == "helo":
+            if up.startswith("EHLO") and self.mode == "loginrelay":
+                c.sendall(b"250-login.relay.test\r\n250-AUTH LOGIN\r\n250 8BITMIME\r\n")
+            elif up == "AUTH LOGIN" and self.mode == "loginrelay":
+                c.sendall(b"334 VXNlcm5hbWU6\r\n")
+                user = base64.b64decode(f.readline(4096).strip()).decode()
+                c.sendall(b"334 UGFzc3dvcmQ6\r\n")
+                pw = base64.b64decode(f.readline(4096).strip()).decode()
+                with self.lock:
+                    self.auth.append((user, pw))
+                c.sendall(b"235 2.7.0 Accepted\r\n")
+            elif up.startswith("EHLO") and self.mode == "helo":
                 c.sendall(b"502 5.5.1 EHLO not implemented\r\n")
             elif up.startswith("EHLO"):
                 tls = b"250-STARTTLS\r\n" if self.mode == "badtls" else b""
@@ -277,7 +293,8 @@ def world(roost_binary):
                f"--host-record=mx.rsetclose.test,{RSETCLOSE_IP}",
                "--mx-host=badtls.test,mx.badtls.test,10",
                f"--host-record=mx.badtls.test,{BADTLS_IP}",
-               f"--host-record=smtp.relay.test,{RELAY_IP}"]
+               f"--host-record=smtp.relay.test,{RELAY_IP}",
+               f"--host-record=login.relay.test,{LOGINRELAY_IP}"]
     for dom, (ip, _) in GARBAGE.items():
         records += [f"--mx-host={dom},mx.{dom},10", f"--host-record=mx.{dom},{ip}"]
     dns = DNS(records)
@@ -653,6 +670,50 @@ def test_relay_starttls_and_app_password_required(world, relay_world):
     finally:
         _finish(a)
         shutil.rmtree(a.auth_dir, ignore_errors=True)
+
+
+def test_relay_auth_login_only(world, tmp_path):
+    """A relay offering only AUTH LOGIN, implicit TLS on a port other than
+    465, certificate checked against login.relay.test (relay_ca_file)."""
+    cert, key = tmp_path / "relay.pem", tmp_path / "relay.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                    "/CN=login.relay.test", "-addext", "subjectAltName=DNS:login.relay.test",
+                    "-keyout", str(key), "-out", str(cert)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    port = wildcard_free_port()
+    fake = FakeMX(LOGINRELAY_IP, port, "loginrelay", tls_ctx=ctx)
+    auth = tmp_path / "auth"
+    auth.write_text("relayuser@login.test\nsecret with spaces\n")
+    os.chmod(auth, 0o600)
+    a = RoostServer(hostname="mx.a.test", listen_host="127.0.0.21", outbound=True,
+                    extra_config=f"""
+[outbound]
+resolver = 127.0.0.1@{world['dns'].port}
+relay = login.relay.test:{port}
+relay_tls = implicit
+relay_auth_file = {auth}
+relay_ca_file = {cert}
+timeout_percent = 10
+
+[queue]
+retry_unit_ms = 200
+""")
+    try:
+        a.start()
+        apw = random_password()
+        a.make_account("alice@a.test", apw)
+        submit(a, "alice@a.test", apw, ["someone@anywhere.test"], subject="login relay")
+        wait_until(lambda: fake.messages, 30, what="the LOGIN relay to get the message")
+        assert fake.auth == [("relayuser@login.test", "secret with spaces")]
+        assert fake.messages[0][1] == ["someone@anywhere.test"]
+        line = wait_log(a, 'rcpt="someone@anywhere.test"', "outcome=delivered")[0]
+        assert f'remote="login.relay.test [{LOGINRELAY_IP}]"' in line and "tls=TLSv1.3" in line
+    finally:
+        _finish(a)
+        fake.stop()
 
 
 def test_relay_auth_file_readable_by_others_refused(world, relay_world):
