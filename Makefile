@@ -6,6 +6,7 @@ CC      ?= cc
 PKGS    := libevent libevent_openssl libevent_pthreads openssl sqlite3 \
            libargon2 libgsasl inih gmime-3.0 zlib opendkim
 PKGS    += libmicrohttpd
+PKGS    += libunbound
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -25,6 +25,8 @@ static const char usage_text[] =
     "\n"
     "  serve                              run the mail server (development instance on\n"
     "                                     127.0.0.1 without --config)\n"
+    "                                     mail for other domains goes out by MX or via\n"
+    "                                     [outbound] relay (docs/outbound.md)\n"
     "  config check FILE                  check a configuration file\n"
     "  domain add|list|del [DOMAIN]       domains served here\n"
     "  account add ADDRESS [--plan free|business] [--daily-limit N] [--password-stdin]\n"

@@ -331,6 +331,8 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
      * every worker's arena holding 20 MiB for good. */
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     struct worker_pool *pool = worker_pool_new(cfg->workers);
+    if (cfg->retry_unit_ms)
+        queue_set_retry_unit_ms(cfg->retry_unit_ms);
     queue_set_config(cfg);   /* DSN hostname, [queue] policy; starts the transport too */
     if (queue_start(data_dir, pool, loops[0], &err) < 0)
         fatal("queue: %s", err ? err : "cannot start");

@@ -83,6 +83,7 @@ void config_defaults(struct config *cfg, int dev)
     cfg->queue_delay_warning = 4 * 3600;
     cfg->queue_max_remote = 100;
     cfg->queue_max_per_domain = 20;
+    config_outbound_defaults(cfg);
     if (dev) {
         add_listener(cfg, LK_SMTP, "127.0.0.1", 2525);
         add_listener(cfg, LK_SUBMISSION, "127.0.0.1", 2587);
@@ -115,6 +116,7 @@ void config_free(struct config *cfg)
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free(cfg->log_level);
+    config_outbound_free(cfg);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -504,8 +506,13 @@ static int handler(void *user, const char *section, const char *name, const char
         }
     } else if (strcmp(section, "http") == 0) {
         handle_http(c, name, value);
-    } else if (strcmp(section, "queue") == 0) {
+    } else if (strcmp(section, "queue") == 0 && strcmp(name, "retry_unit_ms") != 0) {
         handle_queue(c, name, value);
+    } else if (strcmp(section, "outbound") == 0 || strcmp(section, "transport") == 0 ||
+               strcmp(section, "queue") == 0) {
+        char err[512];
+        if (config_outbound_key(cfg, section, name, value, err, sizeof err) < 0)
+            perr(c, "%s", err);
     } else if (!section[0]) {
         perr(c, "'%s' is outside any [section]", name);
     } else {
@@ -533,6 +540,11 @@ static void validate(struct parse_ctx *c)
                 strcmp(cfg->http.listen[i].host, cfg->listeners[j].host) == 0)
                 perr(c, "[http] listen %s port %d is also a mail listener",
                      cfg->http.listen[i].host, cfg->http.listen[i].port);
+    for (int i = 0; i < cfg->outbound.ntransport; i++)
+        if (cfg->outbound.transport[i].kind == ROUTE_RELAY && !cfg->outbound.relay_host) {
+            perr(c, "[transport] %s = relay, but [outbound] has no relay", cfg->outbound.transport[i].domain);
+            break;
+        }
 }
 
 int config_load_string(const char *text, const char *name, struct config *cfg, char **errors_r)

@@ -41,6 +41,42 @@ struct http_conf {
     long mta_sts_max_age;              /* seconds */
 };
 
+/* [outbound] and [transport]: the outbound transport (docs/outbound.md). */
+enum route_kind {
+    ROUTE_MX,      /* the domain's MX records (implicit MX: its A/AAAA) */
+    ROUTE_RELAY,   /* the [outbound] relay (smarthost) */
+    ROUTE_SMTP,    /* smtp:host[:port] (MX of host) or smtp:[host][:port] (no MX) */
+};
+enum relay_tls_mode { RELAY_TLS_DEFAULT, RELAY_TLS_IMPLICIT, RELAY_TLS_STARTTLS };
+
+struct transport_route {
+    char *domain;            /* lower case; "*" is the default route */
+    enum route_kind kind;
+    char *host;              /* ROUTE_SMTP */
+    int port;                /* 0: the outbound smtp_port */
+    int no_mx;               /* [host]: its A/AAAA only */
+};
+#define CONFIG_MAX_TRANSPORT 1024
+
+struct outbound_conf {
+    int enabled;                 /* 0: remote recipients stay queued */
+    char *resolver;              /* "addr@port" forwarder, NULL: /etc/resolv.conf */
+    char *tls_required_domains;  /* space-separated, lower case */
+    char *tls_ca_file;           /* CA file for verified MX TLS, NULL: system store */
+    char *relay_host;
+    int relay_port;
+    enum relay_tls_mode relay_tls;
+    char *relay_auth_file;
+    char *relay_ca_file;
+    int smtp_port;               /* port of MX hosts (25) */
+    int max_connections;
+    int max_per_destination;
+    int idle_seconds;            /* idle connection kept for reuse */
+    int timeout_percent;         /* RFC 5321 4.5.3.2 timeouts scaled (tests) */
+    int ntransport;
+    struct transport_route *transport;
+};
+
 struct config {
     int dev;                 /* no config file: loopback dev instance */
     char *path;              /* the file, or NULL */
@@ -71,6 +107,8 @@ struct config {
     unsigned queue_delay_warning;  /* "delayed" DSN once after this long; 0 = never */
     int queue_max_remote;          /* outstanding remote attempts in total */
     int queue_max_per_domain;      /* ... and per destination domain */
+    struct outbound_conf outbound;
+    unsigned retry_unit_ms;  /* [queue] retry_unit_ms; 0 = the queue's default */
 };
 
 const char *listener_kind_name(enum listener_kind k);
@@ -101,5 +139,15 @@ int config_parse_duration(const char *s, unsigned *seconds_r);
 
 /* Parses "host:port", "[v6]:port" or ":port". 0 on success. */
 int config_parse_hostport(const char *s, char *host, size_t hostsz, int *port_r);
+
+/* config_outbound.c: the [outbound], [transport] and [queue] sections.
+ * Returns 0, or -1 with a message in ERR (size ERRSZ). */
+void config_outbound_defaults(struct config *cfg);
+int config_outbound_key(struct config *cfg, const char *section, const char *name,
+                        const char *value, char *err, size_t errsz);
+void config_outbound_free(struct config *cfg);
+/* The route for DOMAIN (lower case): its [transport] entry, else "*", else
+ * the relay when one is configured, else MX. Never NULL. */
+const struct transport_route *config_route(const struct config *cfg, const char *domain);
 
 #endif

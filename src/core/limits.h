@@ -37,4 +37,20 @@
 #define PLAN_BUSINESS_MESSAGES 2000
 #define PLAN_BUSINESS_RECIPIENTS 10000
 
+/* Outbound transport (docs/outbound.md): connections in total and per
+ * destination (Postfix: default_destination_concurrency_limit = 20; we are
+ * gentler with small sites), seconds an idle connection is kept for the
+ * next message to the same destination (Postfix smtp_connection_cache_time_limit). */
+#define OUTBOUND_DEFAULT_MAX_CONNECTIONS 50
+#define OUTBOUND_DEFAULT_MAX_PER_DEST 5
+#define OUTBOUND_DEFAULT_IDLE_SECONDS 5
+/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets; we read up to
+ * this many and fail the connection beyond (garbage or a hostile server). */
+#define SMTPC_MAX_REPLY_LINE 2048
+#define SMTPC_MAX_REPLY_LINES 100
+/* MX hosts tried per destination and addresses per host (Postfix
+ * smtp_mx_address_limit = 5, smtp_mx_session_limit = 2). */
+#define DNS_MAX_MX_HOSTS 10
+#define DNS_MAX_ADDRS 20
+
 #endif

@@ -242,7 +242,8 @@ int queue_start(const char *data_dir, struct worker_pool *pool, struct loop *loo
         config_defaults(&defaults, 1);
         rcfg = &defaults;
     }
-    int rrc = remote_start(rcfg, loop, error_r);
+    int enabled = rcfg->outbound.enabled;
+    int rrc = enabled ? remote_start(rcfg, loop, error_r) : 0;
     if (!q->cfg)
         config_free(&defaults);
     if (rrc < 0) {
@@ -250,7 +251,10 @@ int queue_start(const char *data_dir, struct worker_pool *pool, struct loop *loo
         queue_release(q);
         return -1;
     }
-    q->remote_started = 1;
+    q->remote_started = enabled;
+    if (!enabled)
+        log_info("outbound", "event=disabled hint=\"[outbound] enabled = no: remote recipients"
+                 " stay queued\"");
     pthread_mutex_lock(&global_lock);
     the_queue = q;
     pthread_mutex_unlock(&global_lock);

@@ -12,6 +12,7 @@
  * sender once. At start the queue scans DATA/queue/ and resumes every message
  * it finds: due recipients go at once, the others wait for their time.
  * queue_start also starts the transport (remote_start) on the queue's loop
+ * (unless [outbound] enabled = no: remote recipients then wait, untried)
  * and queue_stop stops it. `roost queue` requests (hold, release, retry,
  * bounce, delete) reach the running queue through qctl.h. docs/queue.md. */
 #ifndef ROOST_QUEUE_H

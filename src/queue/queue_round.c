@@ -344,6 +344,8 @@ static void round_plan(struct round *r, const struct sched_policy *p)
                 log_rcpt(qa, sizeof qa, m->rcpts[i].address);
                 log_info("queue", "event=queued-remote queue=%s rcpt=%s", m->id, qa);
             }
+            if (!qm->q->remote_started)
+                continue;   /* [outbound] enabled = no: waits, untried */
             if (!r->st->held && s->next_ms <= r->now) {
                 qm->due[qm->ndue++] = i;
                 continue;

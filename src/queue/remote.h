@@ -46,6 +46,10 @@ typedef void (*remote_done_fn)(void *arg, const struct remote_result *results, i
 int remote_start(const struct config *cfg, struct loop *loop, const char **error_r);
 void remote_stop(void);
 
+/* Added: 1 between remote_start and remote_stop. Without a transport
+ * remote recipients simply stay queued. */
+int remote_running(void);
+
 /* One attempt. Always calls DONE exactly once, never from inside this call. */
 void remote_deliver(const struct remote_attempt *a, remote_done_fn done, void *arg);
 

@@ -420,27 +420,35 @@ class CLIResult:
 
 class RoostServer:
     def __init__(self, limits=None, hostname=HOSTNAME, listeners=("smtp", "submission", "submissions"),
-                 extra_config=""):
+                 extra_config="", listen_host="127.0.0.1", port_map=None, outbound=False):
         self.bin = roost_bin()
         self.base = Path(tempfile.mkdtemp(prefix="roost-proto-"))
         os.chmod(self.base, 0o755)
         self.data = self.base / "data"
         self.conf = self.base / "roost.conf"
         self.hostname = hostname
+        # listen_host / port_map (test_outbound.py): another loopback address,
+        # and fixed ports for some listeners (e.g. the shared MX port)
+        self.listen_host = listen_host
         ports = free_ports(len(listeners) + 1)
         # The HTTP listener ([http] listen) gets a free port too, unless the
         # test configures [http] itself in extra_config.
         self.http_port = ports.pop()
         self.ports = dict(zip(listeners, ports))
+        self.ports.update(port_map or {})
         self.limits = dict(limits or {})
         lines = ["[server]", f"hostname = {hostname}", f"data_dir = {self.data}", "user =",
                  "", "[listeners]"]
         for k, p in self.ports.items():
-            lines.append(f"{k} = 127.0.0.1:{p}")
+            lines.append(f"{k} = {listen_host}:{p}")
         if self.limits:
             lines += ["", "[limits]"] + [f"{k} = {v}" for k, v in self.limits.items()]
         if "[http]" not in extra_config:
             lines += ["", "[http]", f"listen = 127.0.0.1:{self.http_port}"]
+        if not outbound:
+            # remote recipients stay queued (the tests read them from the
+            # queue); test_outbound.py turns the transport on
+            lines += ["", "[outbound]", "enabled = no"]
         self.conf.write_text("\n".join(lines) + "\n" + extra_config)
         self.proc = None
         self.stderr_path = self.base / "stderr.log"
@@ -491,7 +499,7 @@ class RoostServer:
                                      f"stderr: {self.stderr_tail()}")
             for p in list(pending):
                 try:
-                    with socket.create_connection(("127.0.0.1", p), timeout=1):
+                    with socket.create_connection((self.listen_host, p), timeout=1):
                         pending.discard(p)
                 except OSError:
                     pass
@@ -646,6 +654,7 @@ class RoostServer:
     def connect(self, which="smtp", **kw):
         port = self.ports[which]
         tls = which == "submissions"
+        kw.setdefault("host", self.listen_host)
         return SMTP(port, tls=tls, **kw)
 
     def submit_session(self, address, password, which="submission"):

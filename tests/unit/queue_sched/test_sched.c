@@ -776,7 +776,7 @@ static void test_many_failures(void)
     for (uint32_t uid = 1; uid <= 3; uid++) {
         char *dsn = inbox_read(f.dir, uid);
         test_assert(dsn != NULL);
-        for (const char *p = dsn; dsn && (p = strstr(p, "Final-Recipient: rfc822; ")); p++)
+        for (const char *cur = dsn; dsn && (cur = strstr(cur, "Final-Recipient: rfc822; ")); cur++)
             named++;
         if (dsn && strstr(dsn, "Final-Recipient: rfc822; bad119@z.test\r\n"))
             has_last++;

@@ -1,0 +1,516 @@
+/* dns: MX and address lookups on libunbound, driven by the loop (dns.h).
+ *
+ * A request walks two phases: the MX query, then one A and one AAAA query
+ * per MX host, all in flight at once. Each query is a struct dns_query in
+ * the request (its ub async id kept so dns_cancel can ub_cancel it).
+ * libunbound calls back from ub_process(), which runs in our event
+ * callback, so the request is only touched on the loop's thread. A request
+ * finishes when nothing is pending (or its timer fires); DONE is never
+ * called from inside dns_lookup_*: immediate answers go through a zero
+ * timer. */
+#include "dns/dns.h"
+#include "core/log.h"
+#include "core/xalloc.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unbound.h>
+
+#define RR_A 1
+#define RR_MX 15
+#define RR_AAAA 28
+#define CLASS_IN 1
+#define RCODE_NXDOMAIN 3
+
+struct dns {
+    struct ub_ctx *ub;
+    struct event_base *base;
+    struct event *ev;
+    int timeout_ms;
+};
+
+struct dns_query {
+    struct dns_req *req;
+    int host;          /* index in hosts, -1 for the MX query */
+    int type;
+    int async_id;
+    int pending;
+    int tempfail;      /* SERVFAIL or error */
+    int nxdomain;
+    int n;             /* addresses found */
+    struct sockaddr_storage addrs[DNS_MAX_ADDRS];
+};
+
+struct dns_req {
+    struct dns *d;
+    dns_fn done;
+    void *arg;
+    int port;
+    char domain[256];
+    int npending;
+    int finished;
+    struct event *timer;
+    struct dns_answer ans;
+    int nhosts;
+    struct dns_mxhost hosts[DNS_MAX_MX_HOSTS];
+    struct dns_query mxq;
+    struct dns_query q[2 * DNS_MAX_MX_HOSTS];
+};
+
+static void dns_readable(evutil_socket_t fd, short what, void *arg);
+static void req_timeout(evutil_socket_t fd, short what, void *arg);
+static void query_cb(void *mydata, int err, struct ub_result *result);
+static void req_finish(struct dns_req *r);
+static void req_fail(struct dns_req *r, enum dns_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int start_query(struct dns_req *r, struct dns_query *q, const char *name, int type);
+static void start_addresses(struct dns_req *r);
+static void collect(struct dns_req *r);
+
+struct dns *dns_new(struct event_base *base, const char *forwarder, int timeout_ms,
+                    const char **error_r)
+{
+    struct ub_ctx *ub = ub_ctx_create();
+    if (!ub) {
+        *error_r = "cannot create the libunbound context";
+        return NULL;
+    }
+    int rc = ub_ctx_async(ub, 1);
+    if (rc == 0 && forwarder) {
+        /* a local forwarder (127.0.0.1@5353) is what the option is for */
+        rc = ub_ctx_set_option(ub, "do-not-query-localhost:", "no");
+        /* unbound answers the RFC 6761 name "test." itself (NXDOMAIN); with
+         * a forwarder of our own, let it answer (the test suite's dnsmasq) */
+        if (rc == 0)
+            rc = ub_ctx_set_option(ub, "local-zone:", "test. transparent");
+        if (rc == 0)
+            rc = ub_ctx_set_fwd(ub, forwarder);
+    } else if (rc == 0) {
+        int r2 = ub_ctx_resolvconf(ub, NULL);
+        if (r2 != 0)
+            log_warn("dns", "event=resolvconf-failed error=\"%s\" fallback=recursion",
+                     ub_strerror(r2));
+    }
+    if (rc != 0) {
+        *error_r = ub_strerror(rc);
+        ub_ctx_delete(ub);
+        return NULL;
+    }
+    struct dns *d = xcalloc(1, sizeof *d);
+    d->ub = ub;
+    d->base = base;
+    d->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
+    d->ev = event_new(base, ub_fd(ub), EV_READ | EV_PERSIST, dns_readable, d);
+    if (!d->ev || event_add(d->ev, NULL) < 0) {
+        *error_r = "cannot watch the resolver's descriptor";
+        dns_free(&d);
+        return NULL;
+    }
+    return d;
+}
+
+void dns_free(struct dns **dp)
+{
+    struct dns *d = *dp;
+    if (!d)
+        return;
+    if (d->ev)
+        event_free(d->ev);
+    ub_ctx_delete(d->ub);
+    free(d);
+    *dp = NULL;
+}
+
+static void dns_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct dns *d = arg;
+    int rc = ub_process(d->ub);
+    if (rc != 0)
+        log_error("dns", "event=process-failed error=\"%s\"", ub_strerror(rc));
+}
+
+/* ---- pure helpers ---- */
+
+int dns_mx_rdata(const unsigned char *rd, int len, int *pref_r, char *name, size_t namesz)
+{
+    if (len < 3 || namesz < 2)
+        return -1;
+    *pref_r = (rd[0] << 8) | rd[1];
+    int i = 2;
+    size_t o = 0;
+    if (rd[i] == 0) {
+        if (len != 3)
+            return -1;
+        snprintf(name, namesz, ".");
+        return 0;
+    }
+    while (i < len && rd[i] != 0) {
+        int l = rd[i];
+        if (l > 63 || i + 1 + l >= len)
+            return -1;   /* compression pointers are not expected here */
+        if (o + (size_t)l + 2 > namesz)
+            return -1;
+        if (o > 0)
+            name[o++] = '.';
+        for (int k = 0; k < l; k++) {
+            unsigned char ch = rd[i + 1 + k];
+            if (!isalnum(ch) && ch != '-' && ch != '_')
+                return -1;
+            name[o++] = (char)tolower(ch);
+        }
+        i += 1 + l;
+    }
+    if (i != len - 1)
+        return -1;
+    name[o] = '\0';
+    return 0;
+}
+
+void dns_sort_hosts(struct dns_mxhost *h, int n, unsigned (*rnd)(void))
+{
+    for (int i = 0; i < n; i++)
+        h[i].key = rnd();
+    for (int i = 1; i < n; i++) {
+        struct dns_mxhost t = h[i];
+        int j = i - 1;
+        while (j >= 0 && (h[j].pref > t.pref || (h[j].pref == t.pref && h[j].key > t.key))) {
+            h[j + 1] = h[j];
+            j--;
+        }
+        h[j + 1] = t;
+    }
+}
+
+static unsigned rand_key(void)
+{
+    unsigned v = 0;
+    if (RAND_bytes((unsigned char *)&v, sizeof v) != 1)
+        v = (unsigned)random();
+    return v;
+}
+
+/* ---- requests ---- */
+
+static struct dns_req *req_new(struct dns *d, const char *name, int port, dns_fn done, void *arg)
+{
+    struct dns_req *r = xcalloc(1, sizeof *r);
+    r->d = d;
+    r->done = done;
+    r->arg = arg;
+    r->port = port;
+    snprintf(r->domain, sizeof r->domain, "%s", name);
+    r->timer = evtimer_new(d->base, req_timeout, r);
+    struct timeval tv = {d->timeout_ms / 1000, (d->timeout_ms % 1000) * 1000};
+    if (!r->timer || evtimer_add(r->timer, &tv) < 0)
+        abort();
+    return r;
+}
+
+static void req_free(struct dns_req *r)
+{
+    if (r->timer)
+        event_free(r->timer);
+    free(r);
+}
+
+static void cancel_pending(struct dns_req *r)
+{
+    if (r->mxq.pending)
+        ub_cancel(r->d->ub, r->mxq.async_id);
+    r->mxq.pending = 0;
+    for (size_t i = 0; i < sizeof r->q / sizeof r->q[0]; i++)
+        if (r->q[i].pending) {
+            ub_cancel(r->d->ub, r->q[i].async_id);
+            r->q[i].pending = 0;
+        }
+    r->npending = 0;
+}
+
+void dns_cancel(struct dns_req *r)
+{
+    if (!r)
+        return;
+    cancel_pending(r);
+    req_free(r);
+}
+
+/* Delivers the answer: from a callback or the (zero or timeout) timer. */
+static void req_finish(struct dns_req *r)
+{
+    if (r->finished)
+        return;
+    r->finished = 1;
+    cancel_pending(r);
+    r->done(r->arg, &r->ans);
+    req_free(r);
+}
+
+static void req_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct dns_req *r = arg;
+    if (r->ans.status == DNS_OK && r->ans.naddrs == 0 && !r->ans.error[0]) {
+        r->ans.status = DNS_TEMPFAIL;
+        snprintf(r->ans.error, sizeof r->ans.error, "DNS lookup for %s timed out", r->domain);
+    }
+    req_finish(r);
+}
+
+/* Records a failure and finishes at the next loop iteration. */
+static void req_fail(struct dns_req *r, enum dns_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->ans.error, sizeof r->ans.error, fmt, ap);
+    va_end(ap);
+    r->ans.status = st;
+    r->ans.naddrs = 0;
+    cancel_pending(r);
+    struct timeval now = {0, 0};
+    evtimer_add(r->timer, &now);
+}
+
+static int start_query(struct dns_req *r, struct dns_query *q, const char *name, int type)
+{
+    q->req = r;
+    q->type = type;
+    q->pending = 1;
+    r->npending++;
+    int rc = ub_resolve_async(r->d->ub, name, type, CLASS_IN, q, query_cb, &q->async_id);
+    if (rc != 0) {
+        q->pending = 0;
+        r->npending--;
+        q->tempfail = 1;
+        log_warn("dns", "event=resolve-failed name=%s error=\"%s\"", name, ub_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void parse_mx(struct dns_req *r, struct ub_result *res)
+{
+    int nulls = 0;
+    for (int i = 0; res->data[i] && r->nhosts < DNS_MAX_MX_HOSTS; i++) {
+        struct dns_mxhost *h = &r->hosts[r->nhosts];
+        if (dns_mx_rdata((const unsigned char *)res->data[i], res->len[i], &h->pref, h->name,
+                         sizeof h->name) < 0)
+            continue;
+        if (strcmp(h->name, ".") == 0) {
+            nulls++;
+            continue;
+        }
+        r->nhosts++;
+    }
+    if (nulls && r->nhosts == 0) {
+        req_fail(r, DNS_NULLMX, "%s does not accept mail (null MX, RFC 7505)", r->domain);
+        return;
+    }
+    if (r->nhosts == 0) {
+        req_fail(r, DNS_NOADDR, "the MX records of %s are not usable", r->domain);
+        return;
+    }
+    dns_sort_hosts(r->hosts, r->nhosts, rand_key);
+    start_addresses(r);
+}
+
+static void query_cb(void *mydata, int err, struct ub_result *res)
+{
+    struct dns_query *q = mydata;
+    struct dns_req *r = q->req;
+    q->pending = 0;
+    r->npending--;
+    if (err != 0 || !res) {
+        q->tempfail = 1;
+    } else if (res->rcode == RCODE_NXDOMAIN || res->nxdomain) {
+        q->nxdomain = 1;
+    } else if (res->rcode != 0) {
+        q->tempfail = 1;
+    } else if (res->havedata && q->host < 0) {
+        parse_mx(r, res);
+        ub_resolve_free(res);
+        return;
+    } else if (res->havedata) {
+        for (int i = 0; res->data[i] && q->n < DNS_MAX_ADDRS; i++) {
+            struct sockaddr_storage *ss = &q->addrs[q->n];
+            memset(ss, 0, sizeof *ss);
+            if (q->type == RR_A && res->len[i] == 4) {
+                struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+                s4->sin_family = AF_INET;
+                s4->sin_port = htons((uint16_t)r->port);
+                memcpy(&s4->sin_addr, res->data[i], 4);
+                q->n++;
+            } else if (q->type == RR_AAAA && res->len[i] == 16) {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+                s6->sin6_family = AF_INET6;
+                s6->sin6_port = htons((uint16_t)r->port);
+                memcpy(&s6->sin6_addr, res->data[i], 16);
+                q->n++;
+            }
+        }
+    }
+    if (res)
+        ub_resolve_free(res);
+    if (q->host < 0) {
+        /* the MX query without data */
+        if (q->tempfail)
+            req_fail(r, DNS_TEMPFAIL, "DNS lookup of the MX records of %s failed (SERVFAIL or no answer)",
+                     r->domain);
+        else if (q->nxdomain)
+            req_fail(r, DNS_NXDOMAIN, "the domain %s does not exist (NXDOMAIN)", r->domain);
+        else {
+            /* RFC 5321 5.1: no MX, the domain is its own (implicit) MX */
+            r->ans.implicit_mx = 1;
+            r->nhosts = 1;
+            snprintf(r->hosts[0].name, sizeof r->hosts[0].name, "%s", r->domain);
+            start_addresses(r);
+        }
+        return;
+    }
+    if (r->npending == 0 && !r->finished)
+        collect(r);
+}
+
+static void start_addresses(struct dns_req *r)
+{
+    for (int h = 0; h < r->nhosts; h++) {
+        r->q[2 * h].host = h;
+        r->q[2 * h + 1].host = h;
+        start_query(r, &r->q[2 * h], r->hosts[h].name, RR_AAAA);
+        start_query(r, &r->q[2 * h + 1], r->hosts[h].name, RR_A);
+    }
+    if (r->npending == 0)
+        collect(r);
+}
+
+static void add_addr(struct dns_req *r, const struct dns_mxhost *h,
+                     const struct sockaddr_storage *ss)
+{
+    if (r->ans.naddrs >= DNS_MAX_ADDRS)
+        return;
+    struct dns_addr *a = &r->ans.addrs[r->ans.naddrs++];
+    size_t hn = strnlen(h->name, sizeof a->host - 1);
+    memcpy(a->host, h->name, hn);
+    a->host[hn] = '\0';
+    a->pref = h->pref;
+    a->ss = *ss;
+    if (ss->ss_family == AF_INET6) {
+        a->sslen = sizeof(struct sockaddr_in6);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, a->str, sizeof a->str);
+    } else {
+        a->sslen = sizeof(struct sockaddr_in);
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, a->str, sizeof a->str);
+    }
+}
+
+/* All address queries answered: the ordered list, or why there is none. */
+static void collect(struct dns_req *r)
+{
+    int tempfail = 0, nx = 0;
+    for (int h = 0; h < r->nhosts; h++)
+        for (int k = 0; k < 2; k++) {
+            struct dns_query *q = &r->q[2 * h + k];
+            tempfail |= q->tempfail;
+            nx += q->nxdomain;
+            for (int i = 0; i < q->n; i++)
+                add_addr(r, &r->hosts[h], &q->addrs[i]);
+        }
+    if (r->ans.naddrs > 0) {
+        r->ans.status = DNS_OK;
+    } else if (tempfail) {
+        r->ans.status = DNS_TEMPFAIL;
+        snprintf(r->ans.error, sizeof r->ans.error,
+                 "DNS lookup of the addresses of the mail servers of %s failed", r->domain);
+    } else if (r->ans.implicit_mx && nx) {
+        r->ans.status = DNS_NXDOMAIN;
+        snprintf(r->ans.error, sizeof r->ans.error, "the domain %s does not exist (NXDOMAIN)",
+                 r->domain);
+    } else {
+        r->ans.status = DNS_NOADDR;
+        snprintf(r->ans.error, sizeof r->ans.error, "no address (A or AAAA) for %s%s",
+                 r->ans.implicit_mx ? "" : "the mail servers of ", r->domain);
+    }
+    struct timeval now = {0, 0};
+    evtimer_add(r->timer, &now);   /* req_timeout sees a final status */
+}
+
+/* "[192.0.2.1]", "[IPv6:2001:db8::1]" or a bare numeric address. */
+static int literal(const char *s, int port, struct dns_addr *a)
+{
+    char buf[80];
+    size_t n = strlen(s);
+    if (n >= sizeof buf)
+        return -1;
+    if (s[0] == '[' && n > 2 && s[n - 1] == ']') {
+        memcpy(buf, s + 1, n - 2);
+        buf[n - 2] = '\0';
+    } else {
+        memcpy(buf, s, n + 1);
+    }
+    const char *p = buf;
+    if (strncasecmp(p, "IPv6:", 5) == 0)
+        p += 5;
+    memset(a, 0, sizeof *a);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+    if (p == buf && inet_pton(AF_INET, p, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        a->sslen = sizeof *s4;
+    } else if (inet_pton(AF_INET6, p, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        a->sslen = sizeof *s6;
+    } else {
+        return -1;
+    }
+    snprintf(a->str, sizeof a->str, "%.63s", p);
+    snprintf(a->host, sizeof a->host, "%.63s", p);
+    return 0;
+}
+
+static struct dns_req *lookup(struct dns *d, const char *name, int port, int mx, dns_fn done,
+                              void *arg)
+{
+    struct dns_req *r = req_new(d, name, port, done, arg);
+    r->mxq.host = -1;
+    if (literal(name, port, &r->ans.addrs[0]) == 0) {
+        r->ans.naddrs = 1;
+        r->ans.status = DNS_OK;
+        struct timeval now = {0, 0};
+        evtimer_add(r->timer, &now);
+        return r;
+    }
+    if (strlen(name) > 253 || !name[0] || name[0] == '.' || strstr(name, "..")) {
+        req_fail(r, DNS_NXDOMAIN, "'%s' is not a valid domain name", name);
+        return r;
+    }
+    if (!mx) {
+        r->nhosts = 1;
+        r->ans.implicit_mx = 1;
+        snprintf(r->hosts[0].name, sizeof r->hosts[0].name, "%s", name);
+        start_addresses(r);
+        return r;
+    }
+    if (start_query(r, &r->mxq, name, RR_MX) < 0)
+        req_fail(r, DNS_TEMPFAIL, "cannot start the DNS lookup of %s", name);
+    return r;
+}
+
+struct dns_req *dns_lookup_mx(struct dns *d, const char *domain, int port, dns_fn done,
+                              void *arg)
+{
+    return lookup(d, domain, port, 1, done, arg);
+}
+
+struct dns_req *dns_lookup_host(struct dns *d, const char *host, int port, dns_fn done,
+                                void *arg)
+{
+    return lookup(d, host, port, 0, done, arg);
+}

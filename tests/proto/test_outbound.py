@@ -1,0 +1,733 @@
+"""Outbound transport (docs/outbound.md): Roost A sends to the world.
+
+The world is loopback: a dnsmasq started here (127.0.0.1, a free port,
+--no-resolv --no-hosts) answers for *.test; Roost B on 127.0.0.3 is the MX of
+b.test and imp.test (A record only: implicit MX); small Python SMTP servers
+on 127.0.0.4-9 play a server that answers 451 at first, one that refuses one
+recipient and has a SIZE limit, and three that talk garbage. Every MX server
+listens on one shared port, which A uses as its [outbound] smtp_port.
+Roost C on 127.0.0.7 stands in for Gmail's smtp.gmail.com:465 (implicit TLS,
+AUTH) for the smarthost tests.
+"""
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import base64
+import email.policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from conftest import RoostServer, _finish, random_password, wait_until
+
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+FLAKY_IP, PARTIAL_IP, RELAY_IP = "127.0.0.4", "127.0.0.5", "127.0.0.7"
+HELO_IP, BADTLS_IP, DEAD_IP = "127.0.0.14", "127.0.0.15", "127.0.0.13"
+RSETCLOSE_IP = "127.0.0.19"
+LOGINRELAY_IP = "127.0.0.20"
+GARBAGE = {"garbage1.test": ("127.0.0.6", "greeting"),
+           "garbage2.test": ("127.0.0.8", "overlong"),
+           "garbage3.test": ("127.0.0.9", "midreply"),
+           "silent.test": ("127.0.0.18", "silent")}
+
+
+def wildcard_free_port():
+    """A port free on every address (bound on 0.0.0.0)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("0.0.0.0", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def udp_free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class DNS:
+    """dnsmasq as a foreground child; killed by its PID at the end."""
+
+    def __init__(self, records):
+        self.port = udp_free_port()
+        self.dir = tempfile.mkdtemp(prefix="roost-dns-")
+        args = [DNSMASQ, "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+                "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
+                f"--pid-file={self.dir}/pid", "--local=/test/", "--log-facility=-"]
+        self.proc = subprocess.Popen(args + records, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(f"{self.dir}/log", "wb"))
+        wait_until(self._answers, 10, what="dnsmasq to answer")
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"dnsmasq exited: {Path(self.dir, 'log').read_text()}")
+        q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x06b-test\x04test\x00\x00\x01\x00\x01"
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(0.5)
+        try:
+            s.sendto(q, ("127.0.0.1", self.port))
+            return s.recv(512)
+        except OSError:
+            return None
+        finally:
+            s.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class FakeMX:
+    """A tiny SMTP server in a thread. Modes: flaky (451 to the first
+    FAIL_FIRST MAIL commands), partial (550 to RCPT <bad...>, SIZE 100000),
+    helo (502 to EHLO), badtls (offers STARTTLS, then answers the handshake
+    with junk), greeting / overlong / midreply (garbage)."""
+    FAIL_FIRST = 2
+
+    def __init__(self, ip, port, mode, tls_ctx=None):
+        self.mode = mode
+        self.tls_ctx = tls_ctx
+        self.auth = []
+        self.messages = []
+        self.mails = 0
+        self.conns = 0
+        self.rsets = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((ip, port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+        self.thread.join(5)
+
+    def _serve(self, c):
+        c.settimeout(20)
+        with self.lock:
+            self.conns += 1
+        try:
+            if self.tls_ctx:
+                c = self.tls_ctx.wrap_socket(c, server_side=True)
+            self._session(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def _session(self, c):
+        f = c.makefile("rb")
+        if self.mode == "silent":
+            # accept, say nothing: the client's greeting timeout (5 min
+            # scaled by timeout_percent = 2: 6 s) must end it
+            f.readline(4096)
+            return
+        if self.mode == "greeting":
+            c.sendall(b"hello, I am not an SMTP server\r\n")
+            f.readline(4096)
+            return
+        c.sendall(b"220 fake.test ESMTP\r\n")
+        if self.mode == "overlong":
+            f.readline(4096)
+            c.sendall(b"250-" + b"x" * 10000 + b"\r\n250 OK\r\n")
+            f.readline(4096)
+            return
+        if self.mode == "midreply":
+            f.readline(4096)
+            c.sendall(b"250-fake.test\r\n250-PIPELI")
+            return
+        mail, rcpts = None, []
+        while True:
+            line = f.readline(4096)
+            if not line:
+                return
+            cmd = line.decode("utf-8", "replace").strip()
+            up = cmd.upper()
+            if up.startswith("EHLO") and self.mode == "loginrelay":
+                c.sendall(b"250-login.relay.test\r\n250-AUTH LOGIN\r\n250 8BITMIME\r\n")
+            elif up == "AUTH LOGIN" and self.mode == "loginrelay":
+                c.sendall(b"334 VXNlcm5hbWU6\r\n")
+                user = base64.b64decode(f.readline(4096).strip()).decode()
+                c.sendall(b"334 UGFzc3dvcmQ6\r\n")
+                pw = base64.b64decode(f.readline(4096).strip()).decode()
+                with self.lock:
+                    self.auth.append((user, pw))
+                c.sendall(b"235 2.7.0 Accepted\r\n")
+            elif up.startswith("EHLO") and self.mode == "helo":
+                c.sendall(b"502 5.5.1 EHLO not implemented\r\n")
+            elif up.startswith("EHLO"):
+                tls = b"250-STARTTLS\r\n" if self.mode == "badtls" else b""
+                c.sendall(b"250-fake.test\r\n" + tls +
+                          b"250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 100000\r\n")
+            elif up == "STARTTLS":
+                c.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                time.sleep(0.3)
+                c.sendall(b"this is not a TLS server hello\r\n" * 4)
+                return
+            elif up.startswith("HELO"):
+                c.sendall(b"250 fake.test\r\n")
+            elif up.startswith("MAIL"):
+                with self.lock:
+                    self.mails += 1
+                    n = self.mails
+                if self.mode == "flaky" and n <= self.FAIL_FIRST:
+                    mail = None
+                    c.sendall(b"451 4.3.0 Mailbox temporarily unavailable, try again later\r\n")
+                else:
+                    mail, rcpts = cmd, []
+                    c.sendall(b"250 2.1.0 OK\r\n")
+            elif up.startswith("RCPT"):
+                if mail is None:
+                    c.sendall(b"503 5.5.1 MAIL first\r\n")
+                elif "<bad" in cmd.lower():
+                    c.sendall(b"550 5.1.1 The email account that you tried to reach does not exist\r\n")
+                else:
+                    rcpts.append(cmd[cmd.index("<") + 1:cmd.rindex(">")])
+                    c.sendall(b"250 2.1.5 OK\r\n")
+            elif up == "DATA":
+                if not rcpts:
+                    c.sendall(b"554 5.5.1 No valid recipients\r\n")
+                    continue
+                c.sendall(b"354 Go ahead\r\n")
+                data = b""
+                while True:
+                    dl = f.readline(100000)
+                    if not dl or dl == b".\r\n":
+                        break
+                    data += dl
+                with self.lock:
+                    self.messages.append((mail, list(rcpts), data))
+                mail, rcpts = None, []
+                c.sendall(b"250 2.0.0 OK queued\r\n")
+            elif up == "RSET" and self.mode == "rsetclose":
+                with self.lock:
+                    self.rsets += 1
+                return          # as if the server had dropped the idle connection
+            elif up == "RSET":
+                with self.lock:
+                    self.rsets += 1
+                mail, rcpts = None, []
+                c.sendall(b"250 2.0.0 OK\r\n")
+            elif up == "QUIT":
+                c.sendall(b"221 2.0.0 Bye\r\n")
+                return
+            else:
+                c.sendall(b"502 5.5.1 Unrecognized command\r\n")
+
+
+def log_lines(srv, *needles):
+    text = srv.stderr_text().decode("utf-8", "replace")
+    return [l for l in text.splitlines() if all(n in l for n in needles)]
+
+
+def wait_log(srv, *needles, timeout=20):
+    return wait_until(lambda: log_lines(srv, *needles), timeout,
+                      what=f"log line with {needles}; tail: {srv.stderr_tail(2000)}")
+
+
+def submit(srv, user, pw, rcpts, subject="outbound test", body="Hello from A.\n", size_pad=0):
+    msg = EmailMessage()
+    msg["From"] = user
+    msg["To"] = ", ".join(rcpts)
+    msg["Subject"] = subject
+    msg.set_content(body + ("x" * 70 + "\n") * size_pad)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(srv.listen_host, srv.submission, timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login(user, pw)
+        s.send_message(msg, from_addr=user, to_addrs=rcpts)
+    return msg
+
+
+@pytest.fixture(scope="module")
+def world(roost_binary):
+    mx_port = wildcard_free_port()
+    records = ["--mx-host=b.test,mx.b.test,10", "--host-record=mx.b.test,127.0.0.3",
+               "--host-record=imp.test,127.0.0.3",
+               "--dns-rr=nullmx.test,15,000000",
+               "--mx-host=flaky.test,mx.flaky.test,10", f"--host-record=mx.flaky.test,{FLAKY_IP}",
+               "--mx-host=partial.test,mx.partial.test,10",
+               f"--host-record=mx.partial.test,{PARTIAL_IP}",
+               "--mx-host=secure.test,mx.partial.test,10",
+               "--mx-host=fo.test,mx1.fo.test,10", f"--host-record=mx1.fo.test,{DEAD_IP}",
+               "--mx-host=fo.test,mx.partial.test,20",
+               "--mx-host=helo.test,mx.helo.test,10", f"--host-record=mx.helo.test,{HELO_IP}",
+               "--mx-host=rsetclose.test,mx.rsetclose.test,10",
+               f"--host-record=mx.rsetclose.test,{RSETCLOSE_IP}",
+               "--mx-host=badtls.test,mx.badtls.test,10",
+               f"--host-record=mx.badtls.test,{BADTLS_IP}",
+               f"--host-record=smtp.relay.test,{RELAY_IP}",
+               f"--host-record=login.relay.test,{LOGINRELAY_IP}"]
+    for dom, (ip, _) in GARBAGE.items():
+        records += [f"--mx-host={dom},mx.{dom},10", f"--host-record=mx.{dom},{ip}"]
+    dns = DNS(records)
+    fakes = {"flaky": FakeMX(FLAKY_IP, mx_port, "flaky"),
+             "partial": FakeMX(PARTIAL_IP, mx_port, "partial"),
+             "helo": FakeMX(HELO_IP, mx_port, "helo"),
+             "badtls": FakeMX(BADTLS_IP, mx_port, "badtls"),
+             "rsetclose": FakeMX(RSETCLOSE_IP, mx_port, "rsetclose")}
+    for dom, (ip, mode) in GARBAGE.items():
+        fakes[dom] = FakeMX(ip, mx_port, mode)
+    servers = []
+    try:
+        b = RoostServer(hostname="mx.b.test", listen_host="127.0.0.3",
+                        port_map={"smtp": mx_port}, outbound=True)
+        servers.append(b)
+        b.start()
+        a = RoostServer(hostname="mx.a.test", listen_host="127.0.0.2", outbound=True,
+                        extra_config=f"""
+[outbound]
+resolver = 127.0.0.1@{dns.port}
+smtp_port = {mx_port}
+timeout_percent = 2
+idle_seconds = 1
+max_connections_per_destination = 1
+max_connections = 3
+tls_required_domains = b.test secure.test
+tls_ca_file = {b.cert}
+
+[queue]
+retry_unit_ms = 200
+""")
+        servers.append(a)
+        a.start()
+        a.user, a.pw = "alice@a.test", random_password()
+        a.make_account(a.user, a.pw)
+        yield {"a": a, "b": b, "dns": dns, "fakes": fakes, "mx_port": mx_port}
+    finally:
+        errors = []
+        for s in servers:
+            try:
+                _finish(s)
+            except BaseException as e:
+                errors.append(e)
+        for f in fakes.values():
+            f.stop()
+        dns.stop()
+        if errors:
+            raise errors[0]
+
+
+def test_mx_over_verified_starttls(world):
+    """b.test is in tls_required_domains: STARTTLS, certificate verified
+    against mx.b.test (B's own certificate is the CA)."""
+    a, b = world["a"], world["b"]
+    b.make_account("bob@b.test", random_password())
+    submit(a, a.user, a.pw, ["bob@b.test"], subject="to b by MX")
+    stored = b.fetch_one("bob@b.test", timeout=30)
+    assert b"to b by MX" in stored
+    received = stored.split(b"\r\n\r\n")[0]
+    assert b"ESMTPS" in received, received
+    line = wait_log(a, "event=attempt", 'rcpt="bob@b.test"', "outcome=delivered")[0]
+    assert 'remote="mx.b.test [127.0.0.3]"' in line and "tls=TLSv1." in line, line
+    assert "code=250" in line
+    wait_until(lambda: "bob@b.test" not in a.queue_list(), 10, what="queue empty")
+
+
+def test_implicit_mx_opportunistic_tls(world):
+    a, b = world["a"], world["b"]
+    b.make_account("ivan@imp.test", random_password())
+    submit(a, a.user, a.pw, ["ivan@imp.test"], subject="implicit mx")
+    stored = b.fetch_one("ivan@imp.test", timeout=30)
+    assert b"implicit mx" in stored and b"ESMTPS" in stored.split(b"\r\n\r\n")[0]
+    line = wait_log(a, "event=attempt", 'rcpt="ivan@imp.test"', "outcome=delivered")[0]
+    assert 'remote="imp.test [127.0.0.3]"' in line, line
+
+
+def test_null_mx_fails_at_once(world):
+    a = world["a"]
+    t0 = time.monotonic()
+    submit(a, a.user, a.pw, ["nobody@nullmx.test"])
+    line = wait_log(a, "event=attempt", 'rcpt="nobody@nullmx.test"', "outcome=failed")[0]
+    assert time.monotonic() - t0 < 15
+    assert "5.1.10" in line and "null MX" in line, line
+    assert not log_lines(a, 'rcpt="nobody@nullmx.test"', "outcome=deferred")
+    wait_until(lambda: "nullmx.test" not in a.queue_list(), 10, what="failed message removed")
+
+
+def test_nxdomain_fails(world):
+    a = world["a"]
+    submit(a, a.user, a.pw, ["x@nosuchdomain.test"])
+    line = wait_log(a, "event=attempt", 'rcpt="x@nosuchdomain.test"', "outcome=failed")[0]
+    assert "5.1.2" in line and "does not exist" in line, line
+
+
+def test_451_then_delivered_on_retry(world):
+    a, fake = world["a"], world["fakes"]["flaky"]
+    submit(a, a.user, a.pw, ["later@flaky.test"], subject="flaky")
+    wait_until(lambda: fake.messages, 40, what="the flaky server to get the message")
+    mail, rcpts, data = fake.messages[-1]
+    assert rcpts == ["later@flaky.test"] and b"flaky" in data
+    deferred = log_lines(a, 'rcpt="later@flaky.test"', "outcome=deferred")
+    assert len(deferred) >= FakeMX.FAIL_FIRST and "code=451" in deferred[0], deferred
+    wait_log(a, 'rcpt="later@flaky.test"', "outcome=delivered")
+    assert log_lines(a, "event=retry-scheduled")
+
+
+def test_one_rcpt_refused_others_delivered(world):
+    a, fake = world["a"], world["fakes"]["partial"]
+    before = len(fake.messages)
+    rc = ["one@partial.test", "bad@partial.test", "two@partial.test"]
+    submit(a, a.user, a.pw, rc, subject="three rcpts")
+    wait_until(lambda: len(fake.messages) > before, 30, what="partial server message")
+    mail, rcpts, data = fake.messages[-1]
+    assert sorted(rcpts) == ["one@partial.test", "two@partial.test"]
+    assert "SIZE=" in mail, mail
+    bad = wait_log(a, 'rcpt="bad@partial.test"', "outcome=failed")[0]
+    assert "code=550" in bad and "5.1.1" in bad, bad
+    for r in ("one@partial.test", "two@partial.test"):
+        wait_log(a, f'rcpt="{r}"', "outcome=delivered")
+    wait_until(lambda: "partial.test" not in a.queue_list(), 10, what="queue done")
+
+
+def test_message_over_remote_size_fails(world):
+    a, fake = world["a"], world["fakes"]["partial"]
+    before = len(fake.messages)
+    submit(a, a.user, a.pw, ["big@partial.test"], subject="big", size_pad=2000)
+    line = wait_log(a, 'rcpt="big@partial.test"', "outcome=failed")[0]
+    assert "552" in line and "5.3.4" in line, line
+    assert len(fake.messages) == before
+
+
+def test_tls_required_but_not_offered_defers(world):
+    a = world["a"]
+    submit(a, a.user, a.pw, ["z@secure.test"])
+    wait_log(a, "event=tls-failed", "mx.partial.test")
+    line = wait_log(a, 'rcpt="z@secure.test"', "outcome=deferred")[0]
+    assert "STARTTLS" in line, line
+    assert "z@secure.test" in a.queue_list()
+
+
+@pytest.mark.parametrize("domain,expect", [("garbage1.test", "malformed reply"),
+                                           ("garbage2.test", "longer than 2048"),
+                                           ("garbage3.test", "closed the connection"),
+                                           ("silent.test", "timeout waiting for the server's reply (greeting)")])
+def test_garbage_servers_defer(world, domain, expect):
+    a = world["a"]
+    rcpt = f"g@{domain}"
+    submit(a, a.user, a.pw, [rcpt])
+    line = wait_log(a, f'rcpt="{rcpt}"', "outcome=deferred")[0]
+    assert expect in line, line
+    assert a.running()
+    assert rcpt in a.queue_list()
+
+
+def test_next_mx_after_connection_refused(world):
+    a, fake = world["a"], world["fakes"]["partial"]
+    before = len(fake.messages)
+    submit(a, a.user, a.pw, ["fo@fo.test"], subject="failover")
+    wait_until(lambda: len(fake.messages) > before, 30, what="delivery by the second MX")
+    assert fake.messages[-1][1] == ["fo@fo.test"]
+    wait_log(a, "event=connect-failed", f"mx1.fo.test [{DEAD_IP}]")
+    line = wait_log(a, 'rcpt="fo@fo.test"', "outcome=delivered")[0]
+    assert f'remote="mx.partial.test [{PARTIAL_IP}]"' in line, line
+
+
+def test_helo_fallback(world):
+    a, fake = world["a"], world["fakes"]["helo"]
+    submit(a, a.user, a.pw, ["h@helo.test"], subject="helo only")
+    wait_until(lambda: fake.messages, 30, what="the HELO-only server to get the message")
+    mail, rcpts, data = fake.messages[-1]
+    assert rcpts == ["h@helo.test"] and "SIZE=" not in mail, mail
+    wait_log(a, 'rcpt="h@helo.test"', "outcome=delivered", "tls=none")
+
+
+def test_failed_opportunistic_tls_retries_in_plain(world):
+    a, fake = world["a"], world["fakes"]["badtls"]
+    submit(a, a.user, a.pw, ["t@badtls.test"], subject="tls broken")
+    wait_until(lambda: fake.messages, 30, what="delivery in plain text after the TLS failure")
+    line = wait_log(a, "event=tls-failed", "mx.badtls.test")[0]
+    assert "without TLS" in line, line
+    wait_log(a, 'rcpt="t@badtls.test"', "outcome=delivered", "tls=none")
+
+
+def test_connection_reused_with_rset(world):
+    """max_connections_per_destination = 1: the second message to the same
+    destination waits and gets the first one's connection (RSET, not a new
+    connect)."""
+    a, fake = world["a"], world["fakes"]["partial"]
+    time.sleep(1.5)          # let earlier idle connections expire
+    conns, rsets, before = fake.conns, fake.rsets, len(fake.messages)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(a.listen_host, a.submission, timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login(a.user, a.pw)
+        for n in (1, 2):
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = a.user, f"r{n}@partial.test", f"reuse {n}"
+            msg.set_content("reuse\n")
+            s.send_message(msg)
+    wait_until(lambda: len(fake.messages) >= before + 2, 30, what="both messages")
+    assert fake.conns == conns + 1, (fake.conns, conns)
+    assert fake.rsets >= rsets + 1
+
+
+def send_two(a, rcpts):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(a.listen_host, a.submission, timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login(a.user, a.pw)
+        for n, r in enumerate(rcpts):
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = a.user, r, f"message {n}"
+            msg.set_content("two in a row\n")
+            s.send_message(msg)
+
+
+def test_dead_reused_connection_replaced(world):
+    """The server drops the connection at RSET: the waiting message gets a
+    new connection at once, not a deferral."""
+    a, fake = world["a"], world["fakes"]["rsetclose"]
+    send_two(a, ["d1@rsetclose.test", "d2@rsetclose.test"])
+    wait_until(lambda: len(fake.messages) >= 2, 30, what="both messages")
+    assert fake.conns == 2 and fake.rsets == 1, (fake.conns, fake.rsets)
+    wait_log(a, "event=reconnect")
+    assert not log_lines(a, "rsetclose.test", "outcome=deferred")
+
+
+def test_utf8_address_to_server_without_smtputf8_fails(world):
+    a, fake = world["a"], world["fakes"]["partial"]
+    before = len(fake.messages)
+    rcpt = "j\u00fcrgen@partial.test"
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = a.user, rcpt, "utf8"
+    msg.set_content("Gr\u00fc\u00dfe\n")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(a.listen_host, a.submission, timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login(a.user, a.pw)
+        s.sendmail(a.user, [rcpt], msg.as_bytes(policy=email.policy.SMTPUTF8), mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    line = wait_log(a, "outcome=failed", "5.6.7")[0]
+    assert "SMTPUTF8" in line, line
+    assert len(fake.messages) == before
+
+
+# ---- smarthost -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def relay_world(world, roost_binary):
+    """C: smtp.relay.test, implicit TLS on its submissions port, AUTH."""
+    c = RoostServer(hostname="smtp.relay.test", listen_host=RELAY_IP, outbound=True)
+    try:
+        c.start()
+        c.relay_pw = random_password()
+        c.make_account("alice@a.test", c.relay_pw)
+        c.make_account("carol@c.test", random_password())
+        yield c
+    finally:
+        _finish(c)
+
+
+def relay_sender(world, c, ip, secret, mode=0o600, starttls=False):
+    base = Path(tempfile.mkdtemp(prefix="roost-relay-auth-"))
+    auth = base / "relay-auth"
+    auth.write_text(secret)
+    os.chmod(auth, mode)
+    a = RoostServer(hostname="mx.a.test", listen_host=ip, outbound=True, extra_config=f"""
+[outbound]
+resolver = 127.0.0.1@{world['dns'].port}
+relay = smtp.relay.test:{c.submission if starttls else c.submissions}
+relay_tls = {"starttls" if starttls else "implicit"}
+relay_auth_file = {auth}
+relay_ca_file = {c.cert}
+timeout_percent = 10
+
+[transport]
+c.test = relay
+* = mx
+
+[queue]
+retry_unit_ms = 200
+""")
+    a.auth_dir = base
+    return a
+
+
+def test_relay_delivers(world, relay_world):
+    """[transport] c.test = relay: implicit TLS verified against
+    smtp.relay.test (relay_ca_file), AUTH PLAIN with relay_auth_file."""
+    c = relay_world
+    a = relay_sender(world, c, "127.0.0.10", f"alice@a.test {c.relay_pw}\n")
+    try:
+        a.start()
+        apw = random_password()
+        a.make_account("alice@a.test", apw)
+        submit(a, "alice@a.test", apw, ["carol@c.test"], subject="via relay")
+        stored = c.fetch_one("carol@c.test", timeout=30)
+        assert b"via relay" in stored
+        assert b"ESMTPSA" in stored.split(b"\r\n\r\n")[0]
+        wait_log(a, "event=auth-ok", "smtp.relay.test")
+        line = wait_log(a, 'rcpt="carol@c.test"', "outcome=delivered")[0]
+        assert 'remote="smtp.relay.test [127.0.0.7]"' in line and "tls=TLSv1." in line, line
+        assert c.relay_pw not in a.stderr_text().decode("utf-8", "replace")
+    finally:
+        _finish(a)
+        shutil.rmtree(a.auth_dir, ignore_errors=True)
+
+
+def test_relay_wrong_password_defers_with_hint(world, relay_world):
+    c = relay_world
+    a = relay_sender(world, c, "127.0.0.11", "alice@a.test\nnot-the-password\n")
+    try:
+        a.start()
+        apw = random_password()
+        a.make_account("alice@a.test", apw)
+        submit(a, "alice@a.test", apw, ["carol@c.test"], subject="wrong pw")
+        line = wait_log(a, "event=auth-failed")[0]
+        assert "535" in line and "relay_auth_file" in line and 'hint="' in line, line
+        dl = wait_log(a, 'rcpt="carol@c.test"', "outcome=deferred")[0]
+        assert "535" in dl, dl
+        assert "carol@c.test" in a.queue_list()
+        assert "not-the-password" not in a.stderr_text().decode("utf-8", "replace")
+    finally:
+        _finish(a)
+        shutil.rmtree(a.auth_dir, ignore_errors=True)
+
+
+def test_relay_daily_limit_defers(world, relay_world):
+    """Gmail's 550 5.4.5 from the relay is about the relay account: deferred."""
+    c = relay_world
+    cpw = random_password()
+    c.make_account("limited@a.test", cpw, daily_limit=1)
+    a = relay_sender(world, c, "127.0.0.16", f"limited@a.test {cpw}\n")
+    try:
+        a.start()
+        apw = random_password()
+        a.make_account("limited@a.test", apw)
+        submit(a, "limited@a.test", apw, ["carol@c.test"], subject="first of the day")
+        wait_log(a, 'rcpt="carol@c.test"', "outcome=delivered")
+        submit(a, "limited@a.test", apw, ["carol@c.test"], subject="over the limit")
+        line = wait_log(a, 'rcpt="carol@c.test"', "outcome=deferred")[0]
+        assert "5.4.5" in line and "daily sending limit" in line, line
+        wait_log(a, "event=relay-limit")
+        assert "carol@c.test" in a.queue_list()
+    finally:
+        _finish(a)
+        shutil.rmtree(a.auth_dir, ignore_errors=True)
+
+
+def test_relay_starttls_and_app_password_required(world, relay_world):
+    """The relay's 587-style port (STARTTLS, verified), and a two-factor
+    account that answers 534 5.7.9 to its account password."""
+    c = relay_world
+    cpw = random_password()
+    c.make_account("twofa@a.test", cpw)
+    c.ok("account", "set", "twofa@a.test", "--two-factor", "on")
+    a = relay_sender(world, c, "127.0.0.17", f"twofa@a.test {cpw}\n", starttls=True)
+    try:
+        a.start()
+        apw = random_password()
+        a.make_account("twofa@a.test", apw)
+        submit(a, "twofa@a.test", apw, ["carol@c.test"], subject="needs an app password")
+        line = wait_log(a, "event=auth-failed")[0]
+        assert "534" in line and "app password" in line, line
+        dl = wait_log(a, 'rcpt="carol@c.test"', "outcome=deferred")[0]
+        assert 'remote="smtp.relay.test [127.0.0.7]"' in dl and "5.7.9" in dl, dl
+        assert "carol@c.test" in a.queue_list()
+    finally:
+        _finish(a)
+        shutil.rmtree(a.auth_dir, ignore_errors=True)
+
+
+def test_relay_auth_login_only(world, tmp_path):
+    """A relay offering only AUTH LOGIN, implicit TLS on a port other than
+    465, certificate checked against login.relay.test (relay_ca_file)."""
+    cert, key = tmp_path / "relay.pem", tmp_path / "relay.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                    "/CN=login.relay.test", "-addext", "subjectAltName=DNS:login.relay.test",
+                    "-keyout", str(key), "-out", str(cert)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    port = wildcard_free_port()
+    fake = FakeMX(LOGINRELAY_IP, port, "loginrelay", tls_ctx=ctx)
+    auth = tmp_path / "auth"
+    auth.write_text("relayuser@login.test\nsecret with spaces\n")
+    os.chmod(auth, 0o600)
+    a = RoostServer(hostname="mx.a.test", listen_host="127.0.0.21", outbound=True,
+                    extra_config=f"""
+[outbound]
+resolver = 127.0.0.1@{world['dns'].port}
+relay = login.relay.test:{port}
+relay_tls = implicit
+relay_auth_file = {auth}
+relay_ca_file = {cert}
+timeout_percent = 10
+
+[queue]
+retry_unit_ms = 200
+""")
+    try:
+        a.start()
+        apw = random_password()
+        a.make_account("alice@a.test", apw)
+        submit(a, "alice@a.test", apw, ["someone@anywhere.test"], subject="login relay")
+        wait_until(lambda: fake.messages, 30, what="the LOGIN relay to get the message")
+        assert fake.auth == [("relayuser@login.test", "secret with spaces")]
+        assert fake.messages[0][1] == ["someone@anywhere.test"]
+        line = wait_log(a, 'rcpt="someone@anywhere.test"', "outcome=delivered")[0]
+        assert f'remote="login.relay.test [{LOGINRELAY_IP}]"' in line and "tls=TLSv1.3" in line
+    finally:
+        _finish(a)
+        fake.stop()
+
+
+def test_relay_auth_file_readable_by_others_refused(world, relay_world):
+    c = relay_world
+    a = relay_sender(world, c, "127.0.0.12", "alice@a.test secret\n", mode=0o644)
+    try:
+        # the listeners are bound before the check: wait for the exit
+        try:
+            a.start(timeout=15)
+        except AssertionError:
+            pass
+        rc = wait_until(lambda: a.proc.poll() is not None, 20, what="roost serve to refuse")
+        assert a.proc.returncode != 0
+        assert "chmod 600" in a.stderr_tail()
+    finally:
+        _finish(a)
+        shutil.rmtree(a.auth_dir, ignore_errors=True)
