@@ -20,6 +20,7 @@
  * redelivers, and the store reports the duplicate). Remote recipients stay queued for the
  * outbound module. Failures are retried on a timer with growing delays. */
 #include "queue/queue.h"
+#include "queue/forward.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
@@ -423,8 +424,8 @@ static int deliver_one(struct qmsg *qm, int idx, int last)
     const char *error = "unknown";
     log_q(qa, sizeof qa, r->address, strlen(r->address));
     log_q(qc, sizeof qc, r->account, strlen(r->account));
-    if (store_deliver(q->data_dir, r->account, "INBOX", m->id, m->data, m->len, m->arrived,
-                      &uid, &dup, &error) < 0) {
+    if (forward_deliver(&(struct forward_queue){ q->data_dir, q->spool, q->loop, resume_one, q },
+                        m, idx, &uid, &dup, &error) < 0) {
         log_error("queue", "event=delivery-failed queue=%s rcpt=%s account=%s attempt=%d"
                   " error=\"%s\"", m->id, qa, qc, qm->attempts + 1, error);
         return -1;
