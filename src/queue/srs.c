@@ -230,6 +230,13 @@ int srs_forward(const unsigned char key[SRS_KEY_LEN], const char *sender,
     const char *sdomain = at + 1;
     if (strcasecmp(sdomain, alias_domain) == 0)
         return fits ? 0 : -1;
+    /* Only what reverses unambiguously: no '=' in the domain (it is the
+     * field separator), no byte the parser refuses. */
+    if (strchr(sdomain, '='))
+        return -1;
+    for (const char *c = sender; *c; c++)
+        if (c != at && !addr_char_ok((unsigned char)*c))
+            return -1;
     size_t local_len = (size_t)(at - sender);
     size_t dlen = strlen(sdomain);
     char hash[SRS_HASH_LEN + 1];

@@ -62,8 +62,10 @@ enum srs_result srs_parse(const char *address, size_t len, struct srs_parts *p);
 /* Rewrites the envelope sender SENDER for a message forwarded by
  * ALIAS_DOMAIN at NOW into OUT (OUTSZ bytes). Returns 1 rewritten, 0 left as
  * it is (the null sender, or a sender already in ALIAS_DOMAIN, as libsrs2
- * does; OUT holds a copy), -1 cannot (malformed sender, or the result would
- * be longer than SRS_ADDR_MAX; OUT holds a copy of SENDER when it fits). */
+ * does; OUT holds a copy), -1 cannot (malformed sender: no local part or
+ * domain, '=' in the domain, a space, control or special byte; or the
+ * result would be longer than SRS_ADDR_MAX; OUT holds a copy of SENDER when
+ * it fits). Whatever it rewrites, srs_reverse gives back. */
 int srs_forward(const unsigned char key[SRS_KEY_LEN], const char *sender,
                 const char *alias_domain, time_t now, char *out, size_t outsz);
 

@@ -226,6 +226,11 @@ static void test_bad_input(void)
     test_assert(srs_forward(key, "nodomain", "fwd.example", T0, out, sizeof out) == -1);
     test_assert(srs_forward(key, "@orig.example", "fwd.example", T0, out, sizeof out) == -1);
     test_assert(srs_forward(key, "user@", "fwd.example", T0, out, sizeof out) == -1);
+    /* what would not reverse unambiguously is left alone */
+    test_assert(srs_forward(key, "user@SRS0=x.example", "fwd.example", T0, out, sizeof out) ==
+                -1);
+    test_assert(srs_forward(key, "us er@x.example", "fwd.example", T0, out, sizeof out) == -1);
+    test_assert(srs_forward(key, "\"a@b\"@x.example", "fwd.example", T0, out, sizeof out) == -1);
     char longs[250];
     memset(longs, 'b', sizeof longs);
     memcpy(longs + 230, "@orig.example", 14);
