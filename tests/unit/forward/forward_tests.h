@@ -13,5 +13,6 @@ void test_forward_id(void);
 void test_forward_loop(void);
 void test_srs_key_file(void);
 void test_dir_forward(void);
+void test_forward_deliver(void);
 
 #endif

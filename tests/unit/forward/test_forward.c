@@ -1,13 +1,16 @@
 /* test_forward: the pure parts of src/queue/forward.c (the derived queue id
  * of a forwarded copy, the loop rules on the header) and the SRS secret
  * file of src/queue/srs_key.c. Delivery itself is tested end to end in
- * tests/proto/test_forward.py. */
+ * tests/proto/test_forward.py; forward_deliver is also driven here on a
+ * real spool, directory and store, with the crash-and-retry cases. */
 #include "forward_tests.h"
 #include "auth/directory.h"
+#include "core/worker.h"
 #include "core/xalloc.h"
 #include "queue/forward.h"
 #include "queue/spool.h"
 #include "queue/srs_key.h"
+#include "store/store.h"
 #include "test.h"
 
 #include <stdio.h>
@@ -165,5 +168,163 @@ void test_dir_forward(void)
     test_assert_streq(dir_forward_keep_name(FORWARD_ARCHIVE), "archive");
     test_assert(dir_schema_version(d) == 4);
     dir_close(&d);
+    test_end();
+}
+
+/* ---- forward_deliver on a real spool, directory and store ---- */
+
+struct sched_log {
+    int n;
+    char ids[8][SPOOL_ID_LEN + 1];
+};
+
+static void record_schedule(const char *id, void *arg)
+{
+    struct sched_log *s = arg;
+    if (s->n < 8)
+        snprintf(s->ids[s->n], sizeof s->ids[0], "%s", id);
+    s->n++;
+}
+
+static struct spool_msg *make_msg(const char *id, const char *sender, const char *rcpt,
+                                  const char *data)
+{
+    struct spool_msg *m = xcalloc(1, sizeof *m);
+    snprintf(m->id, sizeof m->id, "%s", id);
+    m->sender = xstrdup(sender);
+    m->arrived = 1700000000;
+    m->protocol = xstrdup("ESMTP");
+    m->nrcpt = 1;
+    m->rcpts = xcalloc(1, sizeof *m->rcpts);
+    m->rcpts[0].address = xstrdup(rcpt);
+    m->rcpts[0].account = xstrdup(rcpt);
+    m->data = xstrdup(data);
+    m->len = strlen(data);
+    return m;
+}
+
+/* Number of messages in MAILBOX of ACCOUNT (0 when it has none). */
+static void count_one(const struct store_msg_info *m, void *arg)
+{
+    (void)m;
+    (*(int *)arg)++;
+}
+
+static int count_in(const char *dir, const char *account, const char *mailbox)
+{
+    int n = 0;
+    store_list(dir, account, mailbox, count_one, &n);
+    return n;
+}
+
+static void has_seen(const struct store_msg_info *m, void *arg)
+{
+    if (strstr(m->flags, "\\Seen"))
+        (*(int *)arg)++;
+}
+
+void test_forward_deliver(void)
+{
+    test_begin("forward: deliver queues one durable copy (SRS sender), keeps per option, "
+               "and a retry queues nothing twice");
+    const char *dir = test_tmpdir();
+    const char *err = NULL;
+    struct directory *d = dir_open(dir, &err);
+    test_assert(d != NULL);
+    if (!d) {
+        test_end();
+        return;
+    }
+    dir_set_argon2_params(1, 8, 1);
+    test_assert(dir_domain_add(d, "a.example", NULL) == 0);
+    test_assert(dir_domain_add(d, "b.example", NULL) == 0);
+    test_assert(dir_account_add(d, "bob@b.example", "password1", PLAN_FREE, &err) == 0);
+    const char *keeps[] = { "keep", "mark-read", "archive", "delete" };
+    char acct[4][64];
+    for (int i = 0; i < 4; i++) {
+        snprintf(acct[i], sizeof acct[i], "%s@a.example", keeps[i]);
+        test_assert(dir_account_add(d, acct[i], "password1", PLAN_FREE, &err) == 0);
+        test_assert(dir_forward_set(d, acct[i], "bob@b.example", dir_forward_keep_parse(keeps[i]),
+                                    &err) == 0);
+    }
+    dir_close(&d);
+
+    struct spool *sp = spool_open(dir, &err);
+    struct loop *lp = loop_new();
+    struct sched_log sl = { 0 };
+    struct forward_queue fq = { dir, sp, lp, record_schedule, &sl };
+    const char *body = "Subject: hi\r\n\r\nbody\r\n";
+    for (int i = 0; i < 4 && sp; i++) {
+        char id[SPOOL_ID_LEN + 1];
+        spool_new_id(id);
+        struct spool_msg *m = make_msg(id, "carol@c.example", acct[i], body);
+        uint32_t uid = 99;
+        int dup = 9;
+        sl.n = 0;
+        test_assert(forward_deliver(&fq, m, 0, &uid, &dup, &err) == 0);
+        event_base_loop(loop_base(lp), EVLOOP_NONBLOCK);
+        char fwd[SPOOL_ID_LEN + 1];
+        forward_id(id, 0, fwd);
+        test_assert(sl.n == 1 && strcmp(sl.ids[0], fwd) == 0);
+        struct spool_msg *f = NULL;
+        test_assert(spool_load(sp, fwd, &f) == 0);
+        if (f) {
+            test_assert(strncmp(f->sender, "SRS0=", 5) == 0);
+            test_assert(strstr(f->sender, "=c.example=carol@a.example") != NULL);
+            test_assert(f->nrcpt == 1 && strcmp(f->rcpts[0].address, "bob@b.example") == 0 &&
+                        f->rcpts[0].account && strcmp(f->rcpts[0].account, "bob@b.example") == 0);
+            char *expect = xasprintf("Delivered-To: %s\r\n%s", acct[i], body);
+            test_assert_memeq(f->data, f->len, expect, strlen(expect));
+            free(expect);
+            spool_msg_free(&f);
+        }
+        int inbox = count_in(dir, acct[i], "INBOX"), archive = count_in(dir, acct[i], "Archive");
+        int seen = 0;
+        store_list(dir, acct[i], "INBOX", has_seen, &seen);
+        switch (i) {
+        case 0: test_assert(inbox == 1 && archive == 0 && seen == 0 && dup == 0); break;
+        case 1: test_assert(inbox == 1 && archive == 0 && seen == 1); break;
+        case 2: test_assert(inbox == 0 && archive == 1); break;
+        case 3: test_assert(inbox == 0 && archive == 0 && uid == 0 && dup == 0); break;
+        }
+        /* a crash before the recipient was marked done: delivered again */
+        sl.n = 0;
+        test_assert(forward_deliver(&fq, m, 0, &uid, &dup, &err) == 0);
+        event_base_loop(loop_base(lp), EVLOOP_NONBLOCK);
+        test_assert(sl.n == 0);                       /* already queued: not again */
+        test_assert(i == 3 || dup == 1);              /* the store's duplicate */
+        test_assert(count_in(dir, acct[i], "INBOX") == inbox &&
+                    count_in(dir, acct[i], "Archive") == archive);
+        /* the copy was delivered and removed meanwhile: queued once more,
+         * under the same id (a local target's store drops the duplicate) */
+        test_assert(spool_remove(sp, fwd) == 0);
+        test_assert(forward_deliver(&fq, m, 0, &uid, &dup, &err) == 0);
+        event_base_loop(loop_base(lp), EVLOOP_NONBLOCK);
+        test_assert(sl.n == 1 && strcmp(sl.ids[0], fwd) == 0);
+        spool_msg_free(&m);
+    }
+    /* null sender stays null; no forwarding: plain INBOX delivery */
+    char id[SPOOL_ID_LEN + 1];
+    spool_new_id(id);
+    struct spool_msg *m = make_msg(id, "", acct[0], body);
+    uint32_t uid;
+    int dup;
+    sl.n = 0;
+    test_assert(sp && forward_deliver(&fq, m, 0, &uid, &dup, &err) == 0);
+    event_base_loop(loop_base(lp), EVLOOP_NONBLOCK);
+    char fwd[SPOOL_ID_LEN + 1];
+    forward_id(id, 0, fwd);
+    struct spool_msg *f = NULL;
+    test_assert(sp && spool_load(sp, fwd, &f) == 0 && f && f->sender[0] == '\0');
+    spool_msg_free(&f);
+    spool_msg_free(&m);
+    spool_new_id(id);
+    m = make_msg(id, "carol@c.example", "bob@b.example", body);
+    sl.n = 0;
+    test_assert(sp && forward_deliver(&fq, m, 0, &uid, &dup, &err) == 0 && sl.n == 0);
+    test_assert(count_in(dir, "bob@b.example", "INBOX") == 1);
+    spool_msg_free(&m);
+    loop_free(&lp);
+    spool_close(&sp);
     test_end();
 }

@@ -248,5 +248,6 @@ int main(void)
 {
     return test_run((test_fn[]){ test_srs0_round_trip, test_srs1, test_tampered, test_expired,
                                  test_case_insensitive, test_bad_input, test_forward_id,
-                                 test_forward_loop, test_srs_key_file, test_dir_forward, NULL });
+                                 test_forward_loop, test_srs_key_file, test_dir_forward,
+                                 test_forward_deliver, NULL });
 }
