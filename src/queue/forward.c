@@ -46,8 +46,8 @@ struct schedule_post {
 
 static int field_is(const char *line, size_t len, const char *name, const char **value_r);
 static int value_names(const char *v, const char *end, const char *address);
-static int queue_copy(const struct forward_queue *fq, struct directory *d,
-                      const struct spool_msg *m, int idx, const char *account, const char *to,
+static int queue_copy(const struct forward_queue *fq, const struct spool_msg *m, int idx,
+                      const char *account, const char *to, const char *target,
                       const char **error_r);
 static void schedule_run(void *arg);
 static int keep_copy(const struct forward_queue *fq, const struct spool_msg *m,
@@ -105,7 +105,7 @@ static int value_names(const char *v, const char *end, const char *address)
 }
 
 int forward_is_loop(const char *data, size_t len, const char *account, const char *target,
-                    const char **why_r)
+                    const char *target_account, const char **why_r)
 {
     size_t max = len < FORWARD_HEADER_SCAN ? len : FORWARD_HEADER_SCAN;
     const char *p = data, *end = data + max;
@@ -124,7 +124,8 @@ int forward_is_loop(const char *data, size_t len, const char *account, const cha
                 *why_r = "delivered-to-self";
                 return 1;
             }
-            if (value_names(v, ve, target)) {
+            if (value_names(v, ve, target) ||
+                (target_account && value_names(v, ve, target_account))) {
                 *why_r = "delivered-to-target";
                 return 1;
             }
@@ -155,11 +156,10 @@ static void schedule_run(void *arg)
     free(sp);
 }
 
-/* Queues the forwarded copy of M to TO. 0 queued (now or before), 1 not
- * queued because TO is an address of a served domain with no account
- * behind it (any more), -1 error. */
-static int queue_copy(const struct forward_queue *fq, struct directory *d,
-                      const struct spool_msg *m, int idx, const char *account, const char *to,
+/* Queues the forwarded copy of M to TO, whose local account is TARGET
+ * (NULL: remote). 0 queued (now or before), -1 error. */
+static int queue_copy(const struct forward_queue *fq, const struct spool_msg *m, int idx,
+                      const char *account, const char *to, const char *target,
                       const char **error_r)
 {
     char id[SPOOL_ID_LEN + 1];
@@ -176,18 +176,6 @@ static int queue_copy(const struct forward_queue *fq, struct directory *d,
                  id, qa, qt);
         return 0;
     }
-    char target[320];
-    enum dir_rcpt rr = dir_resolve_rcpt(d, to, target);
-    if (rr == DIR_RCPT_ERROR) {
-        *error_r = "cannot resolve the forwarding address";
-        return -1;
-    }
-    if (rr == DIR_RCPT_NO_SUCH_USER) {
-        log_warn("queue", "event=forward-target-unknown queue=%s account=%s to=%s", m->id, qa,
-                 qt);
-        return 1;
-    }
-
     unsigned char key[SRS_KEY_LEN];
     if (srs_key_get(fq->data_dir, key, error_r) < 0)
         return -1;
@@ -200,8 +188,7 @@ static int queue_copy(const struct forward_queue *fq, struct directory *d,
         log_warn("queue", "event=srs-not-rewritten queue=%s from=%s", m->id,
                  log_q(qs, sizeof qs, orig, strlen(orig)));
 
-    struct spool_rcpt rcpt = { .address = (char *)to,
-                               .account = rr == DIR_RCPT_LOCAL ? target : NULL };
+    struct spool_rcpt rcpt = { .address = (char *)to, .account = (char *)target };
     char *data = xasprintf("Delivered-To: %s\r\n", account);
     size_t hlen = strlen(data);
     data = xrealloc(data, hlen + m->len + 1);
@@ -294,17 +281,30 @@ int forward_deliver(const struct forward_queue *fq, const struct spool_msg *m, i
     }
     if (g == 1 || !f.to[0])
         return keep_copy(fq, m, account, FORWARD_KEEP, uid_r, duplicate_r, error_r);
+    char target[320];
+    enum dir_rcpt rr = dir_resolve_rcpt(d, f.to, target);
+    if (rr == DIR_RCPT_ERROR) {
+        *error_r = "cannot resolve the forwarding address";
+        return -1;
+    }
+    if (rr == DIR_RCPT_NO_SUCH_USER) {
+        /* the target account was deleted after forwarding was set */
+        char qa[LOG_QSIZE], qt[LOG_QSIZE];
+        log_warn("queue", "event=forward-target-unknown queue=%s account=%s to=%s kept=INBOX",
+                 m->id, log_q(qa, sizeof qa, account, strlen(account)),
+                 log_q(qt, sizeof qt, f.to, strlen(f.to)));
+        return keep_copy(fq, m, account, FORWARD_KEEP, uid_r, duplicate_r, error_r);
+    }
+    const char *tacct = rr == DIR_RCPT_LOCAL ? target : NULL;
     const char *why = NULL;
-    if (forward_is_loop(m->data, m->len, account, f.to, &why)) {
+    if (forward_is_loop(m->data, m->len, account, f.to, tacct, &why)) {
         char qa[LOG_QSIZE], qt[LOG_QSIZE];
         log_info("queue", "event=forward-loop queue=%s account=%s to=%s rule=%s kept=INBOX",
                  m->id, log_q(qa, sizeof qa, account, strlen(account)),
                  log_q(qt, sizeof qt, f.to, strlen(f.to)), why);
         return keep_copy(fq, m, account, FORWARD_KEEP, uid_r, duplicate_r, error_r);
     }
-    int q = queue_copy(fq, d, m, idx, account, f.to, error_r);
-    if (q < 0)
+    if (queue_copy(fq, m, idx, account, f.to, tacct, error_r) < 0)
         return -1;
-    return keep_copy(fq, m, account, q > 0 ? FORWARD_KEEP : f.keep, uid_r, duplicate_r,
-                     error_r);
+    return keep_copy(fq, m, account, f.keep, uid_r, duplicate_r, error_r);
 }

@@ -22,7 +22,7 @@
  *
  * Loops: the copy is not made (event=forward-loop, logged) when the message
  * already carries a Delivered-To: naming this account (it came back) or the
- * target (the target already had it), or more than FORWARD_MAX_DELIVERED_TO
+ * target or the account behind it (the target already had it), or more than FORWARD_MAX_DELIVERED_TO
  * Delivered-To: or FORWARD_MAX_RECEIVED Received: fields. The account then
  * gets its copy in the INBOX, whatever its keep option (nothing is lost). */
 #ifndef ROOST_FORWARD_H
@@ -63,9 +63,10 @@ int forward_deliver(const struct forward_queue *fq, const struct spool_msg *m, i
 void forward_id(const char *orig_id, int idx, char id_r[SPOOL_ID_LEN + 1]);
 
 /* Loop check over the header of DATA (LEN bytes): 1 when the message must
- * not be forwarded from ACCOUNT to TARGET (see above; *why_r says which
- * rule), else 0. */
+ * not be forwarded from ACCOUNT to TARGET, whose local account (an alias or
+ * +tag resolved) is TARGET_ACCOUNT (NULL: remote), see above; *why_r says
+ * which rule. Else 0. */
 int forward_is_loop(const char *data, size_t len, const char *account, const char *target,
-                    const char **why_r);
+                    const char *target_account, const char **why_r);
 
 #endif

@@ -6,13 +6,16 @@ A's copy is in INBOX unseen / INBOX \\Seen (imaplib FETCH FLAGS) / Archive
 (`roost queue list`), a bounce to that SRS0 address on port 25 delivered to
 the original sender, tampered / expired SRS addresses refused at RCPT with
 550 5.1.1 (an independent Python SRS implementation with the server's
-DATA/srs.key makes the expired one and checks the hash format), SRS1 after
+DATA/srs.key makes the expired one and checks the hash format), the same
+addresses as Perl's Mail::SRS both ways, SRS1 after
 two forwarders, the A->B->A loop, Delivered-To: loops, --forward-to off and
 bad CLI input (exit 2)."""
 import base64
 import hashlib
 import hmac
 import re
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -271,6 +274,51 @@ def test_srs_refused_at_rcpt(srv):
         s.cmd("QUIT")
     text = log_text(srv)
     assert "event=srs-rejected" in text and "reason=bad-hash" in text and "reason=expired" in text
+
+
+def mail_srs(key, op, *args):
+    """Perl's Mail::SRS (libmail-srs-perl, Shevek's own implementation),
+    Guarded (SRS0/SRS1), with the server's secret and 6 hash characters:
+    op "forward" SENDER ALIAS or "reverse" ADDRESS. None when it refuses."""
+    script = ("use Mail::SRS; my $s = Mail::SRS->new(Secret => pack('H*', shift @ARGV),"
+              " HashLength => 6, MaxAge => 21); my $op = shift @ARGV;"
+              " my $r = eval { $op eq 'forward' ? $s->forward(@ARGV) : $s->reverse(@ARGV) };"
+              " print defined $r ? $r : '';")
+    cp = subprocess.run(["perl", "-e", script, key.hex(), op, *args], capture_output=True,
+                        timeout=20)
+    assert cp.returncode == 0, cp.stderr
+    return cp.stdout.decode() or None
+
+
+@pytest.mark.skipif(not shutil.which("perl") or subprocess.run(
+    ["perl", "-MMail::SRS", "-e", "1"], capture_output=True).returncode != 0,
+    reason="Mail::SRS (libmail-srs-perl) not installed: scripts/install-deps")
+def test_srs_interop_with_mail_srs(srv):
+    """Roost's SRS addresses are Mail::SRS's, byte for byte, both ways."""
+    c = f"{unique('orig')}@elsewhere.example"
+    a, _ = account(srv)
+    target = f"{unique('t')}@{REMOTE}"
+    forward(srv, a, target)
+    smtp_deliver_one(srv, a, make_message(c, a), sender=c)
+    _, sender = queued_srs(srv, target)
+    key = (srv.data / "srs.key").read_bytes()
+    dom = a.split("@")[1]
+    assert mail_srs(key, "forward", c, dom) == sender
+    assert mail_srs(key, "reverse", sender) == c
+    assert mail_srs(key, "reverse", sender.lower()) == c.lower()
+    # Mail::SRS's SRS1 of someone else's SRS0, and its SRS0, pass our RCPT
+    srs1 = mail_srs(key, "forward", f"SRS0=abcdef=AA=orig.example=zed@fwd1.example", dom)
+    assert srs1.startswith("SRS1=") and srs1.endswith("@" + dom)
+    srs0 = mail_srs(key, "forward", c, dom)
+    with SMTP(srv.smtp) as s:
+        s.ehlo()
+        check(s.cmd("MAIL FROM:<>"), 250)
+        check(s.cmd(f"RCPT TO:<{srs1}>"), 250)
+        check(s.cmd(f"RCPT TO:<{srs0}>"), 250)
+        s.cmd("QUIT")
+    text = log_text(srv)
+    assert f'to="SRS0=abcdef=AA=orig.example=zed@fwd1.example"' in text
+    assert f'srs="{srs0}" to="{c}"' in text
 
 
 def test_srs1_after_two_forwarders(srv):

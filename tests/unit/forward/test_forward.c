@@ -43,36 +43,42 @@ void test_forward_loop(void)
     const char *why = NULL;
     const char *acct = "a@x.example", *tgt = "b@y.example";
     const char *plain = "Received: from z\r\nSubject: hi\r\n\r\nDelivered-To: a@x.example\r\n";
-    test_assert(forward_is_loop(plain, strlen(plain), acct, tgt, &why) == 0);
+    test_assert(forward_is_loop(plain, strlen(plain), acct, tgt, NULL, &why) == 0);
     const char *self = "Delivered-To: <A@X.example>\r\nSubject: hi\r\n\r\nbody\r\n";
-    test_assert(forward_is_loop(self, strlen(self), acct, tgt, &why) == 1);
+    test_assert(forward_is_loop(self, strlen(self), acct, tgt, NULL, &why) == 1);
     test_assert_streq(why, "delivered-to-self");
     const char *target = "delivered-to :  b@y.example \r\n\r\n";
-    test_assert(forward_is_loop(target, strlen(target), acct, tgt, &why) == 1);
+    test_assert(forward_is_loop(target, strlen(target), acct, tgt, NULL, &why) == 1);
     test_assert_streq(why, "delivered-to-target");
     const char *other = "Delivered-To: c@x.example\nX-Delivered-To: a@x.example\n\n";
-    test_assert(forward_is_loop(other, strlen(other), acct, tgt, &why) == 0);
+    test_assert(forward_is_loop(other, strlen(other), acct, tgt, NULL, &why) == 0);
+    /* the target is an alias: the account behind it had it */
+    const char *behind = "Delivered-To: bob@y.example\r\n\r\n";
+    test_assert(forward_is_loop(behind, strlen(behind), acct, "alias@y.example", NULL, &why) == 0);
+    test_assert(forward_is_loop(behind, strlen(behind), acct, "alias@y.example", "bob@y.example",
+                                &why) == 1);
+    test_assert_streq(why, "delivered-to-target");
     const char *prefix = "Delivered-To: a@x.example.evil\r\n\r\n";
-    test_assert(forward_is_loop(prefix, strlen(prefix), acct, tgt, &why) == 0);
+    test_assert(forward_is_loop(prefix, strlen(prefix), acct, tgt, NULL, &why) == 0);
 
     char *many = xmalloc(64 * 40 + 16);
     size_t n = 0;
     for (int i = 0; i <= FORWARD_MAX_RECEIVED; i++)
         n += (size_t)sprintf(many + n, "Received: from hop%d\r\n", i);
     n += (size_t)sprintf(many + n, "\r\nbody\r\n");
-    test_assert(forward_is_loop(many, n, acct, tgt, &why) == 1);
+    test_assert(forward_is_loop(many, n, acct, tgt, NULL, &why) == 1);
     test_assert_streq(why, "too-many-hops");
     n = 0;
     for (int i = 0; i < FORWARD_MAX_RECEIVED; i++)
         n += (size_t)sprintf(many + n, "Received: from hop%d\r\n", i);
-    test_assert(forward_is_loop(many, n, acct, tgt, &why) == 0);   /* no body: header only */
+    test_assert(forward_is_loop(many, n, acct, tgt, NULL, &why) == 0);   /* no body: header only */
     n = 0;
     for (int i = 0; i <= FORWARD_MAX_DELIVERED_TO; i++)
         n += (size_t)sprintf(many + n, "Delivered-To: u%d@z.example\r\n", i);
-    test_assert(forward_is_loop(many, n, acct, tgt, &why) == 1);
+    test_assert(forward_is_loop(many, n, acct, tgt, NULL, &why) == 1);
     test_assert_streq(why, "too-many-delivered-to");
     free(many);
-    test_assert(forward_is_loop("", 0, acct, tgt, &why) == 0);
+    test_assert(forward_is_loop("", 0, acct, tgt, NULL, &why) == 0);
     test_end();
 }
 
