@@ -353,6 +353,16 @@ static int account_set(struct directory *d, const struct account_opts *o)
 {
     const char *err = NULL;
     int r = 0;
+    /* First: a refused target (exit 2) leaves the account unchanged. */
+    if (o->forward_to || o->forward_keep >= 0) {
+        r = dir_forward_set(d, o->address, o->forward_to, o->forward_keep, &err);
+        if (r == 2) {
+            fprintf(stderr, "roost: --forward-to %s: %s\n", o->forward_to, err ? err : "refused");
+            return 2;
+        }
+        if (report(r, o->address, err, "cannot change account"))
+            return 1;
+    }
     if (o->plan >= 0 || o->daily_limit >= 0 || o->imap >= 0 || o->pop >= 0 ||
         o->two_factor >= 0)
         r = dir_account_set(d, o->address, o->plan, o->daily_limit, o->imap, o->pop,
@@ -361,12 +371,6 @@ static int account_set(struct directory *d, const struct account_opts *o)
         r = dir_account_set_pop(d, o->address, o->pop_scope, o->pop_after, time(NULL), &err);
     if (r == 0 && o->has_quota)
         r = dir_account_set_quota(d, o->address, o->quota, &err);
-    if (r == 0 && (o->forward_to || o->forward_keep >= 0))
-        r = dir_forward_set(d, o->address, o->forward_to, o->forward_keep, &err);
-    if (r == 2) {
-        fprintf(stderr, "roost: --forward-to %s: %s\n", o->forward_to, err ? err : "refused");
-        return 2;
-    }
     if (report(r, o->address, err, "cannot change account"))
         return 1;
     struct dir_account a;

@@ -455,6 +455,11 @@ def test_cli_bad_input(srv):
         assert r.rc == 2, r
         assert text in r.stderr, r
     assert "forwarding:       off" in srv.ok("account", "show", a).stdout
+    # a refused target leaves the other options of the same command unapplied
+    r = srv.roost("account", "set", a, "--plan", "business", "--forward-to",
+                  f"nobody-{unique('n')}@example.test")
+    assert r.rc == 2, r
+    assert "plan:             free" in srv.ok("account", "show", a).stdout
     r = srv.roost("account", "set", f"nobody-{unique('n')}@example.test", "--forward-to", b)
     assert r.rc == 1 and "no such account" in r.stderr, r
     r = forward(srv, a, b.upper(), "mark-read")
