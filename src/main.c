@@ -36,6 +36,8 @@ static const char usage_text[] =
     "                      [--pop-scope all|from-now]\n"
     "                      [--pop-after keep|mark-read|archive|delete]\n"
     "                      [--quota SIZE|unlimited]   (e.g. 15G, 500M)\n"
+    "                      [--forward-to ADDRESS|off]  forward a copy of incoming mail\n"
+    "                      [--forward-keep keep|mark-read|archive|delete]  Roost's copy\n"
     "  alias add SOURCE TARGET | list | del SOURCE     (SOURCE @domain = catch-all)\n"
     "  app-password create ADDRESS NAME | list ADDRESS | revoke ADDRESS NAME\n"
     "  mailbox list ADDRESS [MAILBOX] | cat ADDRESS UID [MAILBOX]\n"

@@ -102,10 +102,19 @@ static const char migration_3_sql[] =
     "ALTER TABLE accounts ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT "
     STR(DIR_QUOTA_DEFAULT) " CHECK (quota_bytes >= 0);";
 
+/* Version 4: forwarding per account (dir_forward.c), Gmail's "Forward a
+ * copy of incoming mail to ... and keep / mark as read / archive / delete
+ * Roost's copy". forward_to '' is off. Existing accounts: off, keep. */
+static const char migration_4_sql[] =
+    "ALTER TABLE accounts ADD COLUMN forward_to TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE accounts ADD COLUMN forward_keep TEXT NOT NULL DEFAULT 'keep'"
+    "  CHECK (forward_keep IN ('keep', 'mark-read', 'archive', 'delete'));";
+
 static const struct migration migrations[] = {
     { 1, migration_1_sql, create_secret_key },
     { 2, migration_2_sql, NULL },
     { 3, migration_3_sql, NULL },
+    { 4, migration_4_sql, NULL },
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

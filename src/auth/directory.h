@@ -171,4 +171,27 @@ int dir_send_usage(struct directory *d, const char *account, time_t now, struct 
  * and aliases, 0 if not. */
 int dir_address_valid(const char *address);
 
+/* ---- forwarding (dir_forward.c) ----
+ * Gmail's "Forward a copy of incoming mail to OTHER and ... Roost's copy":
+ * keep it in the INBOX, keep it marked as read, archive it, or delete it. */
+enum dir_forward_keep { FORWARD_KEEP, FORWARD_MARK_READ, FORWARD_ARCHIVE, FORWARD_DELETE };
+struct dir_forward {
+    char to[320];                   /* "" when forwarding is off */
+    enum dir_forward_keep keep;
+};
+/* 0 ok, 1 no such account, -1 error. */
+int dir_forward_get(struct directory *d, const char *address, struct dir_forward *f_r);
+/* TO: NULL leaves it, "" turns forwarding off, else the target (stored
+ * lower-cased). KEEP: -1 leaves it. 0 ok, 1 no such account, 2 target
+ * refused (*error_r says why: malformed, the account itself, or no account
+ * behind an address of a domain served here), -1 error. */
+int dir_forward_set(struct directory *d, const char *address, const char *to, int keep,
+                    const char **error_r);
+const char *dir_forward_keep_name(enum dir_forward_keep k);
+/* The keep option named S, or -1. */
+int dir_forward_keep_parse(const char *s);
+/* 1 if ADDRESS is local@domain with a dot-atom local part ('+' allowed)
+ * and a valid domain, at most 319 octets; 0 if not. */
+int dir_forward_address_valid(const char *address);
+
 #endif

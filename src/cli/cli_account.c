@@ -7,7 +7,10 @@
  * options: --pop-scope from-now offers POP only the mail that arrives from
  * the moment it is set (show prints that time); all offers everything.
  * --quota SIZE sets the mailbox quota (15G, 500M, 0 or unlimited: none);
- * show prints it with the account's current mailbox usage. */
+ * show prints it with the account's current mailbox usage. Forwarding:
+ * --forward-to OTHER (or off) and --forward-keep keep|mark-read|archive|
+ * delete (what happens to Roost's copy); a malformed target, the account
+ * itself or an unknown keep value is a usage error (exit 2). */
 #include "auth/directory.h"
 #include "cli/cli.h"
 #include "core/config.h"
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define GENERATED_PASSWORD_LEN 20
@@ -35,7 +39,9 @@ static const char usage_text[] =
     "                                 [--pop on|off] [--two-factor on|off]\n"
     "                                 [--pop-scope all|from-now]\n"
     "                                 [--pop-after keep|mark-read|archive|delete]\n"
-    "                                 [--quota SIZE (15G, 500M, 0 = unlimited)]\n";
+    "                                 [--quota SIZE (15G, 500M, 0 = unlimited)]\n"
+    "                                 [--forward-to ADDRESS|off]\n"
+    "                                 [--forward-keep keep|mark-read|archive|delete]\n";
 
 /* The options of add/passwd/set; -1 means not given. */
 struct account_opts {
@@ -45,6 +51,8 @@ struct account_opts {
     int has_quota;
     uint64_t quota;
     int password_stdin;
+    const char *forward_to;   /* NULL: not given; "": off */
+    int forward_keep;
 };
 
 static int usage(void)
@@ -132,7 +140,30 @@ static int parse_limit(const char *s, int *v_r)
 }
 
 /* Which options each subcommand takes. */
-enum { OPT_PLAN = 1, OPT_LIMIT = 2, OPT_STDIN = 4, OPT_FLAGS = 8, OPT_POP = 16, OPT_QUOTA = 32 };
+enum { OPT_PLAN = 1, OPT_LIMIT = 2, OPT_STDIN = 4, OPT_FLAGS = 8, OPT_POP = 16, OPT_QUOTA = 32,
+       OPT_FORWARD = 64 };
+
+/* --forward-to VAL / --forward-keep VAL into O. 0 ok, 2 usage (printed). */
+static int parse_forward(const char *opt, const char *val, struct account_opts *o)
+{
+    if (strcmp(opt, "--forward-keep") == 0) {
+        o->forward_keep = val ? dir_forward_keep_parse(val) : -1;
+        if (o->forward_keep >= 0)
+            return 0;
+        fprintf(stderr, "roost: --forward-keep must be keep, mark-read, archive or delete\n");
+        return usage();
+    }
+    if (val && strcmp(val, "off") == 0) {
+        o->forward_to = "";
+        return 0;
+    }
+    if (!val || !dir_forward_address_valid(val)) {
+        fprintf(stderr, "roost: --forward-to: not a valid address: %s\n", val ? val : "(none)");
+        return usage();
+    }
+    o->forward_to = val;
+    return 0;
+}
 
 /* Parses "ADDRESS [options]" from argv[2..]. 0 ok, 2 usage (printed). */
 static int parse_opts(int argc, char **argv, unsigned allowed, struct account_opts *o)
@@ -140,6 +171,7 @@ static int parse_opts(int argc, char **argv, unsigned allowed, struct account_op
     memset(o, 0, sizeof *o);
     o->plan = o->daily_limit = o->imap = o->pop = o->two_factor = -1;
     o->pop_scope = o->pop_after = -1;
+    o->forward_keep = -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -164,6 +196,10 @@ static int parse_opts(int argc, char **argv, unsigned allowed, struct account_op
         } else if ((allowed & OPT_QUOTA) && strcmp(a, "--quota") == 0) {
             bad = !val || dir_quota_parse(val, &o->quota) < 0;
             o->has_quota = 1;
+        } else if ((allowed & OPT_FORWARD) &&
+                   (strcmp(a, "--forward-to") == 0 || strcmp(a, "--forward-keep") == 0)) {
+            if (parse_forward(a, val, o) != 0)
+                return 2;
         } else if (a[0] != '-' && !o->address) {
             o->address = a;
             takes_value = 0;
@@ -179,6 +215,10 @@ static int parse_opts(int argc, char **argv, unsigned allowed, struct account_op
     }
     if (!o->address)
         return usage();
+    if (o->forward_to && *o->forward_to && strcasecmp(o->forward_to, o->address) == 0) {
+        fprintf(stderr, "roost: %s: an account cannot forward to itself\n", o->address);
+        return 2;
+    }
     return 0;
 }
 
@@ -292,10 +332,37 @@ static int account_del(struct directory *d, const char *address)
     return 0;
 }
 
+/* "forwarding: to OTHER, Roost's copy archived" or "forwarding: off". */
+static void print_forward(struct directory *d, const char *address)
+{
+    static const char *const fates[] = { [FORWARD_KEEP] = "kept in the INBOX",
+                                         [FORWARD_MARK_READ] = "kept, marked as read",
+                                         [FORWARD_ARCHIVE] = "archived",
+                                         [FORWARD_DELETE] = "deleted" };
+    struct dir_forward f;
+    if (dir_forward_get(d, address, &f) != 0)
+        return;
+    if (!f.to[0])
+        printf("forwarding:       off (keep option: %s)\n", dir_forward_keep_name(f.keep));
+    else
+        printf("forwarding:       to %s, Roost's copy %s (%s)\n", f.to, fates[f.keep],
+               dir_forward_keep_name(f.keep));
+}
+
 static int account_set(struct directory *d, const struct account_opts *o)
 {
     const char *err = NULL;
     int r = 0;
+    /* First: a refused target (exit 2) leaves the account unchanged. */
+    if (o->forward_to || o->forward_keep >= 0) {
+        r = dir_forward_set(d, o->address, o->forward_to, o->forward_keep, &err);
+        if (r == 2) {
+            fprintf(stderr, "roost: --forward-to %s: %s\n", o->forward_to, err ? err : "refused");
+            return 2;
+        }
+        if (report(r, o->address, err, "cannot change account"))
+            return 1;
+    }
     if (o->plan >= 0 || o->daily_limit >= 0 || o->imap >= 0 || o->pop >= 0 ||
         o->two_factor >= 0)
         r = dir_account_set(d, o->address, o->plan, o->daily_limit, o->imap, o->pop,
@@ -316,6 +383,8 @@ static int account_set(struct directory *d, const struct account_opts *o)
                on_off(a.pop_enabled), on_off(a.two_factor), dir_pop_scope_name(a.pop_scope),
                dir_pop_after_name(a.pop_after), quota);
     }
+    if (o->forward_to || o->forward_keep >= 0)
+        print_forward(d, o->address);
     return 0;
 }
 
@@ -405,6 +474,7 @@ static int account_show(struct directory *d, const char *data_dir, const char *a
     printf("pop:              %s\n", on_off(a.pop_enabled));
     print_pop_options(&a);
     print_quota(data_dir, &a);
+    print_forward(d, a.address);
     printf("two-factor:       %s\n", on_off(a.two_factor));
     printf("created:          %s\n", created);
     printf("messages today:   %d / %d\n", u.messages, u.limit_messages);
@@ -429,7 +499,7 @@ static unsigned options_for(const char *cmd)
     if (strcmp(cmd, "passwd") == 0)
         return OPT_STDIN;
     if (strcmp(cmd, "set") == 0)
-        return OPT_PLAN | OPT_LIMIT | OPT_FLAGS | OPT_POP | OPT_QUOTA;
+        return OPT_PLAN | OPT_LIMIT | OPT_FLAGS | OPT_POP | OPT_QUOTA | OPT_FORWARD;
     return 0;
 }
 
@@ -461,7 +531,8 @@ int cli_account_main(int argc, char **argv, const struct cli_ctx *ctx)
         if (parse_opts(argc, argv, options_for(cmd), &o) != 0)
             return 2;
         if (strcmp(cmd, "set") == 0 && o.plan < 0 && o.daily_limit < 0 && o.imap < 0 &&
-            o.pop < 0 && o.two_factor < 0 && o.pop_scope < 0 && o.pop_after < 0 && !o.has_quota) {
+            o.pop < 0 && o.two_factor < 0 && o.pop_scope < 0 && o.pop_after < 0 && !o.has_quota &&
+            !o.forward_to && o.forward_keep < 0) {
             fprintf(stderr, "roost: account set needs at least one option\n");
             return usage();
         }

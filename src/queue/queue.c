@@ -128,6 +128,10 @@ static void queue_release(struct queue *q)
         return;
     spool_close(&q->spool);
     sched_slots_free(&q->slots);
+    if (q->own_cfg) {
+        config_free(q->own_cfg);
+        free(q->own_cfg);
+    }
     pthread_mutex_destroy(&q->lock);
     free(q->data_dir);
     free(q->hostname);
@@ -236,16 +240,16 @@ int queue_start(const char *data_dir, struct worker_pool *pool, struct loop *loo
         queue_release(q);
         return -1;
     }
-    struct config defaults;
     const struct config *rcfg = q->cfg;
     if (!rcfg) {
-        config_defaults(&defaults, 1);
-        rcfg = &defaults;
+        /* The transport keeps the config it starts with: it lives as long
+         * as the queue. */
+        q->own_cfg = xcalloc(1, sizeof *q->own_cfg);
+        config_defaults(q->own_cfg, 1);
+        rcfg = q->own_cfg;
     }
     int enabled = rcfg->outbound.enabled;
     int rrc = enabled ? remote_start(rcfg, loop, error_r) : 0;
-    if (!q->cfg)
-        config_free(&defaults);
     if (rrc < 0) {
         event_free(q->inbox_ev);
         queue_release(q);
@@ -431,6 +435,13 @@ static void resume_one(const char *id, void *arg)
     struct qmsg *qm = qmsg_new(q, id, NULL);
     qm->has_state = 1;
     round_start(qm);
+}
+
+void queue_resume_committed(const char *id, void *arg)
+{
+    struct queue *q = arg;
+    if (!queue_is_stopped(q))
+        resume_one(id, q);
 }
 
 /* ---- queued messages (queue loop only) ---- */

@@ -67,6 +67,7 @@ struct queue {
     char *data_dir;
     char *hostname;
     const struct config *cfg;
+    struct config *own_cfg;  /* the defaults when no config was set (tests) */
     struct spool *spool;
     struct worker_pool *pool;
     struct loop *loop;
@@ -90,6 +91,11 @@ void queue_stats_add(struct queue *q, unsigned long *field, long delta);
  * to the queue loop (any thread). */
 int queue_commit(struct queue *q, struct spool_msg *msg, const char **error_r);
 void queue_inbox_post(struct queue *q, struct spool_msg *msg);
+/* Queue loop: starts delivering spool file ID committed by a worker (a
+ * forwarded copy, forward.h), as the files found at start-up; ARG is the
+ * queue. Nothing happens once the queue is stopping (the file is resumed
+ * at the next start). */
+void queue_resume_committed(const char *id, void *arg);
 /* Frees QM's remote results (the round has recorded them). */
 void queue_clear_results(struct qmsg *qm);
 

@@ -7,6 +7,7 @@
  * remote recipients due now for the loop to hand to the transport. */
 #include "queue/queue_int.h"
 #include "queue/dsn.h"
+#include "queue/forward.h"
 #include "queue/rcptstate.h"
 #include "auth/dir_cache.h"
 #include "auth/directory.h"
@@ -486,8 +487,8 @@ static int deliver_one(struct qmsg *qm, int idx, int last)
     const char *error = "unknown";
     log_q(qa, sizeof qa, r->address, strlen(r->address));
     log_q(qc, sizeof qc, r->account, strlen(r->account));
-    if (store_deliver(q->data_dir, r->account, "INBOX", m->id, m->data, m->len, m->arrived,
-                      &uid, &dup, &error) < 0) {
+    const struct forward_queue fq = { q->data_dir, q->spool, q->loop, queue_resume_committed, q };
+    if (forward_deliver(&fq, m, idx, &uid, &dup, &error) < 0) {
         metrics_delivery(MD_LOCAL_FAILED);
         log_error("queue", "event=delivery-failed queue=%s rcpt=%s account=%s error=\"%s\"",
                   m->id, qa, qc, error);

@@ -4,6 +4,7 @@
  * wording where users search for it). */
 #include "smtp/smtp_int.h"
 #include "smtp/smtp_job.h"
+#include "smtp/smtp_srs.h"
 #include "auth/dir_cache.h"
 #include "auth/directory.h"
 #include "auth/throttle.h"
@@ -455,10 +456,17 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
 /* A local recipient whose mailbox is at or over its quota (smtp_quota.c). */
 #define RCPT_MAILBOX_FULL 100
 
+/* A bounce to our SRS address whose original sender is remote (smtp_srs.c). */
+#define RCPT_SRS_REMOTE 101
+
 static void rcpt_work(struct smtp_job *j)
 {
     struct directory *d = dir_for_thread(j->data_dir, &j->error);
+    int srs = d ? smtp_srs_rcpt(d, j->data_dir, j->addr, sizeof j->addr) : 0;
     j->result = d ? (int)dir_resolve_rcpt(d, j->addr, j->account) : (int)DIR_RCPT_ERROR;
+    if (srs != 0)
+        j->result = srs < 0 ? (int)DIR_RCPT_NO_SUCH_USER
+                  : j->result == DIR_RCPT_NOT_LOCAL ? RCPT_SRS_REMOTE : j->result;
     if (j->result == DIR_RCPT_LOCAL && smtp_quota_full(d, j->data_dir, j->account, 0) > 0)
         j->result = RCPT_MAILBOX_FULL;
 }
@@ -491,6 +499,11 @@ static void rcpt_done(struct smtp_job *j)
                  " reason=over-quota", s->id, qid, s->peer, to, j->account);
         metrics_message_rejected(s->lc.kind, MR_QUOTA);
         smtp_reply(s, "552 5.2.2 Mailbox full");
+        return;
+    case RCPT_SRS_REMOTE:
+        log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s result=250 route=srs",
+                 s->id, qid, s->peer, to);
+        rcpt_add(s, j->addr, NULL);
         return;
     case DIR_RCPT_NO_SUCH_USER:
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s result=550 reason=no-such-user",

@@ -116,14 +116,14 @@ static void test_schema_create_and_reopen(void)
         test_end();
         return;
     }
-    test_assert(dir_schema_version(d) == 3);
+    test_assert(dir_schema_version(d) == 4);
     test_assert(dir_domain_add(d, "example.com", NULL) == 0);
     dir_close(&d);
     test_assert(d == NULL);
 
     struct stat st;
     test_assert(stat(db_path(), &st) == 0 && (st.st_mode & 0777) == 0600);
-    test_assert(raw_int("SELECT count(*) FROM schema_version") == 3);
+    test_assert(raw_int("SELECT count(*) FROM schema_version") == 4);
     test_assert(raw_int("SELECT length(value) FROM secrets WHERE name = 'apppass_key'") == 32);
     long long tables = raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
     test_assert(tables == 7);
@@ -131,7 +131,7 @@ static void test_schema_create_and_reopen(void)
     size_t len1 = 0, len2 = 0;
     char *before = read_file(db_path(), &len1);
     d = open_fresh();
-    test_assert(d && dir_schema_version(d) == 3);
+    test_assert(d && dir_schema_version(d) == 4);
     test_assert(d && dir_domain_exists(d, "example.com") == 1);
     dir_close(&d);
     char *after = read_file(db_path(), &len2);
@@ -140,7 +140,7 @@ static void test_schema_create_and_reopen(void)
         test_assert_memeq(before, len1, after, len2);
     free(before);
     free(after);
-    test_assert(raw_int("SELECT count(*) FROM schema_version") == 3);
+    test_assert(raw_int("SELECT count(*) FROM schema_version") == 4);
     test_end();
 }
 

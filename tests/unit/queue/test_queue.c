@@ -3,6 +3,7 @@
  * stay queued, resume at start, no duplicate after a crash between delivery
  * and the done mark, retries, corrupt files at resume. Also holds the
  * helpers shared with test_spool.c and the test program's main. */
+#include "core/config.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "store/store.h"
@@ -98,6 +99,16 @@ static int fixture_start(struct fixture *f)
     free(logdir);
     f->loop = loop_new();
     f->pool = worker_pool_new(2);
+    /* No outbound transport: remote recipients wait in the queue (and no
+     * DNS query leaves the machine). */
+    static struct config cfg;
+    static int cfg_ready;
+    if (!cfg_ready) {
+        config_defaults(&cfg, 1);
+        cfg.outbound.enabled = 0;
+        cfg_ready = 1;
+    }
+    queue_set_config(&cfg);
     const char *err = NULL;
     return queue_start(f->dir, f->pool, f->loop, &err);
 }
