@@ -22,8 +22,11 @@
 #define NET_DEFAULT_MAX_CONNECTIONS 1000
 #define NET_DEFAULT_MAX_PER_IP 30
 #define NET_TLS_HANDSHAKE_TIMEOUT 30
-/* RFC 5321 4.5.3.1.1-3 */
-#define SMTP_MAX_LOCALPART 64
+/* RFC 5321 4.5.3.1.1-3 give 64 octets for a local part but ask servers to
+ * accept longer ones where they can: SRS addresses (forwarding, bounces to
+ * forwarded mail) routinely pass 64, so the envelope takes up to 128; the
+ * path stays within 256. Account names keep the 64 (docs/accounts.md). */
+#define SMTP_MAX_LOCALPART 128
 #define SMTP_MAX_DOMAIN 255
 #define SMTP_MAX_PATH 256
 /* Failed logins before 454 4.7.0, per account and per client address,
