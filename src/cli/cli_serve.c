@@ -155,7 +155,16 @@ static void print_settings(const struct config *cfg, const char *data_dir, const
         printf("  Password          its password, or an app password (roost app-password create)\n");
     }
     printf("  Certificate       %s%s\n", cfg->tls_cert, cfg->dev ? " (self-signed: accept it once)" : "");
-    printf("  Data directory    %s\n\n", data_dir);
+    printf("  Data directory    %s\n", data_dir);
+    if (cfg->http.nlisten > 0) {
+        const char *scheme = cfg->http.tls ? "https" : "http";
+        printf("  HTTP              %s://%s:%d/  (/metrics, /healthz, client autoconfig)\n",
+               scheme, cfg->http.listen[0].host, cfg->http.listen[0].port);
+        printf("  Thunderbird       %s://%s:%d/mail/config-v1.1.xml?emailaddress=%s\n", scheme,
+               cfg->http.listen[0].host, cfg->http.listen[0].port,
+               demo_pw ? DEMO_ACCOUNT : "ADDRESS");
+    }
+    printf("\n");
     printf("Try: swaks --server 127.0.0.1:%d --tlsc --auth-user %s --auth-password '%s' --from %s --to %s\n\n",
            listener_port(cfg, LK_SUBMISSIONS), demo_pw ? DEMO_ACCOUNT : "ADDRESS",
            demo_pw ? demo_pw : "PASSWORD", demo_pw ? DEMO_ACCOUNT : "ADDRESS",
