@@ -13,7 +13,9 @@
 void http_site_from_config(const struct config *cfg, struct http_site *site_r)
 {
     memset(site_r, 0, sizeof *site_r);
-    site_r->hostname = cfg->hostname;
+    /* The development instance listens on 127.0.0.1 only (its printed
+     * settings say so too); a configured one by its host name. */
+    site_r->hostname = cfg->dev ? "127.0.0.1" : cfg->hostname;
     for (int i = cfg->nlisteners - 1; i >= 0; i--)
         site_r->port[cfg->listeners[i].kind] = cfg->listeners[i].port;
     site_r->mta_sts_mode = cfg->http.mta_sts_mode;
