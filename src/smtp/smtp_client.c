@@ -261,6 +261,10 @@ static int start_tls(struct smtpc *c, int implicit)
     } else {
         SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
     }
+    /* The filter's own timeouts (set_state) govern from now on: the plain
+     * bev's last ones (connect: 30 s scaled, for implicit TLS) would
+     * otherwise end a slow AUTH or final dot under it. */
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
     struct bufferevent *tb = bufferevent_openssl_filter_new(
         c->base, c->bev, c->ssl, BUFFEREVENT_SSL_CONNECTING,
         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
