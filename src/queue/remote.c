@@ -580,6 +580,8 @@ static void conn_ready(void *arg, struct smtpc *c, const struct smtpc_conn_resul
     at->conn = c;
     if (!c) {
         snprintf(at->remote_host, sizeof at->remote_host, "%s", res->remote);
+        /* e.g. a refused AUTH happens over TLS: say so in the attempt line */
+        snprintf(at->tls, sizeof at->tls, "%s", res->tls[0] ? res->tls : "none");
         enum smtpc_status st = res->status == SMTPC_PERMFAIL ? SMTPC_PERMFAIL : SMTPC_TEMPFAIL;
         char text[700];
         snprintf(text, sizeof text, "%s%s%s", res->text ? res->text : "connection failed",

@@ -298,6 +298,7 @@ static void try_target(struct smtpc *c)
         if (c->last_tried >= 0) {
             const struct smtpc_target *t = &c->targets[c->last_tried];
             snprintf(res.remote, sizeof res.remote, "%.255s [%.63s]", t->host, t->addr_str);
+            snprintf(res.tls, sizeof res.tls, "%s", c->tls_desc);
         }
         smtpc_free(c);
         ready(arg, NULL, &res);

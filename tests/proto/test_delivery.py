@@ -375,6 +375,8 @@ retry_schedule = 1h
         s.make_account("sam@s.test", spw)
         submit(s, "sam@s.test", spw, [carol], subject="via the smarthost")
         wait_log(s, "event=auth-failed")
+        line = wait_log(s, "event=attempt", f'rcpt="{carol}"', "outcome=deferred", "code=535")[0]
+        assert "tls=TLSv1." in line, line          # the refused login went over TLS
         wait_until(lambda: re.search(r"<" + re.escape(carol) + r">.*535", s.queue_list()), 20,
                    what="the 535 in queue list")
         out = s.queue_list()
