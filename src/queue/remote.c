@@ -85,6 +85,7 @@ struct remote {
     struct dns *dns;
     SSL_CTX *ctx_opportunistic, *ctx_mx_verify, *ctx_relay;
     char *relay_user, *relay_pass;
+    struct stat auth_st;           /* relay_auth_file as last read */
     int conns;
     struct dest *dests;
     struct attempt *busy;          /* every attempt in flight */
@@ -194,10 +195,42 @@ static int read_auth_file(struct remote *rm, const char *path, const char **erro
     size_t pl = strlen(pass);
     while (pl > 0 && (pass[pl - 1] == ' ' || pass[pl - 1] == '\t'))
         pass[--pl] = '\0';
+    if (rm->relay_pass)
+        OPENSSL_cleanse(rm->relay_pass, strlen(rm->relay_pass));
+    free(rm->relay_user);
+    free(rm->relay_pass);
     rm->relay_user = xstrdup(user);
     rm->relay_pass = xstrdup(pass);
+    rm->auth_st = st;
     OPENSSL_cleanse(buf, sizeof buf);
     return 0;
+}
+
+static int same_file_state(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Before a new relay connection: when the administrator has changed
+ * relay_auth_file since it was read (a fixed password after a 535), read it
+ * again, so `roost queue retry` works without a restart. One stat() of a
+ * small local file; a file that became invalid keeps the old credentials. */
+static void auth_refresh(struct remote *rm)
+{
+    const char *path = rm->cfg->outbound.relay_auth_file;
+    struct stat st;
+    if (!path || stat(path, &st) < 0 || same_file_state(&st, &rm->auth_st))
+        return;
+    const char *err;
+    if (read_auth_file(rm, path, &err) < 0) {
+        rm->auth_st = st;          /* say it once per change */
+        log_error("outbound", "event=auth-file-error error=\"%s\" hint=\"the previous"
+                  " credentials stay in use until the file is fixed\"", err);
+        return;
+    }
+    log_info("outbound", "event=auth-file-reread");
 }
 
 int remote_start(const struct config *cfg, struct loop *loop, const char **error_r)
@@ -526,6 +559,7 @@ static void dns_done(void *arg, const struct dns_answer *ans)
                        (o->relay_tls == RELAY_TLS_DEFAULT && o->relay_port == 465);
         p.tls = implicit ? SMTPC_TLS_IMPLICIT : SMTPC_TLS_REQUIRED;
         p.ssl_ctx = rm->ctx_relay;
+        auth_refresh(rm);
         p.auth_user = rm->relay_user;
         p.auth_pass = rm->relay_pass;
     } else if (domain_listed(o->tls_required_domains, at->domain)) {
@@ -546,6 +580,8 @@ static void conn_ready(void *arg, struct smtpc *c, const struct smtpc_conn_resul
     at->conn = c;
     if (!c) {
         snprintf(at->remote_host, sizeof at->remote_host, "%s", res->remote);
+        /* e.g. a refused AUTH happens over TLS: say so in the attempt line */
+        snprintf(at->tls, sizeof at->tls, "%s", res->tls[0] ? res->tls : "none");
         enum smtpc_status st = res->status == SMTPC_PERMFAIL ? SMTPC_PERMFAIL : SMTPC_TEMPFAIL;
         char text[700];
         snprintf(text, sizeof text, "%s%s%s", res->text ? res->text : "connection failed",

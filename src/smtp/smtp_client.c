@@ -261,6 +261,10 @@ static int start_tls(struct smtpc *c, int implicit)
     } else {
         SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
     }
+    /* The filter's own timeouts (set_state) govern from now on: the plain
+     * bev's last ones (connect: 30 s scaled, for implicit TLS) would
+     * otherwise end a slow AUTH or final dot under it. */
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
     struct bufferevent *tb = bufferevent_openssl_filter_new(
         c->base, c->bev, c->ssl, BUFFEREVENT_SSL_CONNECTING,
         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -294,6 +298,7 @@ static void try_target(struct smtpc *c)
         if (c->last_tried >= 0) {
             const struct smtpc_target *t = &c->targets[c->last_tried];
             snprintf(res.remote, sizeof res.remote, "%.255s [%.63s]", t->host, t->addr_str);
+            snprintf(res.tls, sizeof res.tls, "%s", c->tls_desc);
         }
         smtpc_free(c);
         ready(arg, NULL, &res);

@@ -97,6 +97,7 @@ struct smtpc_conn_result {
     const char *event;           /* connect-failed, tls-failed, auth-failed or NULL */
     const char *hint;            /* plain words for the operator, or NULL */
     char remote[330];            /* "host [address]" of the last one tried, or "" */
+    char tls[128];               /* its TLS ("TLSv1.3/CIPHER" or "none"), or "" */
 };
 
 typedef void (*smtpc_ready_fn)(void *arg, struct smtpc *c, const struct smtpc_conn_result *res);

@@ -1,41 +1,33 @@
-"""`roost queue` against a running and a stopped server, and the DSNs the
-queue sends, read back from the sender's INBOX and parsed with Python's
-email package.
+"""`roost queue` against a running and a stopped server with the real
+outbound transport, and the DSNs the queue sends, read back from the
+sender's INBOX and parsed with Python's email package.
 
-Mail is submitted by an account to addresses in `.invalid` domains: the
-outbound attempt defers (this branch's placeholder transport defers every
-recipient; with the real transport the config below sends outbound mail to
-a closed port on loopback when it understands `[outbound] relay`), and the
-retry schedule is an hour, so each message waits in the queue for the
-commands under test.
+Mail is submitted by an account to addresses in `.invalid` domains; the
+server's `[transport] * = smtp:[127.0.0.1]:PORT` sends every remote
+recipient to a closed port on loopback, so each attempt is a real
+connection refused and the recipient is deferred. The retry schedule is an
+hour, so each message waits in the queue for the commands under test.
 """
 import email
 import email.policy
 import re
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import (HOSTNAME, RoostServer, _finish, free_ports, make_message, queue_id,
-                      roost_bin, wait_until)
+                      wait_until)
 
 QUEUE_CONFIG = "\n[queue]\nretry_schedule = 1h\nmax_age = 5d\ndelay_warning = 4h\n"
 
 
 def _outbound_config():
-    """An [outbound] section pointing at a closed loopback port, if this
-    build's config knows it (the real transport); else nothing."""
+    """Every remote recipient to a closed loopback port (nothing listens
+    there: the free port is released before the server starts), with short
+    timeouts."""
     port = free_ports(1)[0]
-    extra = f"\n[outbound]\nrelay = 127.0.0.1:{port}\nrelay_tls = starttls\n"
-    with tempfile.TemporaryDirectory() as d:
-        conf = Path(d) / "probe.conf"
-        conf.write_text("[server]\nhostname = probe.test\n" + extra)
-        cp = subprocess.run([roost_bin(), "config", "check", str(conf)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
-    return extra if cp.returncode == 0 else ""
+    return (f"\n[outbound]\ntimeout_percent = 5\n"
+            f"\n[transport]\n* = smtp:[127.0.0.1]:{port}\n")
 
 
 def _config():
@@ -44,7 +36,7 @@ def _config():
 
 @pytest.fixture(scope="module")
 def qserver(roost_binary):
-    srv = RoostServer(extra_config=_config())
+    srv = RoostServer(extra_config=_config(), outbound=True)
     srv.start()
     srv.ensure_domain("example.test")
     yield srv
@@ -233,7 +225,7 @@ def test_bad_input(qserver):
 # ---------------------------------------------------------------- stopped server
 
 def test_verbs_while_stopped(make_server):
-    srv = make_server(extra_config=_config())
+    srv = make_server(extra_config=_config(), outbound=True)
     address, pw = srv.new_account("qstop")
     msgs = {}
     for name in ("hold", "delete", "bounce", "retry", "wait"):
@@ -284,7 +276,7 @@ def test_delayed_notice_then_bounce(make_server):
     """[queue] in seconds: retries every second, a delay notice after 2 s,
     the bounce after 6 s (Status 5.4.7), then the message is gone."""
     cfg = "\n[queue]\nretry_schedule = 1s\nmax_age = 6s\ndelay_warning = 2s\n" + _outbound_config()
-    srv = make_server(extra_config=cfg)
+    srv = make_server(extra_config=cfg, outbound=True)
     address, pw = srv.new_account("qexp")
     rcpt = "late@elsewhere.invalid"
     qid = submit_remote(srv, address, pw, [rcpt], subject="expire me")
