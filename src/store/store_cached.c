@@ -5,7 +5,7 @@
  * calls and a copy, and never waits for the disk. Kernels before 5.12 (no
  * RESOLVE_CACHED) or file systems without RWF_NOWAIT make it fail with
  * ENOSYS, remembered for the process. Message files are written once and
- * never changed (store_append.c), so reading to the end is the message. */
+ * never changed (store_file_write), so reading to the end is the message. */
 #include "store/store_cached.h"
 
 #include <errno.h>
