@@ -44,9 +44,15 @@ struct pop3_retr {
     int error;              /* errno of a failed open/read, 0 if none */
     struct pop3_stuffer st;
     char *in;               /* POP3_RETR_CHUNK bytes (the session's retr_in) */
-    char *out;              /* 2 * POP3_RETR_CHUNK + POP3_STUFFER_FINISH_MAX (retr_out) */
+    char *out;              /* POP3_RETR_OUT_SIZE bytes (the session's retr_out) */
     size_t outlen;
 };
+
+/* The status line of a RETR/TOP served from the cache ("+OK N octets"). */
+#define POP3_RETR_HEAD_MAX 48
+/* Room for a stuffed chunk (twice its size at worst), the terminator and,
+ * on the cached path, the status line before them. */
+#define POP3_RETR_OUT_SIZE (POP3_RETR_HEAD_MAX + 2 * POP3_RETR_CHUNK + POP3_STUFFER_FINISH_MAX)
 
 struct pop3_session {
     struct pop3_session *prev, *next;

@@ -192,28 +192,43 @@ static void end_line(struct pop3_stuffer *st)
         st->done = 1;
 }
 
+/* The bytes of one line before its LF (or the end of the input): SEG of
+ * LEN > 0 bytes. A CR counts as text unless it is the line's last byte
+ * before its LF, so any two bytes, or one that is not a CR, are text; a
+ * CR left over from the previous piece is text once something follows. */
+static size_t put_segment(struct pop3_stuffer *st, const char *seg, size_t len, char *out)
+{
+    size_t o = 0;
+    if (st->at_bol && seg[0] == '.')
+        out[o++] = '.';
+    memcpy(out + o, seg, len);
+    o += len;
+    if (st->prev_cr || len >= 2 || seg[0] != '\r')
+        st->line_has_text = 1;
+    st->at_bol = 0;
+    st->prev_cr = seg[len - 1] == '\r';
+    return o;
+}
+
+/* Line by line: memchr finds each LF and the bytes before it are copied
+ * whole, so the cost per byte is that of memchr and memcpy. */
 size_t pop3_stuffer_feed(struct pop3_stuffer *st, const char *in, size_t len, char *out)
 {
     size_t o = 0;
-    for (size_t i = 0; i < len && !st->done; i++) {
-        char ch = in[i];
-        if (ch == '\n') {
-            if (!st->prev_cr)
-                out[o++] = '\r';
-            out[o++] = '\n';
-            st->prev_cr = 0;
-            end_line(st);
-            continue;
-        }
-        if (st->at_bol && ch == '.')
-            out[o++] = '.';
-        if (st->prev_cr)
-            st->line_has_text = 1; /* a CR not followed by LF is text */
-        st->at_bol = 0;
-        out[o++] = ch;
-        st->prev_cr = ch == '\r';
-        if (ch != '\r')
-            st->line_has_text = 1;
+    const char *p = in, *end = in + len;
+    while (p < end && !st->done) {
+        const char *lf = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = lf ? lf : end;
+        if (stop > p)
+            o += put_segment(st, p, (size_t)(stop - p), out + o);
+        if (!lf)
+            break;
+        if (!st->prev_cr)
+            out[o++] = '\r';
+        out[o++] = '\n';
+        st->prev_cr = 0;
+        end_line(st);
+        p = lf + 1;
     }
     return o;
 }

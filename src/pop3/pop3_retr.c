@@ -10,13 +10,21 @@
  * (s->busy) only that job touches it. The "+OK N octets" line is written
  * with the first chunk, so a message file that vanished (expunged over
  * IMAP) still gets a clean -ERR. A message counts as retrieved (for the
- * after-download option) once its terminating "." is queued. */
+ * after-download option) once its terminating "." is queued.
+ *
+ * A message that fits one chunk and whose file the kernel holds in memory
+ * (store_read_cached: no disk wait possible) is served on the loop at
+ * once, status line, body and "." in one write: no worker round trip, and
+ * pipelined RETRs are answered one after the other in the same pass of
+ * pop3_resume. Anything else (a longer message, a file not cached, an
+ * error) takes the worker path above, which also reports the errors. */
 #include "pop3/pop3_int.h"
 #include "pop3/pop3_job.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "net/conn.h"
 #include "store/store.h"
+#include "store/store_cached.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,9 +139,52 @@ void pop3_retr_continue(struct pop3_session *s)
     pop3_job_run(j, chunk_work, chunk_done);
 }
 
+/* one pair of buffers per session, not per message: a 192 KiB allocation
+ * is an mmap/munmap pair each time */
+static void ensure_buffers(struct pop3_session *s)
+{
+    if (!s->retr_in) {
+        s->retr_in = xmalloc(POP3_RETR_CHUNK);
+        s->retr_out = xmalloc(POP3_RETR_OUT_SIZE);
+    }
+}
+
+/* The whole message from the page cache, on the loop: 0 when it was sent,
+ * -1 when the worker path must serve it. */
+static int retr_inline(struct pop3_session *s, const struct store_pop_msg *m, int msgno,
+                       int is_top, unsigned long lines)
+{
+    if (m->size > POP3_RETR_CHUNK)
+        return -1;
+    ssize_t n = store_read_cached(m->path, s->retr_in, POP3_RETR_CHUNK);
+    if (n < 0)
+        return -1;
+    char *out = s->retr_out;
+    int o = snprintf(out, POP3_RETR_HEAD_MAX, "+OK %zu octets\r\n", m->size);
+    if (o < 0 || o >= POP3_RETR_HEAD_MAX)
+        return -1;
+    struct pop3_stuffer st;
+    pop3_stuffer_init(&st, is_top, lines);
+    size_t len = (size_t)o;
+    size_t body = pop3_stuffer_feed(&st, s->retr_in, (size_t)n, out + len);
+    body += pop3_stuffer_finish(&st, out + len + body);
+    pop3_write(s, out, len + body);
+    s->streamed += body;
+    if (!is_top) {
+        s->retrieved[msgno - 1] = 1;
+        s->retrs++;
+    }
+    log_debug("pop3", "event=%s session=%s msg=%d cached=1", is_top ? "top" : "retr", s->id,
+              msgno);
+    return 0;
+}
+
 void pop3_retr_start(struct pop3_session *s, int msgno, int is_top, unsigned long lines)
 {
     const struct store_pop_msg *m = store_pop_msg(s->pop, msgno - 1);
+    ensure_buffers(s);
+    if (retr_inline(s, m, msgno, is_top, lines) == 0)
+        return;
     struct pop3_retr *r = xcalloc(1, sizeof *r);
     r->msgno = msgno;
     r->is_top = is_top;
@@ -141,12 +192,6 @@ void pop3_retr_start(struct pop3_session *s, int msgno, int is_top, unsigned lon
     r->size = m->size;
     snprintf(r->path, sizeof r->path, "%s", m->path);
     pop3_stuffer_init(&r->st, is_top, lines);
-    /* one pair of buffers per session, not per message: a 192 KiB
-     * allocation is an mmap/munmap pair each time */
-    if (!s->retr_in) {
-        s->retr_in = xmalloc(POP3_RETR_CHUNK);
-        s->retr_out = xmalloc(2 * POP3_RETR_CHUNK + POP3_STUFFER_FINISH_MAX);
-    }
     r->in = s->retr_in;
     r->out = s->retr_out;
     s->retr = r;

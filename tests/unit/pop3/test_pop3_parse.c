@@ -3,7 +3,7 @@
  * with spaces, AUTH initial responses, control bytes), strict numbers, UIDL
  * values and the RETR/TOP body writer (byte-stuffing, CRLF, TOP's cut, the
  * terminator), each body case fed whole, one byte at a time and in random
- * splits.
+ * splits, and random input checked against the byte-wise reference model.
  *
  * Every command line is copied into a heap block of exactly its length
  * before the call, so AddressSanitizer catches any read past LEN. */
@@ -409,10 +409,91 @@ static void test_stuffer_roundtrip(void)
     test_end();
 }
 
+/* The byte-at-a-time machine the line-wise stuffer replaced, kept as the
+ * reference model: same state fields, same output for any input and any
+ * split. */
+static size_t ref_feed(struct pop3_stuffer *st, const char *in, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && !st->done; i++) {
+        char ch = in[i];
+        if (ch == '\n') {
+            if (!st->prev_cr)
+                out[o++] = '\r';
+            out[o++] = '\n';
+            st->prev_cr = 0;
+            if (st->in_body) {
+                if (st->top && st->body_left > 0)
+                    st->body_left--;
+            } else if (!st->line_has_text) {
+                st->in_body = 1;
+            }
+            st->at_bol = 1;
+            st->line_has_text = 0;
+            if (st->top && st->in_body && st->body_left == 0)
+                st->done = 1;
+            continue;
+        }
+        if (st->at_bol && ch == '.')
+            out[o++] = '.';
+        if (st->prev_cr)
+            st->line_has_text = 1;
+        st->at_bol = 0;
+        out[o++] = ch;
+        st->prev_cr = ch == '\r';
+        if (ch != '\r')
+            st->line_has_text = 1;
+    }
+    return o;
+}
+
+/* Random messages over the bytes that matter (CR, LF, ".", text), RETR and
+ * TOP with 0..3 lines, random splits: the output and the state after each
+ * piece equal the reference model's. */
+static void test_stuffer_model(void)
+{
+    test_begin("pop3_stuffer equals the byte-wise model on random input and splits");
+    static const char alphabet[] = "\r\n.a";
+    unsigned seed = 11;
+    for (int round = 0; round < 3000; round++) {
+        char msg[96];
+        seed = seed * 1103515245u + 12345u;
+        size_t n = (seed >> 16) % sizeof msg;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            msg[i] = alphabet[(seed >> 16) % 4];
+        }
+        int top = round % 2;
+        unsigned long lines = (unsigned long)(round / 2 % 4);
+        struct pop3_stuffer a, b;
+        pop3_stuffer_init(&a, top, lines);
+        pop3_stuffer_init(&b, top, lines);
+        char oa[2 * sizeof msg + POP3_STUFFER_FINISH_MAX], ob[sizeof oa];
+        size_t la = 0, lb = 0, i = 0;
+        while (i < n) {
+            seed = seed * 1103515245u + 12345u;
+            size_t k = 1 + (seed >> 16) % 9;
+            if (k > n - i)
+                k = n - i;
+            char *piece = exact(msg + i, k);
+            la += pop3_stuffer_feed(&a, piece, k, oa + la);
+            lb += ref_feed(&b, piece, k, ob + lb);
+            free(piece);
+            test_assert(memcmp(&a, &b, sizeof a) == 0);
+            i += k;
+        }
+        la += pop3_stuffer_finish(&a, oa + la);
+        lb += pop3_stuffer_finish(&b, ob + lb);
+        test_assert_memeq(oa, la, ob, lb);
+    }
+    test_end();
+}
+
 int main(void)
 {
     return test_run((test_fn[]){test_parse_table, test_parse_arg_limits,
                                 test_parse_keyword_lengths, test_parse_every_byte,
                                 test_numbers, test_uidl, test_stuffer_table,
-                                test_stuffer_worst_case, test_stuffer_roundtrip, NULL});
+                                test_stuffer_worst_case, test_stuffer_roundtrip, test_stuffer_model,
+                                NULL});
 }

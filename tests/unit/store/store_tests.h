@@ -14,4 +14,7 @@ void test_store_pop_since(void);
 void test_store_pop_empty_account(void);
 void test_store_pop_snapshot_stable(void);
 
+/* test_store_cached.c: store_read_cached */
+void test_store_read_cached(void);
+
 #endif

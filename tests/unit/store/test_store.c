@@ -324,5 +324,6 @@ int main(void)
                                  test_store_flag_limits, test_store_move,
                                  test_store_index_migrated, test_store_pop_lock,
                                  test_store_pop_since, test_store_pop_empty_account,
-                                 test_store_pop_snapshot_stable, NULL });
+                                 test_store_pop_snapshot_stable, test_store_read_cached,
+                                 NULL });
 }
