@@ -1,6 +1,7 @@
 /* cli_log: `roost log`, the event log read back: every line, or the story
  * of one message (--message QUEUE-ID: its SMTP session, queue, deliveries,
- * attempts and DSNs, following dsn= to the DSN's own delivery), or the lines
+ * attempts and DSNs, following dsn= to the DSN's own delivery and fwd= to a
+ * forwarded copy), or the lines
  * selected by filters, as a readable time line or as JSON (one object per
  * line, every key). Reads DATA/log/roost.log and its rotated files only, so
  * it is safe while the server runs.
@@ -104,7 +105,10 @@ static int direct(const struct filter *f, const struct logfmt_line *l)
     case F_FROM:
         return has_ci(logfmt_get(l, "from"), f->arg);
     case F_TO:
-        return has_ci(logfmt_get(l, "to"), f->arg) || has_ci(logfmt_get(l, "rcpt"), f->arg);
+        /* to= of dsn-queued names the DSN's recipient (the sender of the
+         * message): the DSN's own lines carry it as rcpt= */
+        return (!eq(logfmt_get(l, "event"), "dsn-queued") && has_ci(logfmt_get(l, "to"), f->arg)) ||
+               has_ci(logfmt_get(l, "rcpt"), f->arg);
     case F_STATUS:
         return status_match(f->arg, l);
     }
@@ -123,6 +127,8 @@ static void collect(struct filter *f, const struct logfmt_line *l, struct log_op
         logset_add(&f->s, s);
         if (eq(ev, "dsn-queued"))
             logset_add(&f->q, logfmt_get(l, "dsn"));
+        else if (eq(ev, "forwarded"))
+            logset_add(&f->q, logfmt_get(l, "fwd"));
         return;
     case F_ACCOUNT:
         if (direct(f, l)) {
@@ -134,6 +140,15 @@ static void collect(struct filter *f, const struct logfmt_line *l, struct log_op
         }
         return;
     case F_SESSION:
+        return;
+    case F_STATUS:
+        /* a bounce or delay also brings in the DSN's own lines (its
+         * queueing and its delivery to the sender) */
+        if (direct(f, l)) {
+            logset_add(&f->q, q);
+            if (eq(ev, "dsn-queued"))
+                logset_add(&f->q, logfmt_get(l, "dsn"));
+        }
         return;
     default:
         if (direct(f, l))
@@ -207,11 +222,20 @@ static const struct phrase phrases[] = {
     {"delivery-failed", {"local delivery to <{rcpt}> failed", " (attempt {attempt})",
                          ": {error}"}},
     {"queued-remote", {"waiting for remote delivery to <{rcpt}>"}},
-    {"retry-scheduled", {"retry {attempt} scheduled", " in {delay_ms} ms"}},
+    {"retry-scheduled", {"retry {attempt} scheduled", " in {delay_ms} ms", " (at {next})",
+                         " for <{rcpt}>"}},
     {"attempt", {"delivery attempt to <{rcpt}>", ": {outcome}", " via {remote}",
                  " reply \"{reply}\"", " tls {tls}"}},
-    {"dsn-queued", {"{kind} DSN queued", " as {dsn}"}},
-    {"bounced", {"bounced", " <{rcpt}>", ": {reason}"}},
+    {"dsn-queued", {"{kind} DSN queued", " as {dsn}", " to <{to}>", " for {rcpts} recipients"}},
+    {"dsn-suppressed", {"no DSN sent", " ({reason})", " for {rcpts} recipients"}},
+    {"dsn-not-sent", {"{kind} DSN not sent", " to <{to}>", ": {reason}"}},
+    {"bounced", {"bounced", " <{rcpt}>", " {status}", " ({reason})", ": \"{reply}\""}},
+    {"forwarded", {"forwarded by {account}", " to <{to}>", " as {fwd}", " (SRS sender {srs})"}},
+    {"held", {"held by the administrator"}},
+    {"released", {"released by the administrator"}},
+    {"retry-requested", {"retry requested by the administrator"}},
+    {"bounce-requested", {"bounce requested by the administrator"}},
+    {"delete-requested", {"delete requested by the administrator"}},
     {"deleted", {"deleted from the queue", " by {by}"}},
     {"removed", {"removed from the queue (done)"}},
     {"signed", {"DKIM-signed", " d={domain}", " s={selector}", " a={a}"}},
@@ -286,7 +310,7 @@ static void print_human(const struct logfmt_line *l)
     size_t wl = strlen(when);
     if (wl && when[wl - 1] == 'Z')
         when[wl - 1] = '\0';
-    printf("%-23s  %-5s  ", when, comp ? comp : "-");
+    printf("%-23s  %-8s  ", when, comp ? comp : "-");
     if (sid)
         printf("session %-12s  ", sid);
     else if (qid)

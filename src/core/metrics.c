@@ -20,6 +20,7 @@ static counter logins[LK_COUNT][ML_COUNT];
 static counter accepted[LK_COUNT];
 static counter rejected[LK_COUNT][MR_COUNT];
 static counter deliveries[MD_COUNT];
+static counter dsns[MDSN_COUNT];
 static struct histogram hists[MH_COUNT];
 
 const double metrics_bucket_bounds[METRICS_NBUCKETS] = {
@@ -77,6 +78,12 @@ void metrics_delivery(enum metrics_delivery d)
         inc(&deliveries[d]);
 }
 
+void metrics_dsn(enum metrics_dsn k)
+{
+    if (k >= 0 && k < MDSN_COUNT)
+        inc(&dsns[k]);
+}
+
 void metrics_observe(enum metrics_histogram h, double seconds)
 {
     if (h < 0 || h >= MH_COUNT)
@@ -121,6 +128,8 @@ void metrics_snapshot(struct metrics_snapshot *s)
     }
     for (int d = 0; d < MD_COUNT; d++)
         s->deliveries[d] = get(&deliveries[d]);
+    for (int k = 0; k < MDSN_COUNT; k++)
+        s->dsns[k] = get(&dsns[k]);
     for (int h = 0; h < MH_COUNT; h++) {
         for (int b = 0; b <= METRICS_NBUCKETS; b++)
             s->hist[h].buckets[b] = get(&hists[h].buckets[b]);
@@ -153,7 +162,12 @@ const char *metrics_delivery_route(enum metrics_delivery d)
 const char *metrics_delivery_outcome(enum metrics_delivery d)
 {
     static const char *const names[MD_COUNT] = {
-        "delivered", "failed", "delivered", "deferred", "bounced",
+        "delivered", "failed", "delivered", "deferred", "failed",
     };
     return d >= 0 && d < MD_COUNT ? names[d] : "?";
+}
+
+const char *metrics_dsn_name(enum metrics_dsn k)
+{
+    return k == MDSN_FAILED ? "failed" : k == MDSN_DELAYED ? "delayed" : "?";
 }

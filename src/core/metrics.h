@@ -50,9 +50,12 @@ enum metrics_delivery {
     MD_LOCAL_FAILED,       /* will be retried */
     MD_REMOTE_DELIVERED,
     MD_REMOTE_DEFERRED,    /* temporary failure, will be retried */
-    MD_REMOTE_BOUNCED,     /* permanent failure, a bounce is sent */
+    MD_REMOTE_FAILED,      /* permanent failure, a bounce is sent */
     MD_COUNT
 };
+
+/* A delivery status notification queued for the sender. */
+enum metrics_dsn { MDSN_FAILED, MDSN_DELAYED, MDSN_COUNT };
 
 enum metrics_histogram { MH_ACCEPT, MH_DELIVERY, MH_COUNT };
 
@@ -68,6 +71,8 @@ void metrics_message_accepted(enum listener_kind k);
 void metrics_message_rejected(enum listener_kind k, enum metrics_reject reason);
 /* Call once per recipient delivery attempt, from any thread. */
 void metrics_delivery(enum metrics_delivery outcome);
+/* Call once per DSN queued (queue_round.c), from any thread. */
+void metrics_dsn(enum metrics_dsn kind);
 /* Records a latency of SECONDS (negative values count as 0). */
 void metrics_observe(enum metrics_histogram h, double seconds);
 
@@ -88,6 +93,7 @@ struct metrics_snapshot {
     unsigned long long accepted[LK_COUNT];
     unsigned long long rejected[LK_COUNT][MR_COUNT];
     unsigned long long deliveries[MD_COUNT];
+    unsigned long long dsns[MDSN_COUNT];
     struct metrics_hist_snap hist[MH_COUNT];
 };
 
@@ -95,8 +101,10 @@ void metrics_snapshot(struct metrics_snapshot *s);
 
 const char *metrics_login_name(enum metrics_login o);
 const char *metrics_reject_name(enum metrics_reject r);
-/* "local"/"remote" and "delivered"/"failed"/"deferred"/"bounced". */
+/* "local"/"remote" and "delivered"/"failed"/"deferred". */
 const char *metrics_delivery_route(enum metrics_delivery d);
 const char *metrics_delivery_outcome(enum metrics_delivery d);
+/* "failed"/"delayed". */
+const char *metrics_dsn_name(enum metrics_dsn k);
 
 #endif

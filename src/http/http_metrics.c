@@ -69,6 +69,11 @@ static int messages(struct buf *out, const struct metrics_snapshot *s)
         r = buf_appendf(out, "roost_deliveries_total{route=\"%s\",outcome=\"%s\"} %llu\n",
                         metrics_delivery_route((enum metrics_delivery)d),
                         metrics_delivery_outcome((enum metrics_delivery)d), s->deliveries[d]);
+    r = r ? r : header(out, "roost_dsns_total", "counter",
+                       "Delivery status notifications queued for senders, by kind.");
+    for (int k = 0; r == 0 && k < MDSN_COUNT; k++)
+        r = buf_appendf(out, "roost_dsns_total{kind=\"%s\"} %llu\n",
+                        metrics_dsn_name((enum metrics_dsn)k), s->dsns[k]);
     return r;
 }
 
@@ -84,6 +89,11 @@ static int queue(struct buf *out)
                        "Queued recipients waiting for the outbound (remote) delivery.");
     r = r ? r : buf_appendf(out, "roost_queue_recipients{state=\"remote_pending\"} %lu\n",
                             st.pending_remote);
+    r = r ? r : header(out, "roost_queue_depth", "gauge",
+                       "Waiting messages by state after their last scheduler round.");
+    static const char *const names[QD_COUNT] = {NULL, "pending_local", "pending_remote", "held"};
+    for (int d = QD_PENDING_LOCAL; r == 0 && d < QD_COUNT; d++)
+        r = buf_appendf(out, "roost_queue_depth{state=\"%s\"} %lu\n", names[d], st.depth[d]);
     return r;
 }
 

@@ -145,6 +145,20 @@ void queue_stats_add(struct queue *q, unsigned long *field, long delta)
     pthread_mutex_unlock(&q->lock);
 }
 
+void queue_depth_set(struct qmsg *qm, enum queue_depth state)
+{
+    struct queue *q = qm->q;
+    if (state == qm->depth)
+        return;
+    pthread_mutex_lock(&q->lock);
+    if (qm->depth != QD_NONE)
+        q->stats.depth[qm->depth]--;
+    if (state != QD_NONE)
+        q->stats.depth[state]++;
+    pthread_mutex_unlock(&q->lock);
+    qm->depth = state;
+}
+
 static void inflight_add(struct queue *q, int delta)
 {
     pthread_mutex_lock(&q->lock);
@@ -526,6 +540,7 @@ static void round_done(void *arg)
     case OUT_REMOVED:
     case OUT_GONE:
         queue_stats_add(q, &q->stats.pending_remote, -qm->remote_pending);
+        queue_depth_set(qm, QD_NONE);
         inflight_add(q, -1);
         qmsg_unlist(qm);
         qmsg_free(qm);
@@ -656,6 +671,8 @@ static void remote_done_cb(void *arg, const struct remote_result *results, int n
         if (x->idx < 0 || x->idx >= nr || !mine[x->idx])
             continue;   /* not a recipient of this attempt (or twice): ignored */
         mine[x->idx] = 0;
+        metrics_delivery(x->outcome == RCPT_DELIVERED ? MD_REMOTE_DELIVERED
+                         : x->outcome == RCPT_DEFERRED ? MD_REMOTE_DEFERRED : MD_REMOTE_FAILED);
         struct qres *c = &qm->res[qm->nres++];
         c->idx = x->idx;
         c->outcome = x->outcome;

@@ -40,9 +40,15 @@ void queue_stop(void);
 typedef void (*queue_done_fn)(void *arg, int result, const char *msg_id, const char *error);
 void queue_submit(struct spool_msg *msg, struct loop *loop, queue_done_fn done, void *arg);
 
+/* Where a waiting message stands after its last round (for /metrics):
+ * held by the administrator, local recipients waiting for a retry, or
+ * only remote recipients waiting (deferred or not yet tried). */
+enum queue_depth { QD_NONE, QD_PENDING_LOCAL, QD_PENDING_REMOTE, QD_HELD, QD_COUNT };
+
 /* Counters for status and tests. */
 struct queue_stats {
     unsigned long accepted, delivered_local, pending_remote, failed;
+    unsigned long depth[QD_COUNT];   /* messages by state; [QD_NONE] unused */
 };
 void queue_get_stats(struct queue_stats *st);
 /* Number of messages currently in DATA/queue/ waiting for something. */

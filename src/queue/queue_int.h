@@ -49,6 +49,7 @@ struct qmsg {
     int starved;             /* due remote recipients waited for a slot */
     int remote_pending;      /* remote recipients still waiting (last known) */
     int remote_logged;
+    enum queue_depth depth;  /* its state in stats.depth (QD_NONE: not counted) */
     int has_state;           /* a state file may exist */
     enum outcome outcome;
     int64_t wake_ms;         /* next round (0: none) */
@@ -87,6 +88,8 @@ int queue_is_stopped(struct queue *q);
 unsigned queue_unit_ms(struct queue *q);
 void queue_policy_get(struct queue *q, struct sched_policy *p_r);
 void queue_stats_add(struct queue *q, unsigned long *field, long delta);
+/* Moves QM from its counted state to STATE in stats.depth. */
+void queue_depth_set(struct qmsg *qm, enum queue_depth state);
 /* Worker: makes MSG durable and counts it; then queue_inbox_post hands it
  * to the queue loop (any thread). */
 int queue_commit(struct queue *q, struct spool_msg *msg, const char **error_r);

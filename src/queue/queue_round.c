@@ -233,6 +233,7 @@ static int dsn_one(struct round *r, enum dsn_kind kind, const struct dsn_rcpt *r
     }
     log_info("queue", "event=dsn-queued queue=%s dsn=%s kind=%s rcpts=%d to=%s", m->id, d->id,
              kind == DSN_FAILED ? "failed" : "delayed", n, qs);
+    metrics_dsn(kind == DSN_FAILED ? MDSN_FAILED : MDSN_DELAYED);
     queue_inbox_post(q, d);
     (void)p;
     return 0;
@@ -329,7 +330,7 @@ static void round_plan(struct round *r, const struct sched_policy *p)
 {
     struct qmsg *qm = r->qm;
     struct spool_msg *m = r->m;
-    int remote = 0;
+    int remote = 0, local = 0;
     int64_t wake = 0;
     free(qm->due);
     qm->due = xcalloc((size_t)m->nrcpt, sizeof *qm->due);
@@ -338,6 +339,8 @@ static void round_plan(struct round *r, const struct sched_policy *p)
         if (rcpt_finished(r, i))
             continue;
         const struct rs_rcpt *s = &r->st->r[i];
+        if (m->rcpts[i].account)
+            local++;
         if (!m->rcpts[i].account) {
             remote++;
             if (!qm->remote_logged && s->attempts == 0) {
@@ -362,6 +365,8 @@ static void round_plan(struct round *r, const struct sched_policy *p)
     qm->wake_ms = wake;
     queue_stats_add(qm->q, &qm->q->stats.pending_remote, remote - qm->remote_pending);
     qm->remote_pending = remote;
+    queue_depth_set(qm, r->st->held ? QD_HELD : local ? QD_PENDING_LOCAL
+                        : remote ? QD_PENDING_REMOTE : QD_NONE);
 }
 
 static int round_all_finished(const struct round *r)

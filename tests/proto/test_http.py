@@ -2,7 +2,8 @@
 Prometheus text format (parsed here, and counters that move with real
 smtplib / imaplib / poplib traffic), /healthz, Thunderbird autoconfig,
 Outlook Autodiscover, Apple .mobileconfig, the MTA-STS policy, bad requests,
-HTTPS with the server's certificate, and `roost dns DOMAIN`.
+HTTPS with the server's certificate, and `roost dns DOMAIN`; the remote
+delivery counters and queue depth on a real MX delivery, a 550 and a dead MX.
 """
 import http.client
 import imaplib
@@ -20,7 +21,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import (DOMAIN, RoostServer, _finish, client_context, free_ports,
-                      make_message)
+                      make_message, wait_until)
 
 ALL_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
 TB = "/mail/config-v1.1.xml"
@@ -709,3 +710,65 @@ def test_roost_dns_errors(srv):
     assert r.rc == 2
     r = srv.roost("help")
     assert "dns DOMAIN" in r.stdout
+
+
+# --------------------------------------------------------------------------
+# remote delivery metrics, on the MX world of test_log_remote.py
+
+@pytest.fixture(scope="module")
+def remote(roost_binary):
+    from test_log_remote import remote_world
+    with remote_world() as w:
+        yield w
+
+
+def test_metrics_remote_delivery_and_bounce(remote):
+    """A real MX delivery (250), a recipient refused with 550 (bounce and
+    DSN), and an unreachable MX (deferred, then held) move the remote
+    counters and the queue depth by state."""
+    from test_log_remote import submit
+    a, b = remote["a"], remote["b"]
+    before = metrics(a)
+    fam = before["types"]
+    assert fam["roost_dsns_total"] == "counter" and fam["roost_queue_depth"] == "gauge"
+    for outcome in ("delivered", "deferred", "failed"):
+        value(before, "roost_deliveries_total", route="remote", outcome=outcome)
+    for state in ("pending_local", "pending_remote", "held"):
+        assert value(before, "roost_queue_depth", state=state) == 0
+
+    submit(a, "bob@b.test", "metrics: delivered")
+    submit(a, "nobody@b.test", "metrics: refused")
+    dead = submit(a, "x@dead.test", "metrics: deferred")
+    b.wait_for_message("bob@b.test", 1, timeout=30)
+
+    def moved(p, name, **labels):
+        return value(p, name, **labels) - value(before, name, **labels)
+
+    def settled():
+        p = metrics(a)
+        ok = (moved(p, "roost_deliveries_total", route="remote", outcome="delivered") == 1 and
+              moved(p, "roost_deliveries_total", route="remote", outcome="failed") == 1 and
+              moved(p, "roost_deliveries_total", route="remote", outcome="deferred") >= 1 and
+              moved(p, "roost_dsns_total", kind="failed") == 1 and
+              value(p, "roost_queue_depth", state="pending_remote") == 1)
+        return p if ok else None
+    after = wait_until(settled, 30, 0.2, "remote counters to move")
+    # the DSN went to alice's INBOX: one local delivery, nothing delayed
+    assert moved(after, "roost_deliveries_total", route="local", outcome="delivered") == 1
+    assert moved(after, "roost_dsns_total", kind="delayed") == 0
+    assert value(after, "roost_queue_depth", state="held") == 0
+    assert value(after, "roost_queue_messages", state="queued") == 1
+    assert value(after, "roost_queue_recipients", state="remote_pending") == 1
+
+    # held by the administrator: it moves from pending_remote to held
+    a.ok("queue", "hold", dead)
+    wait_until(lambda: value(metrics(a), "roost_queue_depth", state="held") == 1, 20, 0.2,
+               "the held message in roost_queue_depth")
+    p = metrics(a)
+    assert value(p, "roost_queue_depth", state="pending_remote") == 0
+    a.ok("queue", "delete", dead)
+    wait_until(lambda: value(metrics(a), "roost_queue_messages", state="queued") == 0, 20, 0.2,
+               "the deleted message gone")
+    p = metrics(a)
+    for state in ("pending_local", "pending_remote", "held"):
+        assert value(p, "roost_queue_depth", state=state) == 0
