@@ -17,7 +17,7 @@ import smtplib
 import pytest
 
 from conftest import RoostServer, _finish, client_context, make_message, wait_until
-from test_outbound import DNS, wildcard_free_port
+from dnsfix import DNS, wildcard_free_port
 
 A_IP, B_IP, DEAD_IP = "127.0.0.42", "127.0.0.43", "127.0.0.44"
 ALICE = "alice@a.test"
