@@ -25,7 +25,6 @@ static const char *const keep_names[] = { [FORWARD_KEEP] = "keep",
 static int local_ok(const char *local, size_t len);
 static int check_target(struct directory *d, const char *account, const char *to,
                         const char **error_r);
-static int update_text(struct directory *d, int64_t id, const char *sql, const char *value);
 
 const char *dir_forward_keep_name(enum dir_forward_keep k)
 {
@@ -34,10 +33,7 @@ const char *dir_forward_keep_name(enum dir_forward_keep k)
 
 int dir_forward_keep_parse(const char *s)
 {
-    for (int i = 0; s && i < N_KEEPS; i++)
-        if (strcmp(keep_names[i], s) == 0)
-            return i;
-    return -1;
+    return dir_name_index(keep_names, N_KEEPS, s);
 }
 
 /* A dot-atom of RFC 5322 atext ('+' allowed: the target may be anyone's
@@ -123,19 +119,6 @@ static int check_target(struct directory *d, const char *account, const char *to
     return -1;
 }
 
-static int update_text(struct directory *d, int64_t id, const char *sql, const char *value)
-{
-    sqlite3_stmt *st = dir_prep(d, sql);
-    if (!st)
-        return -1;
-    int ok = dir_bind_text(st, 1, value) == 0 && sqlite3_bind_int64(st, 2, id) == SQLITE_OK &&
-             sqlite3_step(st) == SQLITE_DONE;
-    if (!ok)
-        dir_sql_error(d, "forward");
-    sqlite3_finalize(st);
-    return ok ? 0 : -1;
-}
-
 int dir_forward_set(struct directory *d, const char *address, const char *to, int keep,
                     const char **error_r)
 {
@@ -152,25 +135,19 @@ int dir_forward_set(struct directory *d, const char *address, const char *to, in
         dir_set_error(error_r, "not a valid address (local@domain.example)");
         return 2;
     }
-    if (dir_begin(d) < 0) {
-        dir_set_error(error_r, d->err);
-        return -1;
-    }
-    int64_t id = dir_account_id(d, addr);
-    if (id <= 0) {
-        dir_set_error(error_r, id < 0 ? d->err : "no such account");
-        dir_rollback(d);
+    int64_t id = dir_begin_account(d, addr, error_r);
+    if (id <= 0)
         return id < 0 ? -1 : 1;
-    }
     int c = target[0] ? check_target(d, addr, target, error_r) : 0;
     if (c != 0) {
         dir_rollback(d);
         return c;
     }
-    if ((to && update_text(d, id, "UPDATE accounts SET forward_to = ? WHERE id = ?", target) < 0) ||
+    if ((to && dir_update_account_text(d, id, "UPDATE accounts SET forward_to = ? WHERE id = ?",
+                                       target, "forward") < 0) ||
         (keep >= 0 &&
-         update_text(d, id, "UPDATE accounts SET forward_keep = ? WHERE id = ?", keep_names[keep]) <
-             0) ||
+         dir_update_account_text(d, id, "UPDATE accounts SET forward_keep = ? WHERE id = ?",
+                                 keep_names[keep], "forward") < 0) ||
         dir_commit(d) < 0) {
         dir_set_error(error_r, d->err);
         dir_rollback(d);

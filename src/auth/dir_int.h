@@ -50,6 +50,17 @@ int dir_lookup_row(struct directory *d, const char *sql, const char *key, const 
                    sqlite3_stmt **st_r);
 /* The account id for ADDRESS (already normalised): >0, 0 if none, -1 error. */
 int64_t dir_account_id(struct directory *d, const char *address);
+/* Opens a transaction and looks up the account ADDRESS (already
+ * normalised). >0: its id, with the transaction open for the caller to
+ * commit or roll back; 0: no such account, -1: error; on both *error_r says
+ * why and the transaction is rolled back. */
+int64_t dir_begin_account(struct directory *d, const char *address, const char **error_r);
+/* Runs SQL, an UPDATE whose ?1 is the text VALUE and ?2 the account ID.
+ * 0 ok; -1 with the failure recorded in d->err as WHAT. */
+int dir_update_account_text(struct directory *d, int64_t id, const char *sql, const char *value,
+                            const char *what);
+/* The index of S in NAMES (N entries), or -1 (also for a NULL S). */
+int dir_name_index(const char *const *names, int n, const char *s);
 
 /* ---- dir_addr.c ---- */
 /* 1 if DOMAIN is LDH labels, at least two, at most 253 octets. */

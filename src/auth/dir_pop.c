@@ -21,9 +21,7 @@ static const char *const after_names[] = { [POP_AFTER_KEEP] = "keep",
 #define N_SCOPES ((int)(sizeof scope_names / sizeof scope_names[0]))
 #define N_AFTERS ((int)(sizeof after_names / sizeof after_names[0]))
 
-static int name_index(const char *const *names, int n, const char *s);
 static int update_scope(struct directory *d, int64_t id, int scope, time_t now);
-static int update_after(struct directory *d, int64_t id, int after);
 
 const char *dir_pop_scope_name(enum dir_pop_scope s)
 {
@@ -35,19 +33,10 @@ const char *dir_pop_after_name(enum dir_pop_after a)
     return (int)a >= 0 && (int)a < N_AFTERS ? after_names[a] : "?";
 }
 
-/* The index of S in NAMES, or -1. */
-static int name_index(const char *const *names, int n, const char *s)
-{
-    for (int i = 0; s && i < n; i++)
-        if (strcmp(names[i], s) == 0)
-            return i;
-    return -1;
-}
-
 void dir_pop_from_row(sqlite3_stmt *st, int col, struct dir_account *a)
 {
-    int scope = name_index(scope_names, N_SCOPES, (const char *)sqlite3_column_text(st, col));
-    int after = name_index(after_names, N_AFTERS, (const char *)sqlite3_column_text(st, col + 2));
+    int scope = dir_name_index(scope_names, N_SCOPES, (const char *)sqlite3_column_text(st, col));
+    int after = dir_name_index(after_names, N_AFTERS, (const char *)sqlite3_column_text(st, col + 2));
     a->pop_scope = scope < 0 ? POP_SCOPE_ALL : (enum dir_pop_scope)scope;
     a->pop_since = a->pop_scope == POP_SCOPE_FROM_NOW
                        ? (time_t)sqlite3_column_int64(st, col + 1)
@@ -71,19 +60,6 @@ static int update_scope(struct directory *d, int64_t id, int scope, time_t now)
     return ok ? 0 : -1;
 }
 
-static int update_after(struct directory *d, int64_t id, int after)
-{
-    sqlite3_stmt *st = dir_prep(d, "UPDATE accounts SET pop_after = ? WHERE id = ?");
-    if (!st)
-        return -1;
-    int ok = dir_bind_text(st, 1, after_names[after]) == 0 &&
-             sqlite3_bind_int64(st, 2, id) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE;
-    if (!ok)
-        dir_sql_error(d, "pop after");
-    sqlite3_finalize(st);
-    return ok ? 0 : -1;
-}
-
 int dir_account_set_pop(struct directory *d, const char *address, int scope, int after,
                         time_t now, const char **error_r)
 {
@@ -97,18 +73,14 @@ int dir_account_set_pop(struct directory *d, const char *address, int scope, int
         dir_set_error(error_r, "no such account");
         return 1;
     }
-    if (dir_begin(d) < 0) {
-        dir_set_error(error_r, d->err);
-        return -1;
-    }
-    int64_t id = dir_account_id(d, addr);
-    if (id <= 0) {
-        dir_set_error(error_r, id < 0 ? d->err : "no such account");
-        dir_rollback(d);
+    int64_t id = dir_begin_account(d, addr, error_r);
+    if (id <= 0)
         return id < 0 ? -1 : 1;
-    }
     if ((scope >= 0 && update_scope(d, id, scope, now) < 0) ||
-        (after >= 0 && update_after(d, id, after) < 0) || dir_commit(d) < 0) {
+        (after >= 0 && dir_update_account_text(d, id,
+                                               "UPDATE accounts SET pop_after = ? WHERE id = ?",
+                                               after_names[after], "pop after") < 0) ||
+        dir_commit(d) < 0) {
         dir_set_error(error_r, d->err);
         dir_rollback(d);
         return -1;

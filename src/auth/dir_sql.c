@@ -1,6 +1,8 @@
 /* dir_sql: the small SQLite helpers every directory file uses (prepare,
- * exec, transactions, error text). Errors are copied into the directory's
- * own err buffer so callers can hand out a stable message. */
+ * exec, transactions, error text), and the account lookup, text-option
+ * update and name lookup that dir_pop.c and dir_forward.c share. Errors are
+ * copied into the directory's own err buffer so callers can hand out a
+ * stable message. */
 #include "auth/dir_int.h"
 
 #include <stdio.h>
@@ -97,4 +99,40 @@ int64_t dir_account_id(struct directory *d, const char *address)
     int64_t id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return id;
+}
+
+int64_t dir_begin_account(struct directory *d, const char *address, const char **error_r)
+{
+    if (dir_begin(d) < 0) {
+        dir_set_error(error_r, d->err);
+        return -1;
+    }
+    int64_t id = dir_account_id(d, address);
+    if (id <= 0) {
+        dir_set_error(error_r, id < 0 ? d->err : "no such account");
+        dir_rollback(d);
+    }
+    return id;
+}
+
+int dir_update_account_text(struct directory *d, int64_t id, const char *sql, const char *value,
+                            const char *what)
+{
+    sqlite3_stmt *st = dir_prep(d, sql);
+    if (!st)
+        return -1;
+    int ok = dir_bind_text(st, 1, value) == 0 && sqlite3_bind_int64(st, 2, id) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_DONE;
+    if (!ok)
+        dir_sql_error(d, what);
+    sqlite3_finalize(st);
+    return ok ? 0 : -1;
+}
+
+int dir_name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; s && i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
 }

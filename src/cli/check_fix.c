@@ -64,37 +64,53 @@ enum check_fix check_fix_for_smtp(const char *r)
     return FIX_OTHER_REPLY;
 }
 
+/* A reply phrase (matched without case) and the fix it calls for; the
+ * first matching entry of a table wins. */
+struct fix_phrase {
+    const char *needle;
+    enum check_fix fix;
+};
+
+static const struct fix_phrase imap_phrases[] = {
+    {"Application-specific password", FIX_APP_PASSWORD},
+    {"IMAP access is disabled", FIX_IMAP_DISABLED},
+    {"IMAP is disabled", FIX_IMAP_DISABLED},
+    {"PRIVACYREQUIRED", FIX_STARTTLS_FIRST},
+    {"STARTTLS", FIX_STARTTLS_FIRST},
+    {"LOGINDISABLED", FIX_STARTTLS_FIRST},
+    {"Too many", FIX_THROTTLED},
+    {"AUTHENTICATIONFAILED", FIX_WRONG_PASSWORD},
+    {"Invalid credentials", FIX_WRONG_PASSWORD},
+};
+
+static const struct fix_phrase pop3_phrases[] = {
+    {"Application-specific password", FIX_APP_PASSWORD},
+    {"POP access is disabled", FIX_POP_DISABLED},
+    {"POP is disabled", FIX_POP_DISABLED},
+    {"STLS", FIX_STARTTLS_FIRST},
+    {"STARTTLS", FIX_STARTTLS_FIRST},
+    {"[IN-USE]", FIX_POP_IN_USE},
+    {"Too many", FIX_THROTTLED},
+    {"[AUTH]", FIX_WRONG_PASSWORD},
+    {"not accepted", FIX_WRONG_PASSWORD},
+};
+
+static enum check_fix fix_by_phrase(const struct fix_phrase *t, size_t n, const char *r)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasestr(r, t[i].needle))
+            return t[i].fix;
+    return FIX_OTHER_REPLY;
+}
+
 enum check_fix check_fix_for_imap(const char *r)
 {
-    if (strcasestr(r, "Application-specific password"))
-        return FIX_APP_PASSWORD;
-    if (strcasestr(r, "IMAP access is disabled") || strcasestr(r, "IMAP is disabled"))
-        return FIX_IMAP_DISABLED;
-    if (strcasestr(r, "PRIVACYREQUIRED") || strcasestr(r, "STARTTLS") ||
-        strcasestr(r, "LOGINDISABLED"))
-        return FIX_STARTTLS_FIRST;
-    if (strcasestr(r, "Too many"))
-        return FIX_THROTTLED;
-    if (strcasestr(r, "AUTHENTICATIONFAILED") || strcasestr(r, "Invalid credentials"))
-        return FIX_WRONG_PASSWORD;
-    return FIX_OTHER_REPLY;
+    return fix_by_phrase(imap_phrases, sizeof imap_phrases / sizeof *imap_phrases, r);
 }
 
 enum check_fix check_fix_for_pop3(const char *r)
 {
-    if (strcasestr(r, "Application-specific password"))
-        return FIX_APP_PASSWORD;
-    if (strcasestr(r, "POP access is disabled") || strcasestr(r, "POP is disabled"))
-        return FIX_POP_DISABLED;
-    if (strcasestr(r, "STLS") || strcasestr(r, "STARTTLS"))
-        return FIX_STARTTLS_FIRST;
-    if (strcasestr(r, "[IN-USE]"))
-        return FIX_POP_IN_USE;
-    if (strcasestr(r, "Too many"))
-        return FIX_THROTTLED;
-    if (strcasestr(r, "[AUTH]") || strcasestr(r, "not accepted"))
-        return FIX_WRONG_PASSWORD;
-    return FIX_OTHER_REPLY;
+    return fix_by_phrase(pop3_phrases, sizeof pop3_phrases / sizeof *pop3_phrases, r);
 }
 
 void check_fix_text(enum check_fix fix, enum check_proto proto, const char *user, char *out,

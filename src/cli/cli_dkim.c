@@ -10,8 +10,8 @@
  * strings of at most 255 characters (RFC 1035 §3.3.14; a 2048-bit RSA key
  * needs two). The server picks a new active key up with the next message;
  * no restart is needed. */
-#include "auth/directory.h"
 #include "cli/cli.h"
+#include "cli/cli_dkimrec.h"
 #include "dkim/dkimkey.h"
 
 #include <ctype.h>
@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define TXT_STRING_MAX 255
 
 static int usage(void)
 {
@@ -40,69 +38,37 @@ static int lower_copy(char *out, size_t outsz, const char *arg)
     return 0;
 }
 
-/* 0 if DOMAIN is served here; prints the reason and returns 1 if not. */
-static int check_domain(const struct cli_ctx *ctx, const char *domain)
-{
-    if (!dkimkey_domain_valid(domain)) {
-        fprintf(stderr, "roost: %s: not a valid domain name\n", domain);
-        return 1;
-    }
-    struct directory *d = cli_open_directory(ctx);
-    if (!d)
-        return 1;
-    int r = dir_domain_exists(d, domain);
-    dir_close(&d);
-    if (r < 0) {
-        fprintf(stderr, "roost: cannot read the directory\n");
-        return 1;
-    }
-    if (r == 0) {
-        fprintf(stderr, "roost: %s: not a domain served here (see roost domain list)\n", domain);
-        return 1;
-    }
-    return 0;
-}
-
 static void print_zone_line(const char *name, const char *value)
 {
     printf("zone file:\n%s. IN TXT (", name);
-    size_t len = strlen(value);
-    for (size_t off = 0; off < len; off += TXT_STRING_MAX) {
-        size_t n = len - off < TXT_STRING_MAX ? len - off : TXT_STRING_MAX;
-        printf(" \"%.*s\"", (int)n, value + off);
-    }
+    cli_txt_strings(value);
     printf(" )\n");
 }
 
 /* Prints DOMAIN's record for SEL (NULL: the active one). */
 static int print_record(const struct cli_ctx *ctx, const char *domain, const char *sel)
 {
-    struct dkimkey k;
+    struct cli_dkim_record rec;
     const char *err = NULL;
-    int r = dkimkey_load(ctx->data_dir, domain, sel, &k, &err);
+    int r = cli_dkim_record_load(ctx->data_dir, domain, sel, &rec, &err);
     if (r == 1) {
         fprintf(stderr, "roost: %s: no DKIM key yet; make one with roost dkim generate %s\n",
                 domain, domain);
         return 1;
     }
-    if (r < 0) {
+    if (r == -1) {
         fprintf(stderr, "roost: %s: cannot read the DKIM key: %s\n", domain, err ? err : "?");
         return 1;
     }
-    char *value = dkimkey_txt_value(&k, &err);
-    if (!value) {
+    if (r < 0) {
         fprintf(stderr, "roost: %s: %s\n", domain, err ? err : "cannot read the key");
-        dkimkey_clear(&k);
         return 1;
     }
-    char name[DKIMKEY_SELECTOR_MAX + DKIMKEY_DOMAIN_MAX + 16];
-    snprintf(name, sizeof name, "%s._domainkey.%s", k.selector, domain);
     printf("selector: %s (active)\nalgorithm: %s\n\nPublish this DNS TXT record:\n",
-           k.selector, k.alg == DKIMKEY_ED25519 ? "ed25519-sha256" : "rsa-sha256");
-    printf("name:  %s\ntype:  TXT\nvalue: %s\n\n", name, value);
-    print_zone_line(name, value);
-    free(value);
-    dkimkey_clear(&k);
+           rec.key.selector, rec.key.alg == DKIMKEY_ED25519 ? "ed25519-sha256" : "rsa-sha256");
+    printf("name:  %s\ntype:  TXT\nvalue: %s\n\n", rec.name, rec.value);
+    print_zone_line(rec.name, rec.value);
+    cli_dkim_record_clear(&rec);
     return 0;
 }
 
@@ -144,7 +110,7 @@ static int dkim_generate(int argc, char **argv, const struct cli_ctx *ctx)
         fprintf(stderr, "roost: domain name too long\n");
         return 1;
     }
-    if (check_domain(ctx, domain) != 0)
+    if (cli_check_domain(ctx, domain, domain, "see roost domain list") != 0)
         return 1;
     const char *err = NULL;
     if (o.selector) {
@@ -179,7 +145,7 @@ static int dkim_show(const struct cli_ctx *ctx, const char *arg)
         fprintf(stderr, "roost: domain name too long\n");
         return 1;
     }
-    if (check_domain(ctx, domain) != 0)
+    if (cli_check_domain(ctx, domain, domain, "see roost domain list") != 0)
         return 1;
     return print_record(ctx, domain, NULL);
 }

@@ -7,8 +7,8 @@
  * "not offered" SRV target "." (RFC 6186 §4). The MTA-STS id is derived
  * from the policy text, so it changes exactly when the policy does.
  * Exit 0, or 1 for a domain not served here, 2 for usage. */
-#include "auth/directory.h"
 #include "cli/cli.h"
+#include "cli/cli_dkimrec.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "dkim/dkimkey.h"
@@ -21,47 +21,36 @@
 #include <string.h>
 
 #define DNS_TTL 3600
-#define TXT_STRING_MAX 255
 
 static void txt_record(const char *name, const char *value)
 {
-    size_t len = strlen(value);
-    if (len <= TXT_STRING_MAX) {
+    if (strlen(value) <= CLI_TXT_STRING_MAX) {
         printf("%s. %d IN TXT \"%s\"\n", name, DNS_TTL, value);
         return;
     }
     printf("%s. %d IN TXT (", name, DNS_TTL);
-    for (size_t off = 0; off < len; off += TXT_STRING_MAX) {
-        size_t n = len - off < TXT_STRING_MAX ? len - off : TXT_STRING_MAX;
-        printf(" \"%.*s\"", (int)n, value + off);
-    }
+    cli_txt_strings(value);
     printf(" )\n");
 }
 
 static void dkim_records(const struct cli_ctx *ctx, const char *domain)
 {
-    struct dkimkey k;
+    struct cli_dkim_record rec;
     const char *err = NULL;
-    int r = dkimkey_load(ctx->data_dir, domain, NULL, &k, &err);
+    int r = cli_dkim_record_load(ctx->data_dir, domain, NULL, &rec, &err);
     if (r == 1) {
         printf("; DKIM: %s has no signing key yet. Make one with\n;   roost dkim generate %s\n"
                "; and run roost dns %s again.\n", domain, domain, domain);
         return;
     }
-    char *value = r == 0 ? dkimkey_txt_value(&k, &err) : NULL;
-    if (!value) {
+    if (r < 0) {
         printf("; DKIM: cannot read the key of %s: %s\n", domain, err ? err : "?");
-        if (r == 0)
-            dkimkey_clear(&k);
         return;
     }
-    printf("; DKIM (RFC 6376): selector %s, %s. Outgoing mail is signed with it.\n", k.selector,
-           dkimkey_alg_name(k.alg));
-    char name[DKIMKEY_SELECTOR_MAX + DKIMKEY_DOMAIN_MAX + 16];
-    snprintf(name, sizeof name, "%s._domainkey.%s", k.selector, domain);
-    txt_record(name, value);
-    free(value);
-    dkimkey_clear(&k);
+    printf("; DKIM (RFC 6376): selector %s, %s. Outgoing mail is signed with it.\n",
+           rec.key.selector, dkimkey_alg_name(rec.key.alg));
+    txt_record(rec.name, rec.value);
+    cli_dkim_record_clear(&rec);
 }
 
 /* 16 hex digits of SHA-256 over the policy text. */
@@ -169,24 +158,10 @@ int cli_dns_main(int argc, char **argv, const struct cli_ctx *ctx)
     for (size_t i = 0; i < n; i++)
         domain[i] = (char)tolower((unsigned char)argv[1][i]);
     domain[n] = '\0';
-    if (!dkimkey_domain_valid(domain)) {
-        fprintf(stderr, "roost: %s: not a valid domain name\n", argv[1]);
+    char hint[DKIMKEY_DOMAIN_MAX + 32];
+    snprintf(hint, sizeof hint, "add it with roost domain add %s", domain);
+    if (cli_check_domain(ctx, domain, argv[1], hint) != 0)
         return 1;
-    }
-    struct directory *d = cli_open_directory(ctx);
-    if (!d)
-        return 1;
-    int r = dir_domain_exists(d, domain);
-    dir_close(&d);
-    if (r < 0) {
-        fprintf(stderr, "roost: cannot read the directory\n");
-        return 1;
-    }
-    if (r == 0) {
-        fprintf(stderr, "roost: %s: not a domain served here (add it with roost domain add %s)\n",
-                domain, domain);
-        return 1;
-    }
     print_records(ctx, domain);
     return 0;
 }

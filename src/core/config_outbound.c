@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,30 @@ static int num(const char *v, long lo, long hi, long *out)
         return -1;
     *out = n;
     return 0;
+}
+
+/* The integer keys of [outbound]: name, allowed range, and the int field
+ * of struct outbound_conf that holds the value. */
+static const struct int_key {
+    const char *name;
+    long lo, hi;
+    size_t off;
+} int_keys[] = {
+    {"smtp_port", 1, 65535, offsetof(struct outbound_conf, smtp_port)},
+    {"max_connections", 1, 10000, offsetof(struct outbound_conf, max_connections)},
+    {"max_connections_per_destination", 1, 1000,
+     offsetof(struct outbound_conf, max_per_destination)},
+    {"idle_seconds", 0, 300, offsetof(struct outbound_conf, idle_seconds)},
+    {"timeout_percent", 1, 1000, offsetof(struct outbound_conf, timeout_percent)},
+};
+
+/* The int_keys entry for NAME, or NULL. */
+static const struct int_key *find_int_key(const char *name)
+{
+    for (size_t i = 0; i < sizeof int_keys / sizeof *int_keys; i++)
+        if (strcmp(name, int_keys[i].name) == 0)
+            return &int_keys[i];
+    return NULL;
 }
 
 /* A DNS name as we accept it in the config: letters, digits, '-', '.',
@@ -222,7 +247,12 @@ static int outbound_key(struct config *cfg, const char *name, const char *value,
 {
     struct outbound_conf *o = &cfg->outbound;
     long n;
-    if (strcmp(name, "enabled") == 0) {
+    const struct int_key *ik = find_int_key(name);
+    if (ik) {
+        if (num(value, ik->lo, ik->hi, &n) < 0)
+            goto range;
+        *(int *)((char *)o + ik->off) = (int)n;
+    } else if (strcmp(name, "enabled") == 0) {
         if (strcmp(value, "yes") == 0)
             o->enabled = 1;
         else if (strcmp(value, "no") == 0)
@@ -239,10 +269,6 @@ static int outbound_key(struct config *cfg, const char *name, const char *value,
             return -1;
         }
         set_str(&o->resolver, value);
-    } else if (strcmp(name, "smtp_port") == 0) {
-        if (num(value, 1, 65535, &n) < 0)
-            goto range;
-        o->smtp_port = (int)n;
     } else if (strcmp(name, "tls_required_domains") == 0) {
         return domains_key(o, value, err, errsz);
     } else if (strcmp(name, "tls_ca_file") == 0) {
@@ -266,22 +292,6 @@ static int outbound_key(struct config *cfg, const char *name, const char *value,
         set_str(&o->relay_auth_file, value);
     } else if (strcmp(name, "relay_ca_file") == 0) {
         set_str(&o->relay_ca_file, value);
-    } else if (strcmp(name, "max_connections") == 0) {
-        if (num(value, 1, 10000, &n) < 0)
-            goto range;
-        o->max_connections = (int)n;
-    } else if (strcmp(name, "max_connections_per_destination") == 0) {
-        if (num(value, 1, 1000, &n) < 0)
-            goto range;
-        o->max_per_destination = (int)n;
-    } else if (strcmp(name, "idle_seconds") == 0) {
-        if (num(value, 0, 300, &n) < 0)
-            goto range;
-        o->idle_seconds = (int)n;
-    } else if (strcmp(name, "timeout_percent") == 0) {
-        if (num(value, 1, 1000, &n) < 0)
-            goto range;
-        o->timeout_percent = (int)n;
     } else {
         snprintf(err, errsz, "unknown key '%s' in [outbound]", name);
         return -1;

@@ -25,6 +25,25 @@ int fs_write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+int fs_read_full(int fd, void *p, size_t n, size_t *got_r)
+{
+    char *c = p;
+    size_t got = 0;
+    int rc = 0;
+    while (got < n) {
+        ssize_t r = read(fd, c + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            rc = -1;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    *got_r = got;
+    return rc;
+}
+
 int fs_fsync_dir_path(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -152,13 +152,36 @@ static int plist_string(struct buf *out, const char *key, const char *v)
     return r ? r : buf_appendf(out, "</string>\n");
 }
 
+/* E's address, XML-escaped. */
+static int xml_addr(struct buf *out, const struct http_email *e)
+{
+    int r = xml_text(out, e->local);
+    r = r ? r : buf_append(out, "@", 1);
+    return r ? r : xml_text(out, e->domain);
+}
+
 static int plist_addr(struct buf *out, const char *key, const struct http_email *e)
 {
     int r = buf_appendf(out, "\t\t\t<key>%s</key>\n\t\t\t<string>", key);
-    r = r ? r : xml_text(out, e->local);
-    r = r ? r : buf_append(out, "@", 1);
-    r = r ? r : xml_text(out, e->domain);
+    r = r ? r : xml_addr(out, e);
     return r ? r : buf_appendf(out, "</string>\n");
+}
+
+/* The five keys of one mail server; PREFIX is "Incoming" or "Outgoing". */
+static int plist_server(struct buf *out, const char *prefix, const char *host, int port, int ssl,
+                        const struct http_email *e)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%sMailServerAuthentication", prefix);
+    int r = plist_string(out, key, "EmailAuthPassword");
+    snprintf(key, sizeof key, "%sMailServerHostName", prefix);
+    r = r ? r : plist_string(out, key, host);
+    r = r ? r : buf_appendf(out, "\t\t\t<key>%sMailServerPortNumber</key>\n"
+                                 "\t\t\t<integer>%d</integer>\n"
+                                 "\t\t\t<key>%sMailServerUseSSL</key>\n\t\t\t<%s/>\n",
+                            prefix, port, prefix, ssl ? "true" : "false");
+    snprintf(key, sizeof key, "%sMailServerUsername", prefix);
+    return r ? r : plist_addr(out, key, e);
 }
 
 int http_mobileconfig(const struct http_site *site, const struct http_email *e, struct buf *out)
@@ -181,20 +204,10 @@ int http_mobileconfig(const struct http_site *site, const struct http_email *e, 
     r = r ? r : plist_addr(out, "EmailAccountName", e);
     r = r ? r : plist_string(out, "EmailAccountType", "EmailTypeIMAP");
     r = r ? r : plist_addr(out, "EmailAddress", e);
-    r = r ? r : plist_string(out, "IncomingMailServerAuthentication", "EmailAuthPassword");
-    r = r ? r : plist_string(out, "IncomingMailServerHostName", site->hostname);
-    r = r ? r : buf_appendf(out, "\t\t\t<key>IncomingMailServerPortNumber</key>\n"
-                                 "\t\t\t<integer>%d</integer>\n"
-                                 "\t\t\t<key>IncomingMailServerUseSSL</key>\n\t\t\t<%s/>\n",
-                            in_port, site->port[LK_IMAPS] ? "true" : "false");
-    r = r ? r : plist_addr(out, "IncomingMailServerUsername", e);
-    r = r ? r : plist_string(out, "OutgoingMailServerAuthentication", "EmailAuthPassword");
-    r = r ? r : plist_string(out, "OutgoingMailServerHostName", site->hostname);
-    r = r ? r : buf_appendf(out, "\t\t\t<key>OutgoingMailServerPortNumber</key>\n"
-                                 "\t\t\t<integer>%d</integer>\n"
-                                 "\t\t\t<key>OutgoingMailServerUseSSL</key>\n\t\t\t<%s/>\n",
-                            out_port, site->port[LK_SUBMISSIONS] ? "true" : "false");
-    r = r ? r : plist_addr(out, "OutgoingMailServerUsername", e);
+    r = r ? r : plist_server(out, "Incoming", site->hostname, in_port, site->port[LK_IMAPS] != 0,
+                             e);
+    r = r ? r : plist_server(out, "Outgoing", site->hostname, out_port,
+                             site->port[LK_SUBMISSIONS] != 0, e);
     r = r ? r : buf_appendf(out, "\t\t\t<key>OutgoingPasswordSameAsIncomingPassword</key>\n"
                                  "\t\t\t<true/>\n");
     r = r ? r : plist_string(out, "PayloadDescription", "Mail account settings from Roost");
@@ -210,9 +223,7 @@ int http_mobileconfig(const struct http_site *site, const struct http_email *e, 
                                  "\t\t</dict>\n\t</array>\n"
                                  "\t<key>PayloadDescription</key>\n"
                                  "\t<string>Sets up the mail account ");
-    r = r ? r : xml_text(out, e->local);
-    r = r ? r : buf_append(out, "@", 1);
-    r = r ? r : xml_text(out, e->domain);
+    r = r ? r : xml_addr(out, e);
     r = r ? r : buf_appendf(out, "</string>\n\t<key>PayloadDisplayName</key>\n\t<string>");
     r = r ? r : xml_text(out, e->domain);
     r = r ? r : buf_appendf(out, " mail</string>\n\t<key>PayloadIdentifier</key>\n"

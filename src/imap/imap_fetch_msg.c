@@ -8,6 +8,7 @@
  * Message files are immutable once stored (expunge unlinks them; a mapping
  * stays valid after an unlink), so a mapping never changes under us. */
 #include "imap/imap_fetch.h"
+#include "core/fsutil.h"
 #include "core/xalloc.h"
 #include "mime/mime.h"
 
@@ -22,16 +23,10 @@
 static int read_all(int fd, size_t size, char **data_r)
 {
     char *data = xmalloc(size + 1);
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, data + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            free(data);
-            return -1;
-        }
-        got += (size_t)n;
+    size_t got;
+    if (fs_read_full(fd, data, size, &got) < 0 || got != size) {
+        free(data);
+        return -1;
     }
     data[size] = '\0';
     *data_r = data;

@@ -100,16 +100,8 @@ static void quarantine(struct pickup *p, int dfd, const char *name, const char *
 static char *read_all(int fd, size_t size)
 {
     char *data = xmalloc(size + 1);
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, data + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    if (got != size) {
+    size_t got;
+    if (fs_read_full(fd, data, size, &got) < 0 || got != size) {
         free(data);
         return NULL;
     }

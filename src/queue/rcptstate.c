@@ -364,16 +364,9 @@ int rs_load(const char *qdir, const char *id, int nrcpt, struct rs_msg **s_r)
         close(fd);
         return -1;
     }
-    size_t size = (size_t)st.st_size, got = 0;
+    size_t size = (size_t)st.st_size, got;
     char *data = xmalloc(size + 1);
-    while (got < size) {
-        ssize_t r = read(fd, data + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
+    (void)fs_read_full(fd, data, size, &got); /* replays what was read, as far as it goes */
     close(fd);
     rs_replay(s, data, got);
     free(data);

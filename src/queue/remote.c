@@ -598,9 +598,11 @@ static void conn_ready(void *arg, struct smtpc *c, const struct smtpc_conn_resul
     smtpc_send(c, &at->tx, tx_done, at);
 }
 
-static void idle_timeout(evutil_socket_t fd, short what, void *arg)
+/* An idle connection goes away (its timer fired, or the server closed it):
+ * unlinks IC from its destination, frees it (sending QUIT if QUIT) and
+ * gives its connection slot back. */
+static void idle_drop(struct idle_conn *ic, int quit)
 {
-    struct idle_conn *ic = arg;
     struct dest *d = ic->d;
     struct remote *rm = rm_global;
     for (struct idle_conn **pp = &d->idle; *pp; pp = &(*pp)->next)
@@ -608,7 +610,7 @@ static void idle_timeout(evutil_socket_t fd, short what, void *arg)
             *pp = ic->next;
             break;
         }
-    idle_free(ic, 1);
+    idle_free(ic, quit);
     d->conns--;
     if (rm) {
         rm->conns--;
@@ -617,24 +619,15 @@ static void idle_timeout(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    idle_drop(arg, 1);
+}
+
 static void idle_closed(void *arg, struct smtpc *c)
 {
-    struct idle_conn *ic = arg;
-    struct dest *d = ic->d;
-    struct remote *rm = rm_global;
-    for (struct idle_conn **pp = &d->idle; *pp; pp = &(*pp)->next)
-        if (*pp == ic) {
-            *pp = ic->next;
-            break;
-        }
-    idle_free(ic, 0);
+    idle_drop(arg, 0);
     smtpc_quit(c);
-    d->conns--;
-    if (rm) {
-        rm->conns--;
-        dest_maybe_free(rm, d);
-        pump_later(rm);
-    }
 }
 
 /* A connection (or its slot, C NULL) comes back from an attempt. */

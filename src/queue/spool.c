@@ -523,18 +523,10 @@ static int read_file(int fd, size_t max, char **data_r, size_t *len_r)
     }
     size_t size = (size_t)st.st_size;
     char *data = xmalloc(size + 1);
-    size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, data + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            free(data);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
+    size_t got;
+    if (fs_read_full(fd, data, size, &got) < 0) {
+        free(data);
+        return -1;
     }
     data[got] = '\0';
     *data_r = data;

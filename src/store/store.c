@@ -448,18 +448,12 @@ static int read_whole_file(const char *path, char **data_r, size_t *len_r)
         close(fd);
         return -1;
     }
-    size_t size = (size_t)st.st_size, got = 0;
+    size_t size = (size_t)st.st_size, got;
     char *data = xmalloc(size + 1);
-    while (got < size) {
-        ssize_t r = read(fd, data + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            free(data);
-            close(fd);
-            return -1;
-        }
-        got += (size_t)r;
+    if (fs_read_full(fd, data, size, &got) < 0 || got != size) {
+        free(data);
+        close(fd);
+        return -1;
     }
     close(fd);
     data[got] = '\0';

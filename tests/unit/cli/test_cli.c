@@ -82,23 +82,26 @@ static enum sm_read read_both(const char *in, size_t len, int ignore_dots, size_
     return e1;
 }
 
+/* Reads the string IN whole and byte by byte (max 1000); asserts that the
+ * reader ends cleanly with WANT. */
+static void read_expect(const char *in, int ignore_dots, const char *want)
+{
+    char *out;
+    size_t n;
+    test_assert(read_both(in, strlen(in), ignore_dots, 1000, &out, &n) == SM_DONE);
+    test_assert_streq(out, want);
+    free(out);
+}
+
 static void test_reader(void)
 {
     test_begin("sendmail reader: line ends, lone dot, -i, 998 and 999, size limit");
     char *out;
     size_t n;
-    test_assert(read_both("a\nb\r\nc\rd", 8, 0, 1000, &out, &n) == SM_DONE);
-    test_assert_streq(out, "a\r\nb\r\nc\r\nd\r\n");
-    free(out);
-    test_assert(read_both("x\n.\nlost\n", 9, 0, 1000, &out, &n) == SM_DONE);
-    test_assert_streq(out, "x\r\n");
-    free(out);
-    test_assert(read_both("x\n.\nkept\n", 9, 1, 1000, &out, &n) == SM_DONE);
-    test_assert_streq(out, "x\r\n.\r\nkept\r\n");
-    free(out);
-    test_assert(read_both("x\n..\n.x\n", 8, 0, 1000, &out, &n) == SM_DONE);
-    test_assert_streq(out, "x\r\n..\r\n.x\r\n");
-    free(out);
+    read_expect("a\nb\r\nc\rd", 0, "a\r\nb\r\nc\r\nd\r\n");
+    read_expect("x\n.\nlost\n", 0, "x\r\n");
+    read_expect("x\n.\nkept\n", 1, "x\r\n.\r\nkept\r\n");
+    read_expect("x\n..\n.x\n", 0, "x\r\n..\r\n.x\r\n");
     char *line = malloc(1002);
     memset(line, 'y', 1001);
     line[998] = '\n';

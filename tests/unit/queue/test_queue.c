@@ -11,6 +11,7 @@
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "test.h"
+#include "test_loop.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -50,39 +51,6 @@ void tq_add_rcpt(struct spool_msg *m, const char *address, const char *account)
     r->done = 0;
 }
 
-/* ---- a loop runner with a deadline ---- */
-
-struct waiter {
-    struct event_base *base;
-    int (*cond)(void *arg);
-    void *arg;
-    int met;
-    struct event *tick;
-};
-
-static void waiter_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct waiter *w = arg;
-    if (w->cond(w->arg)) {
-        w->met = 1;
-        event_base_loopbreak(w->base);
-    }
-}
-
-/* Runs LOOP until COND(arg) holds or TIMEOUT_MS pass. 1 when it held. */
-static int run_until(struct loop *loop, int (*cond)(void *), void *arg, int timeout_ms)
-{
-    struct waiter w = { loop_base(loop), cond, arg, 0, NULL };
-    w.tick = event_new(w.base, -1, EV_PERSIST, waiter_tick, &w);
-    struct timeval every = { 0, 5000 };
-    event_add(w.tick, &every);
-    struct timeval limit = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-    event_base_loopexit(w.base, &limit);
-    event_base_dispatch(w.base);
-    event_free(w.tick);
-    return w.met || cond(arg);
-}
-
 /* ---- fixtures ---- */
 
 struct fixture {
@@ -119,40 +87,6 @@ static void fixture_stop(struct fixture *f)
     worker_pool_free(&f->pool);
     loop_free(&f->loop);
     log_close();
-}
-
-/* Number of lines in the log containing both NEEDLE and (if set) ID. */
-static int log_count(const char *dir, const char *needle, const char *id)
-{
-    char *path = xasprintf("%s/log/roost.log", dir);
-    FILE *fp = fopen(path, "r");
-    free(path);
-    if (!fp)
-        return -1;
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, fp))
-        if (strstr(line, needle) && (!id || strstr(line, id)))
-            n++;
-    fclose(fp);
-    return n;
-}
-
-static int queue_file_exists(const char *dir, const char *id)
-{
-    char *p = xasprintf("%s/queue/%s", dir, id);
-    struct stat st;
-    int rc = stat(p, &st) == 0;
-    free(p);
-    return rc;
-}
-
-static int inbox_count(const char *dir, const char *account)
-{
-    uint32_t uv, next, count;
-    if (store_mailbox_status(dir, account, "INBOX", &uv, &next, &count) != 0)
-        return 0;
-    return (int)count;
 }
 
 struct submit_result {
@@ -196,11 +130,11 @@ static void test_submit_local(void)
     struct submit_result r = { 0 };
     queue_submit(m, f.loop, on_done, &r);
     test_assert(r.called == 0);   /* never called from inside queue_submit */
-    test_assert(run_until(f.loop, cond_submitted_and_idle, &r, 10000));
+    test_assert(test_run_until(f.loop, cond_submitted_and_idle, &r, 10000));
     test_assert(r.called == 1 && r.result == 0);
     test_assert(spool_id_valid(r.id));
-    test_assert(!queue_file_exists(f.dir, r.id));
-    test_assert(inbox_count(f.dir, ALICE) == 1);
+    test_assert(!test_queue_file_exists(f.dir, r.id));
+    test_assert(test_inbox_count(f.dir, ALICE) == 1);
     char *data = NULL;
     size_t len = 0;
     test_assert(store_read(f.dir, ALICE, "INBOX", 1, &data, &len) == 0);
@@ -209,10 +143,10 @@ static void test_submit_local(void)
     struct queue_stats st;
     queue_get_stats(&st);
     test_assert(st.accepted == 1 && st.delivered_local == 1 && st.failed == 0);
-    test_assert(log_count(f.dir, "event=accepted", r.id) == 1);
-    test_assert(log_count(f.dir, "event=delivered", r.id) == 1);
-    test_assert(log_count(f.dir, "event=duplicate-skipped", r.id) == 1);
-    test_assert(log_count(f.dir, "event=removed", r.id) == 1);
+    test_assert(test_log_count(f.dir, "event=accepted", r.id) == 1);
+    test_assert(test_log_count(f.dir, "event=delivered", r.id) == 1);
+    test_assert(test_log_count(f.dir, "event=duplicate-skipped", r.id) == 1);
+    test_assert(test_log_count(f.dir, "event=removed", r.id) == 1);
     fixture_stop(&f);
     test_end();
 }
@@ -232,12 +166,12 @@ static void test_many_submits(void)
         tq_add_rcpt(m, ALICE, ALICE);
         queue_submit(m, f.loop, on_done, &r[i]);
     }
-    test_assert(run_until(f.loop, cond_submitted_and_idle, &r[N - 1], 20000));
+    test_assert(test_run_until(f.loop, cond_submitted_and_idle, &r[N - 1], 20000));
     int ok = 0;
     for (int i = 0; i < N; i++)
         ok += r[i].called == 1 && r[i].result == 0;
     test_assert(ok == N);
-    test_assert(inbox_count(f.dir, ALICE) == N);
+    test_assert(test_inbox_count(f.dir, ALICE) == N);
     fixture_stop(&f);
     test_end();
 }
@@ -260,12 +194,12 @@ static void test_remote_stays_queued(void)
     tq_add_rcpt(m, ALICE, ALICE);
     struct submit_result r = { 0 };
     queue_submit(m, f.loop, on_done, &r);
-    test_assert(run_until(f.loop, cond_remote_pending, &r, 10000));
+    test_assert(test_run_until(f.loop, cond_remote_pending, &r, 10000));
     test_assert(r.result == 0);
-    test_assert(queue_file_exists(f.dir, r.id));
+    test_assert(test_queue_file_exists(f.dir, r.id));
     test_assert(queue_inflight() == 1);
-    test_assert(inbox_count(f.dir, ALICE) == 1);
-    test_assert(log_count(f.dir, "event=queued-remote", r.id) == 1);
+    test_assert(test_inbox_count(f.dir, ALICE) == 1);
+    test_assert(test_log_count(f.dir, "event=queued-remote", r.id) == 1);
     fixture_stop(&f);
 
     /* after a restart: the local one is marked done, the remote one waits */
@@ -300,10 +234,10 @@ static void test_resume(void)
     struct fixture f;
     test_assert(fixture_start(&f) == 0);
     test_assert(queue_inflight() == 3);
-    test_assert(run_until(f.loop, cond_idle, NULL, 10000));
-    test_assert(inbox_count(dir, ALICE) == 3);
+    test_assert(test_run_until(f.loop, cond_idle, NULL, 10000));
+    test_assert(test_inbox_count(dir, ALICE) == 3);
     for (int i = 0; i < 3; i++)
-        test_assert(!queue_file_exists(dir, ids[i]));
+        test_assert(!test_queue_file_exists(dir, ids[i]));
     struct queue_stats st;
     queue_get_stats(&st);
     test_assert(st.delivered_local == 3);
@@ -331,12 +265,12 @@ static void test_resume_no_duplicate(void)
 
     struct fixture f;
     test_assert(fixture_start(&f) == 0);
-    test_assert(run_until(f.loop, cond_idle, NULL, 10000));
-    test_assert(inbox_count(dir, ALICE) == 1);
-    test_assert(inbox_count(dir, "bob@example.test") == 1);
-    test_assert(!queue_file_exists(dir, m->id));
-    test_assert(log_count(dir, "event=duplicate-skipped", m->id) == 1);
-    test_assert(log_count(dir, "event=delivered", m->id) == 1);
+    test_assert(test_run_until(f.loop, cond_idle, NULL, 10000));
+    test_assert(test_inbox_count(dir, ALICE) == 1);
+    test_assert(test_inbox_count(dir, "bob@example.test") == 1);
+    test_assert(!test_queue_file_exists(dir, m->id));
+    test_assert(test_log_count(dir, "event=duplicate-skipped", m->id) == 1);
+    test_assert(test_log_count(dir, "event=delivered", m->id) == 1);
     fixture_stop(&f);
     spool_msg_free(&m);
     test_end();
@@ -366,16 +300,16 @@ static void test_retry(void)
     tq_add_rcpt(m, ALICE, ALICE);
     struct submit_result r = { 0 };
     queue_submit(m, f.loop, on_done, &r);
-    test_assert(run_until(f.loop, cond_failed_once, NULL, 10000));
+    test_assert(test_run_until(f.loop, cond_failed_once, NULL, 10000));
     test_assert(r.result == 0);
     test_assert(queue_inflight() == 1);
-    test_assert(queue_file_exists(f.dir, r.id));
+    test_assert(test_queue_file_exists(f.dir, r.id));
     test_assert(unlink(mail) == 0);   /* the disk problem is fixed */
-    test_assert(run_until(f.loop, cond_idle, NULL, 10000));
-    test_assert(inbox_count(f.dir, ALICE) == 1);
-    test_assert(!queue_file_exists(f.dir, r.id));
-    test_assert(log_count(f.dir, "event=delivery-failed", r.id) >= 1);
-    test_assert(log_count(f.dir, "event=retry-scheduled", r.id) >= 1);
+    test_assert(test_run_until(f.loop, cond_idle, NULL, 10000));
+    test_assert(test_inbox_count(f.dir, ALICE) == 1);
+    test_assert(!test_queue_file_exists(f.dir, r.id));
+    test_assert(test_log_count(f.dir, "event=delivery-failed", r.id) >= 1);
+    test_assert(test_log_count(f.dir, "event=retry-scheduled", r.id) >= 1);
     free(mail);
     fixture_stop(&f);
     queue_set_retry_unit_ms(1000);
@@ -399,8 +333,8 @@ static void test_corrupt_at_resume(void)
     }
     struct fixture f;
     test_assert(fixture_start(&f) == 0);
-    test_assert(run_until(f.loop, cond_idle, NULL, 10000));
-    test_assert(!queue_file_exists(dir, id));
+    test_assert(test_run_until(f.loop, cond_idle, NULL, 10000));
+    test_assert(!test_queue_file_exists(dir, id));
     char *moved = xasprintf("%s/queue/corrupt/%s", dir, id);
     struct stat st;
     test_assert(stat(moved, &st) == 0);

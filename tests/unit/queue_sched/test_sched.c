@@ -17,6 +17,7 @@
 #include "core/xalloc.h"
 #include "store/store.h"
 #include "test.h"
+#include "test_loop.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -237,33 +238,9 @@ static void fx_stop(struct fx *f)
     log_close();
 }
 
-struct waiter {
-    struct event_base *base;
-    int (*cond)(void *);
-    void *arg;
-    int met;
-};
-
-static void waiter_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct waiter *w = arg;
-    if (w->cond(w->arg)) {
-        w->met = 1;
-        event_base_loopbreak(w->base);
-    }
-}
-
 static int run_until(struct fx *f, int (*cond)(void *), void *arg, int timeout_ms)
 {
-    struct waiter w = { loop_base(f->loop), cond, arg, 0 };
-    struct event *tick = event_new(w.base, -1, EV_PERSIST, waiter_tick, &w);
-    struct timeval every = { 0, 5000 };
-    event_add(tick, &every);
-    struct timeval limit = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-    event_base_loopexit(w.base, &limit);
-    event_base_dispatch(w.base);
-    event_free(tick);
-    return w.met || cond(arg);
+    return test_run_until(f->loop, cond, arg, timeout_ms);
 }
 
 static int cond_never(void *arg)
@@ -276,37 +253,9 @@ static void run_for(struct fx *f, int ms)
     run_until(f, cond_never, NULL, ms);
 }
 
-static int log_count(const char *dir, const char *needle, const char *id)
-{
-    char *path = xasprintf("%s/log/roost.log", dir);
-    FILE *fp = fopen(path, "r");
-    free(path);
-    if (!fp)
-        return -1;
-    char line[8192];
-    int n = 0;
-    while (fgets(line, sizeof line, fp))
-        if (strstr(line, needle) && (!id || strstr(line, id)))
-            n++;
-    fclose(fp);
-    return n;
-}
-
-static int queue_file_exists(const char *dir, const char *id)
-{
-    char *p = xasprintf("%s/queue/%s", dir, id);
-    struct stat st;
-    int rc = stat(p, &st) == 0;
-    free(p);
-    return rc;
-}
-
 static int inbox_count(const char *dir)
 {
-    uint32_t uv, next, count;
-    if (store_mailbox_status(dir, SENDER, "INBOX", &uv, &next, &count) != 0)
-        return 0;
-    return (int)count;
+    return test_inbox_count(dir, SENDER);
 }
 
 static char *inbox_read(const char *dir, uint32_t uid)
@@ -370,7 +319,7 @@ struct gone_arg {
 static int cond_gone(void *arg)
 {
     struct gone_arg *g = arg;
-    return !queue_file_exists(g->f->dir, g->id);
+    return !test_queue_file_exists(g->f->dir, g->id);
 }
 
 static int wait_gone(struct fx *f, const char *id, int ms)
@@ -421,14 +370,14 @@ struct log_arg {
 static int cond_log(void *arg)
 {
     struct log_arg *a = arg;
-    return log_count(a->dir, a->needle, a->id) >= a->n;
+    return test_log_count(a->dir, a->needle, a->id) >= a->n;
 }
 
 /* Waits until the log has N lines with NEEDLE and ID; then exactly N? */
 static int wait_log(struct fx *f, const char *needle, const char *id, int n, int ms)
 {
     struct log_arg a = { f->dir, needle, id, n };
-    return run_until(f, cond_log, &a, ms) && log_count(f->dir, needle, id) == n;
+    return run_until(f, cond_log, &a, ms) && test_log_count(f->dir, needle, id) == n;
 }
 
 /* ---- tests ---- */
@@ -454,11 +403,11 @@ static void test_outcomes_and_dsn(void)
     test_assert(calls[a].nrcpt == 3);
     test_assert_streq(calls[1 - a].domain, "b.test");
     test_assert(calls[1 - a].nrcpt == 1);
-    test_assert(queue_file_exists(f.dir, s.id));   /* later@b.test waits */
-    test_assert(log_count(f.dir, "event=dsn-queued", s.id) == 1);
-    test_assert(log_count(f.dir, "kind=failed rcpts=1", s.id) == 1);
-    test_assert(log_count(f.dir, "event=bounced", s.id) == 1);
-    test_assert(log_count(f.dir, "event=retry-scheduled", s.id) == 1);
+    test_assert(test_queue_file_exists(f.dir, s.id));   /* later@b.test waits */
+    test_assert(test_log_count(f.dir, "event=dsn-queued", s.id) == 1);
+    test_assert(test_log_count(f.dir, "kind=failed rcpts=1", s.id) == 1);
+    test_assert(test_log_count(f.dir, "event=bounced", s.id) == 1);
+    test_assert(test_log_count(f.dir, "event=retry-scheduled", s.id) == 1);
     char *dsn = inbox_read(f.dir, 1);
     test_assert(dsn != NULL);
     if (dsn) {
@@ -506,8 +455,8 @@ static void test_backoff(void)
     test_assert(g2 >= 195 && g2 < 1200);
     test_assert(g3 >= 395 && g3 < 1500);
     test_assert(g4 >= 395 && g4 < 1500);   /* the last step repeats */
-    test_assert(log_count(f.dir, "event=retry-scheduled", s.id) >= 4);
-    test_assert(log_count(f.dir, "event=dsn-queued", s.id) == 0);
+    test_assert(test_log_count(f.dir, "event=retry-scheduled", s.id) >= 4);
+    test_assert(test_log_count(f.dir, "event=dsn-queued", s.id) == 0);
     fx_stop(&f);
     test_end();
 }
@@ -531,9 +480,9 @@ static void test_delayed_then_bounce(void)
     submit(&f, SENDER, rcpts, &s);
     test_assert(run_until(&f, cond_dsn2, &f, 8000));
     test_assert(wait_gone(&f, s.id, 3000));
-    test_assert(log_count(f.dir, "kind=delayed", s.id) == 1);
-    test_assert(log_count(f.dir, "kind=failed", s.id) == 1);
-    test_assert(log_count(f.dir, "reason=expired", s.id) == 1);
+    test_assert(test_log_count(f.dir, "kind=delayed", s.id) == 1);
+    test_assert(test_log_count(f.dir, "kind=failed", s.id) == 1);
+    test_assert(test_log_count(f.dir, "reason=expired", s.id) == 1);
     char *d1 = inbox_read(f.dir, 1), *d2 = inbox_read(f.dir, 2);
     test_assert(d1 && d2);
     if (d1 && d2) {
@@ -563,9 +512,9 @@ static void test_null_sender(void)
     submit(&f, "", rcpts, &s);
     test_assert(wait_gone(&f, s.id, 5000));
     run_for(&f, 100);
-    test_assert(log_count(f.dir, "event=bounced", s.id) == 1);
-    test_assert(log_count(f.dir, "event=dsn-suppressed", s.id) == 1);
-    test_assert(log_count(f.dir, "event=dsn-queued", NULL) == 0);
+    test_assert(test_log_count(f.dir, "event=bounced", s.id) == 1);
+    test_assert(test_log_count(f.dir, "event=dsn-suppressed", s.id) == 1);
+    test_assert(test_log_count(f.dir, "event=dsn-queued", NULL) == 0);
     test_assert(inbox_count(f.dir) == 0);
     fx_stop(&f);
     test_end();
@@ -620,23 +569,23 @@ static void test_control(void)
 
     test_assert(qctl_request(f.dir, s.id, QCTL_HOLD, &err) == 0);
     run_for(&f, 200);
-    test_assert(log_count(f.dir, "event=held", s.id) == 1);
+    test_assert(test_log_count(f.dir, "event=held", s.id) == 1);
     test_assert(qctl_request(f.dir, s.id, QCTL_RETRY, &err) == 0);
     run_for(&f, 300);
     test_assert(calls_for("hold@g.test") == 1);   /* held: no attempt */
     test_assert(qctl_request(f.dir, s.id, QCTL_RELEASE, &err) == 0);
     test_assert(wait_calls(&f, "hold@g.test", 2, 3000));
-    test_assert(log_count(f.dir, "event=released", s.id) == 1);
+    test_assert(test_log_count(f.dir, "event=released", s.id) == 1);
     run_for(&f, 100);
     test_assert(qctl_request(f.dir, s.id, QCTL_RETRY, &err) == 0);
     test_assert(wait_calls(&f, "hold@g.test", 3, 3000));
-    test_assert(log_count(f.dir, "event=retry-requested", s.id) == 2);
+    test_assert(test_log_count(f.dir, "event=retry-requested", s.id) == 2);
     run_for(&f, 100);
 
     test_assert(qctl_request(f.dir, s.id, QCTL_DELETE, &err) == 0);
     test_assert(wait_gone(&f, s.id, 3000));
     test_assert(wait_log(&f, "event=deleted", s.id, 1, 3000));
-    test_assert(log_count(f.dir, "event=dsn-queued", s.id) == 0);
+    test_assert(test_log_count(f.dir, "event=dsn-queued", s.id) == 0);
     test_assert(qctl_request(f.dir, s.id, QCTL_HOLD, &err) == 1);   /* gone */
 
     struct sub b;
@@ -647,7 +596,7 @@ static void test_control(void)
     test_assert(qctl_request(f.dir, b.id, QCTL_BOUNCE, &err) == 0);
     test_assert(wait_gone(&f, b.id, 3000));
     test_assert(wait_inbox(&f, 1, 3000));
-    test_assert(log_count(f.dir, "kind=failed rcpts=1", b.id) == 1);
+    test_assert(test_log_count(f.dir, "kind=failed rcpts=1", b.id) == 1);
     char *dsn = inbox_read(f.dir, 1);
     test_assert(dsn && strstr(dsn, "Final-Recipient: rfc822; bounce@g.test") != NULL);
     test_assert(dsn && strstr(dsn, "451 4.7.1 Try again later") != NULL);   /* last reply */
@@ -767,9 +716,9 @@ static void test_many_failures(void)
     test_assert(wait_gone(&f, s.id, 10000));
     test_assert(wait_inbox(&f, 3, 10000));
     test_assert(ncalls == 1 && calls[0].nrcpt == 120);
-    test_assert(log_count(f.dir, "kind=failed rcpts=50", s.id) == 2);
-    test_assert(log_count(f.dir, "kind=failed rcpts=20", s.id) == 1);
-    test_assert(log_count(f.dir, "event=bounced", s.id) == 120);
+    test_assert(test_log_count(f.dir, "kind=failed rcpts=50", s.id) == 2);
+    test_assert(test_log_count(f.dir, "kind=failed rcpts=20", s.id) == 1);
+    test_assert(test_log_count(f.dir, "event=bounced", s.id) == 120);
     /* The three notices are queued side by side: their INBOX order is not
      * fixed. Together they name every recipient exactly once. */
     int named = 0, has_last = 0;

@@ -1,0 +1,24 @@
+/* test_loop: helpers for unit tests that run the queue on a real event
+ * loop (tests/unit/queue, tests/unit/queue_sched): running a loop until a
+ * condition holds or a deadline passes, and looking at what the run left
+ * behind in a data directory (log lines, queue files, INBOX messages). */
+#ifndef ROOST_TEST_LOOP_H
+#define ROOST_TEST_LOOP_H
+
+struct loop;
+
+/* Runs LOOP until COND(ARG) holds (checked every 5 ms) or TIMEOUT_MS pass.
+ * 1 when it held. */
+int test_run_until(struct loop *loop, int (*cond)(void *), void *arg, int timeout_ms);
+
+/* Number of lines in DIR/log/roost.log containing NEEDLE and (if not NULL)
+ * ID; -1 if there is no log. */
+int test_log_count(const char *dir, const char *needle, const char *id);
+
+/* 1 if DIR/queue/ID exists. */
+int test_queue_file_exists(const char *dir, const char *id);
+
+/* Messages in ACCOUNT's INBOX under data directory DIR (0 if none). */
+int test_inbox_count(const char *dir, const char *account);
+
+#endif
