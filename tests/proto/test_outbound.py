@@ -4,7 +4,8 @@ The world is loopback: a dnsmasq started here (127.0.0.1, a free port,
 --no-resolv --no-hosts) answers for *.test; Roost B on 127.0.0.3 is the MX of
 b.test and imp.test (A record only: implicit MX); small Python SMTP servers
 on 127.0.0.4-9 play a server that answers 451 at first, one that refuses one
-recipient and has a SIZE limit, and three that talk garbage. Every MX server
+recipient and has a SIZE limit, and three that talk garbage; on 127.0.0.21-22
+two that offer CHUNKING (RFC 3030), with and without PIPELINING. Every MX server
 listens on one shared port, which A uses as its [outbound] smtp_port.
 Roost C on 127.0.0.7 stands in for Gmail's smtp.gmail.com:465 (implicit TLS,
 AUTH) for the smarthost tests.
