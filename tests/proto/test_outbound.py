@@ -395,6 +395,21 @@ def test_bdat_refused(world, code, outcome):
     assert a.running()
 
 
+def test_bdat_pipelined_after_refused_rcpt(world):
+    """With PIPELINING the BDAT goes out with MAIL and RCPT, before their
+    replies: with the only recipient refused the server still gets the
+    chunk (and answers 503); the recipient keeps its 550."""
+    a, fake = world["a"], world["fakes"]["chunking"]
+    rcpt = "bad-pipe@chunk.test"
+    submit(a, a.user, a.pw, [rcpt], subject="pipelined bdat")
+    line = wait_log(a, "event=attempt", f'rcpt="{rcpt}"', "outcome=failed")[0]
+    assert "code=550" in line and "5.1.1" in line, line
+    cmds = session_commands(fake, rcpt)
+    assert [c for c in cmds if c.startswith("BDAT ") and c.endswith(" LAST")], cmds
+    assert not [m for m in fake.messages if rcpt in m[1]]
+    assert a.running()
+
+
 def test_bdat_connection_reused_with_rset(world):
     """Two messages over one connection to a CHUNKING server: RSET between
     the transactions, both sent with BDAT."""
