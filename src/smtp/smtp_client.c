@@ -5,6 +5,9 @@
  *   [STARTTLS -> TLS -> EHLO] -> [AUTH] -> READY
  *   READY -> [RSET] -> MAIL, RCPT... (one write with PIPELINING) -> DATA ->
  *   message -> READY (or closed)
+ *   With CHUNKING (RFC 3030) offered, "BDAT <size> LAST" and the message
+ *   (not dot-stuffed) take the place of DATA: in the same write as MAIL and
+ *   RCPT with PIPELINING, else after the last RCPT reply (S_BDAT).
  *
  * Every wait for a reply has the RFC 5321 4.5.3.2 timeout of its state,
  * scaled by timeout_percent. A failure while connecting moves to the next
@@ -41,13 +44,13 @@
 enum smtpc_state {
     S_CONNECT, S_TLS_IMPLICIT, S_GREETING, S_EHLO, S_HELO, S_STARTTLS, S_TLS, S_EHLO2,
     S_AUTH_PLAIN, S_AUTH_LOGIN_USER, S_AUTH_LOGIN_PASS, S_AUTH_LOGIN_DONE, S_READY,
-    S_RSET, S_MAIL_RCPT, S_DATA, S_DOT, S_IDLE, S_QUIT,
+    S_RSET, S_MAIL_RCPT, S_DATA, S_DOT, S_BDAT, S_IDLE, S_QUIT,
 };
 
 static const char *const state_names[] = {
     "connect", "tls-implicit", "greeting", "ehlo", "helo", "starttls", "tls", "ehlo",
-    "auth", "auth", "auth", "auth", "ready", "rset", "mail-rcpt", "data", "dot", "idle",
-    "quit",
+    "auth", "auth", "auth", "auth", "ready", "rset", "mail-rcpt", "data", "dot", "bdat",
+    "idle", "quit",
 };
 
 /* RFC 5321 4.5.3.2 (seconds); connect as Postfix smtp_connect_timeout. */
@@ -60,6 +63,7 @@ static int state_timeout_s(enum smtpc_state s)
     case S_MAIL_RCPT: return 300;
     case S_DATA: return 120;
     case S_DOT: return 600;
+    case S_BDAT: return 600;   /* like the final dot: the reply is the outcome */
     case S_QUIT: return 5;
     default: return 300;
     }
@@ -93,6 +97,7 @@ struct smtpc {
     int sent;                  /* commands sent: 0 none, 1 MAIL, 1+i RCPTs */
     int mail_failed;
     int accepted;
+    int bdat_sent;             /* BDAT LAST and the message are on the wire */
     /* parked */
     void (*closed)(void *arg, struct smtpc *c);
     void *closed_arg;
@@ -781,6 +786,7 @@ void smtpc_send(struct smtpc *c, struct smtpc_tx *tx, smtpc_tx_fn done, void *ar
     c->tx_arg = arg;
     c->mail_failed = 0;
     c->accepted = 0;
+    c->bdat_sent = 0;
     c->sent = 0;
     c->expected = 0;
     c->mail_idx = -1;
@@ -818,8 +824,31 @@ void smtpc_send(struct smtpc *c, struct smtpc_tx *tx, smtpc_tx_fn done, void *ar
     tx_continue(c);
 }
 
+static void bdat_failed_cb(evutil_socket_t fd, short what, void *arg)
+{
+    conn_lost(arg, "cannot queue the message for sending");
+}
+
+/* "BDAT <size> LAST" and the message as one chunk (RFC 3030 2). */
+static int send_bdat(struct smtpc *c)
+{
+    struct evbuffer *body = evbuffer_new();
+    if (!body)
+        return -1;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int rc = 0;
+    if (smtpc_chunk_body(body, c->tx->data, c->tx->len) < 0 ||
+        evbuffer_add_printf(out, "BDAT %zu LAST\r\n", evbuffer_get_length(body)) < 0 ||
+        evbuffer_add_buffer(out, body) < 0)
+        rc = -1;
+    evbuffer_free(body);
+    c->bdat_sent = 1;
+    return rc;
+}
+
 /* Sends what may be sent now: MAIL and RCPTs (all at once with
- * PIPELINING, one by one without), or finishes an aborted transaction. */
+ * PIPELINING, one by one without; with CHUNKING too, BDAT LAST and the
+ * message right behind them), or finishes an aborted transaction. */
 static void tx_continue(struct smtpc *c)
 {
     struct smtpc_tx *tx = c->tx;
@@ -843,6 +872,17 @@ static void tx_continue(struct smtpc *c)
             sendf(c, "RCPT TO:<%s>\r\n", tx->rcpts[c->sent - 1]);
         }
         c->sent++;
+        c->expected++;
+    }
+    if (c->caps.pipelining && c->caps.chunking && c->sent > tx->nrcpt && !c->bdat_sent) {
+        /* RFC 3030 4.2: BDAT may be pipelined; the server reads and drops
+         * the chunk if MAIL or every RCPT was refused */
+        if (send_bdat(c) < 0) {
+            /* maybe inside smtpc_send: DONE must run later */
+            bufferevent_disable(c->bev, EV_READ);
+            later(c, bdat_failed_cb);
+            return;
+        }
         c->expected++;
     }
 }
@@ -890,10 +930,20 @@ static void on_tx_reply(struct smtpc *c)
         c->mail_idx++;
         if (c->sent <= tx->nrcpt && !c->mail_failed)
             tx_continue(c);
+        if (c->bdat_sent && c->expected == 1) {
+            set_state(c, S_BDAT);   /* only the pipelined BDAT's reply is due */
+            return;
+        }
         if (c->expected > 0)
             return;
         if (c->mail_failed || c->accepted == 0) {
             tx_finish(c, 1);
+            return;
+        }
+        if (c->caps.chunking) {
+            set_state(c, S_BDAT);
+            if (send_bdat(c) < 0)
+                conn_lost(c, "cannot queue the message for sending");
             return;
         }
         set_state(c, S_DATA);
@@ -917,6 +967,16 @@ static void on_tx_reply(struct smtpc *c)
         for (int i = 0; i < tx->nrcpt; i++)
             if (tx->results[i].status == SMTPC_OK)
                 set_result(&tx->results[i], r);
+        tx_finish(c, 1);
+        return;
+    case S_BDAT:
+        /* the reply to BDAT LAST is the message's outcome, as the reply to
+         * the final dot; after a refused MAIL or no accepted RCPT (the
+         * chunk went out pipelined) it changes nothing */
+        if (!c->mail_failed && c->accepted > 0)
+            for (int i = 0; i < tx->nrcpt; i++)
+                if (tx->results[i].status == SMTPC_OK)
+                    set_result(&tx->results[i], r);
         tx_finish(c, 1);
         return;
     default:
@@ -943,7 +1003,7 @@ static void tx_finish(struct smtpc *c, int alive)
 
 static void on_reply(struct smtpc *c)
 {
-    if (c->state >= S_RSET && c->state <= S_DOT)
+    if (c->state >= S_RSET && c->state <= S_BDAT)
         on_tx_reply(c);
     else
         on_session_reply(c);

@@ -8,8 +8,8 @@
  *    unit tested and fuzzed (tests/fuzz/fuzz_smtp_reply.c).
  *  - smtp_client.c: one connection as a state machine: connect (trying the
  *    targets in order), greeting, EHLO/HELO, STARTTLS, AUTH, then any
- *    number of transactions (MAIL, RCPT..., DATA) with RSET in between, and
- *    QUIT. The owner (queue/remote.c) decides what to do with the outcome. */
+ *    number of transactions (MAIL, RCPT..., DATA or BDAT LAST with
+ *    CHUNKING, RFC 3030) with RSET in between, and QUIT. The owner (queue/remote.c) decides what to do with the outcome. */
 #ifndef ROOST_SMTP_CLIENT_H
 #define ROOST_SMTP_CLIENT_H
 
@@ -154,5 +154,8 @@ int smtpc_has_8bit(const char *data, size_t len);
  * with CRLF.CRLF, to OUT (an evbuffer). */
 struct evbuffer;
 int smtpc_dot_stuff(struct evbuffer *out, const char *data, size_t len);
+/* Appends DATA as one BDAT chunk (smtp_client_bdat.c): no dot-stuffing,
+ * bare LF made CRLF, a final CRLF added if missing. */
+int smtpc_chunk_body(struct evbuffer *out, const char *data, size_t len);
 
 #endif

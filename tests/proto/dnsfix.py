@@ -78,7 +78,10 @@ class FakeMX:
     """A tiny SMTP server in a thread. Modes: flaky (451 to the first
     FAIL_FIRST MAIL commands), partial (550 to RCPT <bad...>, SIZE 100000),
     helo (502 to EHLO), badtls (offers STARTTLS, then answers the handshake
-    with junk), greeting / overlong / midreply (garbage)."""
+    with junk), greeting / overlong / midreply (garbage), chunking (offers
+    CHUNKING and PIPELINING; BDAT answered 452 / 552 when a recipient
+    contains "bdat452" / "bdat552"), chunknp (CHUNKING without PIPELINING).
+    COMMANDS records every command line (not the message bytes)."""
     FAIL_FIRST = 2
 
     def __init__(self, ip, port, mode, tls_ctx=None):
@@ -86,6 +89,7 @@ class FakeMX:
         self.tls_ctx = tls_ctx
         self.auth = []
         self.messages = []
+        self.commands = []
         self.mails = 0
         self.conns = 0
         self.rsets = 0
@@ -149,12 +153,15 @@ class FakeMX:
             c.sendall(b"250-fake.test\r\n250-PIPELI")
             return
         mail, rcpts = None, []
+        chunks = b""            # BDAT chunks before the LAST one
         while True:
             line = f.readline(4096)
             if not line:
                 return
             cmd = line.decode("utf-8", "replace").strip()
             up = cmd.upper()
+            with self.lock:
+                self.commands.append(cmd)
             if up.startswith("EHLO") and self.mode == "loginrelay":
                 c.sendall(b"250-login.relay.test\r\n250-AUTH LOGIN\r\n250 8BITMIME\r\n")
             elif up == "AUTH LOGIN" and self.mode == "loginrelay":
@@ -167,6 +174,32 @@ class FakeMX:
                 c.sendall(b"235 2.7.0 Accepted\r\n")
             elif up.startswith("EHLO") and self.mode == "helo":
                 c.sendall(b"502 5.5.1 EHLO not implemented\r\n")
+            elif up.startswith("EHLO") and self.mode in ("chunking", "chunknp"):
+                pipe = b"250-PIPELINING\r\n" if self.mode == "chunking" else b""
+                c.sendall(b"250-fake.test\r\n" + pipe + b"250-CHUNKING\r\n250 SIZE 100000\r\n")
+            elif up.startswith("BDAT") and self.mode in ("chunking", "chunknp"):
+                words = up.split()
+                size = int(words[1])
+                chunk = f.read(size)
+                last = len(words) > 2 and words[2] == "LAST"
+                if mail is None or not rcpts:
+                    c.sendall(b"503 5.5.1 RCPT first\r\n")
+                    continue
+                data = chunks + chunk
+                chunks = b"" if last else data
+                if not last:
+                    c.sendall(b"250 2.0.0 chunk OK\r\n")
+                elif any("bdat452" in r for r in rcpts):
+                    mail, rcpts = None, []
+                    c.sendall(b"452 4.3.1 Insufficient system storage\r\n")
+                elif any("bdat552" in r for r in rcpts):
+                    mail, rcpts = None, []
+                    c.sendall(b"552 5.3.4 Message too big for system\r\n")
+                else:
+                    with self.lock:
+                        self.messages.append((mail, list(rcpts), data))
+                    mail, rcpts = None, []
+                    c.sendall(b"250 2.0.0 OK queued\r\n")
             elif up.startswith("EHLO"):
                 tls = b"250-STARTTLS\r\n" if self.mode == "badtls" else b""
                 c.sendall(b"250-fake.test\r\n" + tls +

@@ -4,7 +4,8 @@ The world is loopback: a dnsmasq started here (127.0.0.1, a free port,
 --no-resolv --no-hosts) answers for *.test; Roost B on 127.0.0.3 is the MX of
 b.test and imp.test (A record only: implicit MX); small Python SMTP servers
 on 127.0.0.4-9 play a server that answers 451 at first, one that refuses one
-recipient and has a SIZE limit, and three that talk garbage. Every MX server
+recipient and has a SIZE limit, and three that talk garbage; on 127.0.0.21-22
+two that offer CHUNKING (RFC 3030), with and without PIPELINING. Every MX server
 listens on one shared port, which A uses as its [outbound] smtp_port.
 Roost C on 127.0.0.7 stands in for Gmail's smtp.gmail.com:465 (implicit TLS,
 AUTH) for the smarthost tests.
@@ -29,6 +30,7 @@ FLAKY_IP, PARTIAL_IP, RELAY_IP = "127.0.0.4", "127.0.0.5", "127.0.0.7"
 HELO_IP, BADTLS_IP, DEAD_IP = "127.0.0.14", "127.0.0.15", "127.0.0.13"
 RSETCLOSE_IP = "127.0.0.19"
 LOGINRELAY_IP = "127.0.0.20"
+CHUNK_IP, CHUNKNP_IP = "127.0.0.21", "127.0.0.22"
 GARBAGE = {"garbage1.test": ("127.0.0.6", "greeting"),
            "garbage2.test": ("127.0.0.8", "overlong"),
            "garbage3.test": ("127.0.0.9", "midreply"),
@@ -53,7 +55,10 @@ def world(roost_binary):
                "--mx-host=badtls.test,mx.badtls.test,10",
                f"--host-record=mx.badtls.test,{BADTLS_IP}",
                f"--host-record=smtp.relay.test,{RELAY_IP}",
-               f"--host-record=login.relay.test,{LOGINRELAY_IP}"]
+               f"--host-record=login.relay.test,{LOGINRELAY_IP}",
+               "--mx-host=chunk.test,mx.chunk.test,10", f"--host-record=mx.chunk.test,{CHUNK_IP}",
+               "--mx-host=chunknp.test,mx.chunknp.test,10",
+               f"--host-record=mx.chunknp.test,{CHUNKNP_IP}"]
     for dom, (ip, _) in GARBAGE.items():
         records += [f"--mx-host={dom},mx.{dom},10", f"--host-record=mx.{dom},{ip}"]
     dns = DNS(records)
@@ -61,13 +66,18 @@ def world(roost_binary):
              "partial": FakeMX(PARTIAL_IP, mx_port, "partial"),
              "helo": FakeMX(HELO_IP, mx_port, "helo"),
              "badtls": FakeMX(BADTLS_IP, mx_port, "badtls"),
-             "rsetclose": FakeMX(RSETCLOSE_IP, mx_port, "rsetclose")}
+             "rsetclose": FakeMX(RSETCLOSE_IP, mx_port, "rsetclose"),
+             "chunking": FakeMX(CHUNK_IP, mx_port, "chunking"),
+             "chunknp": FakeMX(CHUNKNP_IP, mx_port, "chunknp")}
     for dom, (ip, mode) in GARBAGE.items():
         fakes[dom] = FakeMX(ip, mx_port, mode)
     servers = []
     try:
+        # B logs at debug level: its event=command lines show whether A
+        # sent DATA or BDAT (test_mx_over_verified_starttls)
         b = RoostServer(hostname="mx.b.test", listen_host="127.0.0.3",
-                        port_map={"smtp": mx_port}, outbound=True)
+                        port_map={"smtp": mx_port}, outbound=True,
+                        extra_config="[server]\nlog_level = debug\n")
         servers.append(b)
         b.start()
         a = RoostServer(hostname="mx.a.test", listen_host="127.0.0.2", outbound=True,
@@ -118,6 +128,9 @@ def test_mx_over_verified_starttls(world):
     assert 'remote="mx.b.test [127.0.0.3]"' in line and "tls=TLSv1." in line, line
     assert "code=250" in line
     wait_until(lambda: "bob@b.test" not in a.queue_list(), 10, what="queue empty")
+    # B offers CHUNKING: A sent the message with BDAT, not DATA
+    assert log_lines(b, "event=command", "verb=BDAT")
+    assert not log_lines(b, "event=command", "verb=DATA")
 
 
 def test_implicit_mx_opportunistic_tls(world):
@@ -302,6 +315,114 @@ def test_utf8_address_to_server_without_smtputf8_fails(world):
     line = wait_log(a, "outcome=failed", "5.6.7")[0]
     assert "SMTPUTF8" in line, line
     assert len(fake.messages) == before
+
+
+# ---- CHUNKING (RFC 3030) --------------------------------------------------
+
+DOTTY_BODY = "Lines with dots:\n.leading dot\n..two dots\n.\nend\n"
+
+
+def session_commands(fake, rcpt):
+    """The commands of the transaction for RCPT: from its MAIL to the next
+    MAIL (or the end)."""
+    with fake.lock:
+        cmds = list(fake.commands)
+    i = max(n for n, c in enumerate(cmds) if c.upper() == f"RCPT TO:<{rcpt.upper()}>")
+    start = max(n for n in range(i + 1) if cmds[n].upper().startswith("MAIL"))
+    end = next((n for n in range(i + 1, len(cmds)) if cmds[n].upper().startswith("MAIL")),
+               len(cmds))
+    return cmds[start:end]
+
+
+def wait_message(fake, rcpt):
+    def found():
+        with fake.lock:
+            return [m for m in fake.messages if rcpt in m[1]]
+    return wait_until(found, 30, what=f"the message to {rcpt}")[-1]
+
+
+@pytest.mark.parametrize("key", ["chunking", "chunknp"])
+def test_bdat_last_when_chunking_offered(world, key):
+    """CHUNKING offered (with and without PIPELINING): one BDAT <size>
+    LAST, size = exactly the bytes that follow, no dot-stuffing, no DATA."""
+    a, fake = world["a"], world["fakes"][key]
+    dom = "chunk.test" if key == "chunking" else "chunknp.test"
+    rcpt = f"dots@{dom}"
+    submit(a, a.user, a.pw, [rcpt], subject=f"bdat {key}", body=DOTTY_BODY)
+    mail, rcpts, data = wait_message(fake, rcpt)
+    assert rcpts == [rcpt]
+    cmds = session_commands(fake, rcpt)
+    bdat = [c for c in cmds if c.upper().startswith("BDAT")]
+    assert bdat == [f"BDAT {len(data)} LAST"], cmds
+    assert "DATA" not in [c.upper() for c in cmds], cmds
+    # the body as stored by A: leading dots unchanged, no end marker
+    assert data.endswith(b"\r\n\r\nLines with dots:\r\n.leading dot\r\n..two dots\r\n.\r\nend\r\n"), data
+    assert b"\n..leading" not in data and b"\r\n\r\n" in data and b"\n\n" not in data
+    line = wait_log(a, "event=attempt", f'rcpt="{rcpt}"', "outcome=delivered")[0]
+    assert "code=250" in line, line
+
+
+def test_data_dot_stuffed_without_chunking(world):
+    """No CHUNKING in the EHLO reply: DATA, lines starting with "." doubled
+    on the wire (the fake server stores them as received)."""
+    a, fake = world["a"], world["fakes"]["partial"]
+    rcpt = "dots@partial.test"
+    submit(a, a.user, a.pw, [rcpt], subject="data dots", body=DOTTY_BODY)
+    mail, rcpts, data = wait_message(fake, rcpt)
+    assert data.endswith(b"\r\n\r\nLines with dots:\r\n..leading dot\r\n...two dots\r\n..\r\nend\r\n"), data
+    cmds = session_commands(fake, rcpt)
+    assert "DATA" in cmds and not [c for c in cmds if c.upper().startswith("BDAT")], cmds
+    wait_log(a, f'rcpt="{rcpt}"', "outcome=delivered")
+
+
+@pytest.mark.parametrize("code,outcome", [(452, "deferred"), (552, "failed")])
+def test_bdat_refused(world, code, outcome):
+    """The reply to BDAT LAST is the message's outcome: 452 defers, 552
+    fails the accepted recipient; a recipient refused at RCPT keeps its own
+    550."""
+    a, fake = world["a"], world["fakes"]["chunking"]
+    rcpt = f"bdat{code}@chunk.test"
+    submit(a, a.user, a.pw, [rcpt, "bad@chunk.test"], subject=f"bdat {code}")
+    line = wait_log(a, "event=attempt", f'rcpt="{rcpt}"', f"outcome={outcome}")[0]
+    assert f"code={code}" in line, line
+    bad = wait_log(a, 'rcpt="bad@chunk.test"', "outcome=failed")[0]
+    assert "code=550" in bad, bad
+    assert not [m for m in fake.messages if rcpt in m[1]]
+    if outcome == "deferred":
+        assert rcpt in a.queue_list()
+    else:
+        wait_until(lambda: rcpt not in a.queue_list(), 10, what="the failed recipient gone")
+    assert a.running()
+
+
+def test_bdat_pipelined_after_refused_rcpt(world):
+    """With PIPELINING the BDAT goes out with MAIL and RCPT, before their
+    replies: with the only recipient refused the server still gets the
+    chunk (and answers 503); the recipient keeps its 550."""
+    a, fake = world["a"], world["fakes"]["chunking"]
+    rcpt = "bad-pipe@chunk.test"
+    submit(a, a.user, a.pw, [rcpt], subject="pipelined bdat")
+    line = wait_log(a, "event=attempt", f'rcpt="{rcpt}"', "outcome=failed")[0]
+    assert "code=550" in line and "5.1.1" in line, line
+    cmds = session_commands(fake, rcpt)
+    assert [c for c in cmds if c.startswith("BDAT ") and c.endswith(" LAST")], cmds
+    assert not [m for m in fake.messages if rcpt in m[1]]
+    assert a.running()
+
+
+def test_bdat_connection_reused_with_rset(world):
+    """Two messages over one connection to a CHUNKING server: RSET between
+    the transactions, both sent with BDAT."""
+    a, fake = world["a"], world["fakes"]["chunking"]
+    send_two(a, ["re1@chunk.test", "re2@chunk.test"])
+    for r in ("re1@chunk.test", "re2@chunk.test"):
+        wait_message(fake, r)
+    first = session_commands(fake, "re1@chunk.test")
+    # max_connections_per_destination = 1: the second message waits for the
+    # first one's connection, so re1's transaction runs into RSET and re2's MAIL
+    assert first[-1] == "RSET" and [c for c in first if c.startswith("BDAT ")], first
+    second = session_commands(fake, "re2@chunk.test")
+    assert [c for c in second if c.startswith("BDAT ")] and "DATA" not in second, second
 
 
 # ---- smarthost -----------------------------------------------------------

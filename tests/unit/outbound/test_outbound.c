@@ -1,6 +1,7 @@
 /* test_outbound: the pure parts of the outbound transport — the SMTP reply
  * parser (single and multi-line replies, enhanced codes, every kind of bad
- * line, the limits), the EHLO capability parser, dot-stuffing, the MX
+ * line, the limits), the EHLO capability parser, dot-stuffing, the BDAT
+ * chunk body (no stuffing, the same line-end repair), the MX
  * RDATA decoder and MX ordering (preference first, equal preferences
  * shuffled), and the [outbound]/[transport]/[queue] config keys with
  * config_route. Lines are copied into exact-size heap blocks so ASan sees
@@ -175,6 +176,46 @@ static void test_dot_stuff(void)
     test_end();
 }
 
+static void test_chunk_body(void)
+{
+    test_begin("smtpc BDAT body: bytes unchanged, leading dots kept, bare LF, final CRLF");
+    static const char *const cases[][2] = {
+        {"a\r\n", "a\r\n"},
+        {".\r\n", ".\r\n"},
+        {"x\r\n.hidden\r\n..two\r\n.\r\n", "x\r\n.hidden\r\n..two\r\n.\r\n"},
+        {"bare\nlf\n", "bare\r\nlf\r\n"},
+        {"\nfirst", "\r\nfirst\r\n"},
+        {"mixed\r\nbare\ncr\r\n", "mixed\r\nbare\r\ncr\r\n"},
+        {"no end", "no end\r\n"},
+        {"cr end\r", "cr end\r\n"},
+        {"in\rside\r\n", "in\rside\r\n"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *in = cases[i][0];
+        size_t n = strlen(in);
+        char *q = malloc(n ? n : 1);   /* exact size: ASan sees overreads */
+        test_assert(q != NULL);
+        memcpy(q, in, n);
+        struct evbuffer *b = evbuffer_new();
+        test_assert(smtpc_chunk_body(b, q, n) == 0);
+        size_t on = evbuffer_get_length(b);
+        char *out = malloc(on + 1);
+        evbuffer_remove(b, out, on);
+        out[on] = '\0';
+        test_assert_streq(out, cases[i][1]);
+        /* the DATA path sends the same lines, only stuffed and terminated */
+        size_t sn;
+        char *st = stuff(in, &sn);
+        test_assert(sn >= 3 && memcmp(st + sn - 3, ".\r\n", 3) == 0);
+        free(st);
+        free(out);
+        free(q);
+        evbuffer_free(b);
+    }
+    test_end();
+}
+
 static void test_mx_rdata(void)
 {
     test_begin("dns: MX RDATA decoding, null MX, malformed");
@@ -305,6 +346,6 @@ static void test_config(void)
 int main(void)
 {
     return test_run((test_fn[]){test_reply_single_and_multi, test_reply_bad, test_ehlo,
-                                test_dot_stuff, test_mx_rdata, test_mx_order, test_config,
+                                test_dot_stuff, test_chunk_body, test_mx_rdata, test_mx_order, test_config,
                                 NULL});
 }
