@@ -741,6 +741,17 @@ def wait_for_message(server):
 # POP3 (test_pop3*.py): raw client and bulk delivery.  Additions only.
 
 POP3_LISTENERS = ("smtp", "submission", "submissions", "pop3", "pop3s")
+ALL_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+
+
+@pytest.fixture(scope="module")
+def all_server(roost_binary):
+    """A module-wide server with every listener (SMTP, IMAP, POP3); domain example.test."""
+    srv = RoostServer(listeners=ALL_LISTENERS)
+    srv.start()
+    srv.ensure_domain(DOMAIN)
+    yield srv
+    _finish(srv)
 
 
 class POP3(SMTP):

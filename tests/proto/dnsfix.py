@@ -13,7 +13,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from conftest import wait_until
+from conftest import _finish, wait_until
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
@@ -258,6 +258,23 @@ class FakeMX:
                 return
             else:
                 c.sendall(b"502 5.5.1 Unrecognized command\r\n")
+
+
+def stop_world(servers, fakes=(), dns=None):
+    """Stops every server (checking each for sanitizer reports), the fake
+    MXs and the DNS server; then raises the first server's error, if any."""
+    errors = []
+    for s in servers:
+        try:
+            _finish(s)
+        except BaseException as e:    # stop every server, then report
+            errors.append(e)
+    for f in fakes:
+        f.stop()
+    if dns:
+        dns.stop()
+    if errors:
+        raise errors[0]
 
 
 def log_lines(srv, *needles):

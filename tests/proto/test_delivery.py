@@ -23,7 +23,7 @@ import pytest
 
 from conftest import SMTP, RoostServer, _finish, check, make_message, random_password, \
     unique, wait_until
-from dnsfix import DNS, FakeMX, log_lines, submit, wait_log, wildcard_free_port
+from dnsfix import DNS, FakeMX, log_lines, stop_world, submit, wait_log, wildcard_free_port
 
 A_IP, B_IP, PARTIAL_IP, FLAKY_IP, DEAD_IP = ("127.0.0.30", "127.0.0.31", "127.0.0.32",
                                              "127.0.0.33", "127.0.0.34")
@@ -78,17 +78,7 @@ retry_schedule = 1s 1s 2s
         b.ensure_domain("b.test")
         yield {"a": a, "b": b, "dns": dns, "fakes": fakes, "mx_port": mx_port}
     finally:
-        errors = []
-        for s in servers:
-            try:
-                _finish(s)
-            except BaseException as e:
-                errors.append(e)
-        for f in fakes.values():
-            f.stop()
-        dns.stop()
-        if errors:
-            raise errors[0]
+        stop_world(servers, fakes.values(), dns)
 
 
 def parse_report(raw):

@@ -20,10 +20,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import (DOMAIN, RoostServer, _finish, client_context, free_ports,
+from conftest import (ALL_LISTENERS, DOMAIN, client_context, free_ports,
                       make_message, wait_until)
 
-ALL_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
 TB = "/mail/config-v1.1.xml"
 TB_WELL_KNOWN = "/.well-known/autoconfig/mail/config-v1.1.xml"
 AD_REQ_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
@@ -32,12 +31,8 @@ AD_ROOT_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/
 
 
 @pytest.fixture(scope="module")
-def srv(roost_binary):
-    s = RoostServer(listeners=ALL_LISTENERS)
-    s.start()
-    s.ensure_domain(DOMAIN)
-    yield s
-    _finish(s)
+def srv(all_server):
+    return all_server
 
 
 def request(port, method, path, body=None, headers=None, timeout=15, tls_ctx=None):

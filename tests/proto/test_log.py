@@ -17,19 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (DOMAIN, RoostServer, _finish, check, client_context, imap_context,
+from conftest import (ALL_LISTENERS, check, client_context, imap_context,
                       make_message, pop3_session, wait_until)
 
-ALL_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
 
 
 @pytest.fixture(scope="module")
-def srv(roost_binary):
-    s = RoostServer(listeners=ALL_LISTENERS)
-    s.start()
-    s.ensure_domain(DOMAIN)
-    yield s
-    _finish(s)
+def srv(all_server):
+    return all_server
 
 
 def cli(srv, *args):

@@ -16,8 +16,8 @@ import smtplib
 
 import pytest
 
-from conftest import RoostServer, _finish, client_context, make_message, wait_until
-from dnsfix import DNS, wildcard_free_port
+from conftest import RoostServer, client_context, make_message, wait_until
+from dnsfix import DNS, stop_world, wildcard_free_port
 
 A_IP, B_IP, DEAD_IP = "127.0.0.42", "127.0.0.43", "127.0.0.44"
 ALICE = "alice@a.test"
@@ -50,15 +50,7 @@ tls_ca_file = {b.cert}
         a.apw = a.make_account(ALICE)
         yield {"a": a, "b": b}
     finally:
-        errors = []
-        for s in servers:
-            try:
-                _finish(s)
-            except BaseException as e:    # stop every server, then report
-                errors.append(e)
-        dns.stop()
-        if errors:
-            raise errors[0]
+        stop_world(servers, dns=dns)
 
 
 def submit(a, rcpt, subject):

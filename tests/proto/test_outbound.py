@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RoostServer, _finish, random_password, wait_until
-from dnsfix import DNS, FakeMX, log_lines, submit, wait_log, wildcard_free_port
+from dnsfix import DNS, FakeMX, log_lines, stop_world, submit, wait_log, wildcard_free_port
 
 FLAKY_IP, PARTIAL_IP, RELAY_IP = "127.0.0.4", "127.0.0.5", "127.0.0.7"
 HELO_IP, BADTLS_IP, DEAD_IP = "127.0.0.14", "127.0.0.15", "127.0.0.13"
@@ -101,17 +101,7 @@ retry_schedule = 1s 1s 1h
         a.make_account(a.user, a.pw)
         yield {"a": a, "b": b, "dns": dns, "fakes": fakes, "mx_port": mx_port}
     finally:
-        errors = []
-        for s in servers:
-            try:
-                _finish(s)
-            except BaseException as e:
-                errors.append(e)
-        for f in fakes.values():
-            f.stop()
-        dns.stop()
-        if errors:
-            raise errors[0]
+        stop_world(servers, fakes.values(), dns)
 
 
 def test_mx_over_verified_starttls(world):
@@ -605,7 +595,7 @@ def test_relay_auth_file_readable_by_others_refused(world, relay_world):
             a.start(timeout=15)
         except AssertionError:
             pass
-        rc = wait_until(lambda: a.proc.poll() is not None, 20, what="roost serve to refuse")
+        wait_until(lambda: a.proc.poll() is not None, 20, what="roost serve to refuse")
         assert a.proc.returncode != 0
         assert "chmod 600" in a.stderr_tail()
     finally:
