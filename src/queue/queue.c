@@ -673,6 +673,8 @@ static void remote_done_cb(void *arg, const struct remote_result *results, int n
         mine[x->idx] = 0;
         metrics_delivery(x->outcome == RCPT_DELIVERED ? MD_REMOTE_DELIVERED
                          : x->outcome == RCPT_DEFERRED ? MD_REMOTE_DEFERRED : MD_REMOTE_FAILED);
+        if (x->outcome == RCPT_DELIVERED && qm->accepted_us)
+            metrics_observe(MH_DELIVERY, metrics_since_s(qm->accepted_us));
         struct qres *c = &qm->res[qm->nres++];
         c->idx = x->idx;
         c->outcome = x->outcome;

@@ -750,6 +750,8 @@ def test_metrics_remote_delivery_and_bounce(remote):
     after = wait_until(settled, 30, 0.2, "remote counters to move")
     # the DSN went to alice's INBOX: one local delivery, nothing delayed
     assert moved(after, "roost_deliveries_total", route="local", outcome="delivered") == 1
+    # timed: bob's remote delivery and the DSN's local one
+    assert moved(after, "roost_delivery_latency_seconds_count") == 2
     assert moved(after, "roost_dsns_total", kind="delayed") == 0
     assert value(after, "roost_queue_depth", state="held") == 0
     assert value(after, "roost_queue_messages", state="queued") == 1
