@@ -745,6 +745,16 @@ ALL_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "
 
 
 @pytest.fixture(scope="module")
+def pop3_server(roost_binary):
+    """A module-wide server with POP3 (STLS) and POP3S listeners; domain example.test."""
+    srv = RoostServer(listeners=POP3_LISTENERS)
+    srv.start()
+    srv.ensure_domain(DOMAIN)
+    yield srv
+    _finish(srv)
+
+
+@pytest.fixture(scope="module")
 def all_server(roost_binary):
     """A module-wide server with every listener (SMTP, IMAP, POP3); domain example.test."""
     srv = RoostServer(listeners=ALL_LISTENERS)

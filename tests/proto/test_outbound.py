@@ -247,23 +247,14 @@ def test_connection_reused_with_rset(world):
     a, fake = world["a"], world["fakes"]["partial"]
     time.sleep(1.5)          # let earlier idle connections expire
     conns, rsets, before = fake.conns, fake.rsets, len(fake.messages)
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP(a.listen_host, a.submission, timeout=30) as s:
-        s.starttls(context=ctx)
-        s.login(a.user, a.pw)
-        for n in (1, 2):
-            msg = EmailMessage()
-            msg["From"], msg["To"], msg["Subject"] = a.user, f"r{n}@partial.test", f"reuse {n}"
-            msg.set_content("reuse\n")
-            s.send_message(msg)
+    send_two(a, ["r1@partial.test", "r2@partial.test"])
     wait_until(lambda: len(fake.messages) >= before + 2, 30, what="both messages")
     assert fake.conns == conns + 1, (fake.conns, conns)
     assert fake.rsets >= rsets + 1
 
 
 def send_two(a, rcpts):
+    """a's user sends one message per recipient in one submission session."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (CRLF, DOMAIN, POP3, POP3_LISTENERS, SMTP, RoostServer, _finish,
+from conftest import (CRLF, DOMAIN, POP3, POP3_LISTENERS, SMTP,
                       assert_stored_exactly, client_context, make_message, message_id_of,
                       pop3_connect, pop3_session, pop3_unstuff, unique)
 
@@ -24,13 +24,8 @@ THROTTLED = "-ERR [SYS/TEMP] Too many login attempts, please try again later"
 
 
 @pytest.fixture(scope="module")
-def pop(roost_binary):
-    """A module-wide server with POP3 (STLS) and POP3S listeners."""
-    srv = RoostServer(listeners=POP3_LISTENERS)
-    srv.start()
-    srv.ensure_domain(DOMAIN)
-    yield srv
-    _finish(srv)
+def pop(pop3_server):
+    return pop3_server
 
 
 _src_n = [10]

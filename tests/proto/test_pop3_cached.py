@@ -12,8 +12,7 @@ import re
 
 import pytest
 
-from conftest import (CRLF, DOMAIN, POP3_LISTENERS, SMTP, RoostServer, _finish, make_message,
-                      pop3_session, pop3_unstuff)
+from conftest import CRLF, SMTP, make_message, pop3_session, pop3_unstuff
 
 BODIES = [None,
           ".\r\n..\r\n.x\r\nthe last line is a lone dot\r\n.\r\n",
@@ -23,12 +22,8 @@ BODIES = [None,
 
 
 @pytest.fixture(scope="module")
-def pop(roost_binary):
-    srv = RoostServer(listeners=POP3_LISTENERS)
-    srv.start()
-    srv.ensure_domain(DOMAIN)
-    yield srv
-    _finish(srv)
+def pop(pop3_server):
+    return pop3_server
 
 
 @pytest.fixture(scope="module")
