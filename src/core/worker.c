@@ -12,6 +12,7 @@ struct job {
     struct loop *loop;
     worker_fn work, done;
     void *arg;
+    int counted;    /* loop_post_job: ends a loop_job_begin */
 };
 
 struct loop {
@@ -41,7 +42,7 @@ static void loop_run_completions(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&l->lock);
     while (j) {
         struct job *next = j->next;
-        if (j->work)
+        if (j->work || j->counted)
             __atomic_sub_fetch(&l->pending, 1, __ATOMIC_RELAXED);
         if (j->done)
             j->done(j->arg);
@@ -106,6 +107,21 @@ void loop_post(struct loop *l, worker_fn fn, void *arg)
     j->loop = l;
     j->done = fn;
     j->arg = arg;
+    post_done(j);
+}
+
+void loop_job_begin(struct loop *l)
+{
+    __atomic_add_fetch(&l->pending, 1, __ATOMIC_RELAXED);
+}
+
+void loop_post_job(struct loop *l, worker_fn done, void *arg)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+    j->loop = l;
+    j->done = done;
+    j->arg = arg;
+    j->counted = 1;
     post_done(j);
 }
 

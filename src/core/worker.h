@@ -37,6 +37,12 @@ int loop_pending_jobs(struct loop *l);
  * shutdown requests). */
 void loop_post(struct loop *l, worker_fn fn, void *arg);
 
+/* For work done by a thread of its own (not the pool): loop_job_begin
+ * counts a job for L (loop_pending_jobs), and that thread ends it with
+ * loop_post_job, which runs DONE(arg) on L like a pool job's done. */
+void loop_job_begin(struct loop *l);
+void loop_post_job(struct loop *l, worker_fn done, void *arg);
+
 /* Per-loop state of the protocol modules, so that connection code keeps
  * no global mutable state. */
 enum loop_slot { LOOP_SLOT_SMTP, LOOP_SLOT_POP3, LOOP_SLOT_IMAP, LOOP_SLOT_COUNT };

@@ -33,6 +33,7 @@
  * A message whose recipients are all local and delivered at the first try
  * never gets a state file: no fsync is added to that path. */
 #include "queue/queue_int.h"
+#include "queue/journal.h"
 #include "queue/qctl.h"
 #include "queue/rcptstate.h"
 #include "core/config.h"
@@ -46,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* One remote_deliver call. */
 struct qattempt {
@@ -58,6 +60,7 @@ struct qattempt {
 struct inbox_item {
     struct inbox_item *next;
     struct spool_msg *msg;
+    struct journal_seg *seg;
 };
 
 struct submit_job {
@@ -82,9 +85,11 @@ static struct queue *queue_acquire(void);
 static void queue_ref(struct queue *q);
 static void queue_release(struct queue *q);
 static void inflight_add(struct queue *q, int delta);
+static void log_accepted(const struct spool_msg *msg);
 static void submit_work(void *arg);
 static void submit_done(void *arg);
 static void submit_refused(evutil_socket_t fd, short what, void *arg);
+static int all_local(const struct spool_msg *m);
 static void inbox_run(evutil_socket_t fd, short what, void *arg);
 static struct qmsg *qmsg_new(struct queue *q, const char *id, struct spool_msg *msg);
 static void qmsg_unlist(struct qmsg *qm);
@@ -98,6 +103,9 @@ static void remote_start_all(struct qmsg *qm);
 static void remote_done_cb(void *arg, const struct remote_result *results, int n);
 static void wake_starved(struct queue *q);
 static void resume_one(const char *id, void *arg);
+static int replay_one(struct spool_msg *m, struct journal_seg *seg, void *arg);
+static void journal_done(void *arg, int result, struct journal_seg *seg, const char *error);
+static void queue_inbox_post_seg(struct queue *q, struct spool_msg *msg, struct journal_seg *seg);
 static void ctl_cb(const char *id, char op, void *arg);
 
 /* ---- lifetime ---- */
@@ -248,6 +256,11 @@ int queue_start(const char *data_dir, struct worker_pool *pool, struct loop *loo
     else
         sched_policy_default(&q->policy);
     q->policy.unit_ms = configured_retry_unit_ms;
+    const char *jerr = NULL;
+    q->journal = journal_open(data_dir, &jerr);
+    if (!q->journal)
+        log_warn("queue", "event=journal-unavailable error=\"%s\" hint=\"every message gets a"
+                 " queue file\"", jerr ? jerr : "?");
     q->inbox_ev = event_new(loop_base(loop), -1, 0, inbox_run, q);
     if (!q->inbox_ev) {
         *error_r = "cannot create the queue event";
@@ -285,6 +298,8 @@ int queue_start(const char *data_dir, struct worker_pool *pool, struct loop *loo
     int before = q->inflight;
     if (spool_scan(sp, resume_one, q) < 0)
         log_error("queue", "event=scan-failed dir=%s", spool_dir(sp));
+    if (q->journal)
+        journal_replay(q->journal, replay_one, q);
     qctl_watch_scan(q->ctl);   /* requests made while no server ran */
     log_info("queue", "event=started dir=%s resumed=%d", spool_dir(sp), q->inflight - before);
     return 0;
@@ -307,6 +322,10 @@ void queue_stop(void)
     q->inbox_ev = NULL;
     pthread_mutex_unlock(&q->lock);
     qctl_watch_stop(&q->ctl);
+    /* Appends still waiting are committed and answered; what the journal
+     * holds is replayed at the next start. */
+    journal_close(&q->journal);
+    queue_local_stop(q);
     while (it) {
         struct inbox_item *next = it->next;
         spool_msg_free(&it->msg);   /* durable in the spool: resumed next start */
@@ -352,7 +371,52 @@ void queue_submit(struct spool_msg *msg, struct loop *loop, queue_done_fn done, 
             abort();
         return;
     }
+    if (j->q->journal && all_local(msg)) {
+        journal_append(j->q->journal, msg, loop, journal_done, j);
+        return;
+    }
     worker_submit(j->q->pool, loop, submit_work, submit_done, j);
+}
+
+/* Journal messages: every recipient is a local account (remote ones need
+ * the state file and retries of a queue file of their own). */
+static int all_local(const struct spool_msg *m)
+{
+    if (m->nrcpt < 1)
+        return 0;
+    for (int i = 0; i < m->nrcpt; i++)
+        if (!m->rcpts[i].account || !m->rcpts[i].account[0])
+            return 0;
+    return 1;
+}
+
+static void log_accepted(const struct spool_msg *msg)
+{
+    char qs[LOG_QSIZE];
+    const char *s = msg->sender ? msg->sender : "";
+    log_info("queue", "event=accepted queue=%s from=%s nrcpt=%d size=%zu", msg->id,
+             log_q(qs, sizeof qs, s, strlen(s)), msg->nrcpt, msg->len);
+}
+
+/* The submitter's loop: the journal made the message durable (or not). */
+static void journal_done(void *arg, int result, struct journal_seg *seg, const char *error)
+{
+    struct submit_job *j = arg;
+    if (result == 0) {
+        log_accepted(j->msg);
+        queue_stats_add(j->q, &j->q->stats.accepted, 1);
+        inflight_add(j->q, 1);
+    } else {
+        log_error("queue", "event=commit-failed queue=%s error=\"%s\"", j->id, error);
+    }
+    if (j->done)
+        j->done(j->arg, result, j->id, result == 0 ? NULL : error);
+    if (result == 0)
+        queue_inbox_post_seg(j->q, j->msg, seg);
+    else
+        spool_msg_free(&j->msg);
+    queue_release(j->q);
+    free(j);
 }
 
 static void submit_refused(evutil_socket_t fd, short what, void *arg)
@@ -371,10 +435,7 @@ int queue_commit(struct queue *q, struct spool_msg *msg, const char **error_r)
         log_error("queue", "event=commit-failed queue=%s error=\"%s\"", msg->id, *error_r);
         return -1;
     }
-    char qs[LOG_QSIZE];
-    const char *s = msg->sender ? msg->sender : "";
-    log_info("queue", "event=accepted queue=%s from=%s nrcpt=%d size=%zu", msg->id,
-             log_q(qs, sizeof qs, s, strlen(s)), msg->nrcpt, msg->len);
+    log_accepted(msg);
     queue_stats_add(q, &q->stats.accepted, 1);
     inflight_add(q, 1);
     return 0;
@@ -407,8 +468,15 @@ static void submit_done(void *arg)
 /* Any thread: hands a committed message to the queue loop. */
 void queue_inbox_post(struct queue *q, struct spool_msg *msg)
 {
+    queue_inbox_post_seg(q, msg, NULL);
+}
+
+/* The same for a journal message (SEG: its record). */
+static void queue_inbox_post_seg(struct queue *q, struct spool_msg *msg, struct journal_seg *seg)
+{
     struct inbox_item *it = xcalloc(1, sizeof *it);
     it->msg = msg;
+    it->seg = seg;
     pthread_mutex_lock(&q->lock);
     if (q->stopped) {
         pthread_mutex_unlock(&q->lock);
@@ -436,8 +504,12 @@ static void inbox_run(evutil_socket_t fd, short what, void *arg)
         struct inbox_item *next = it->next;
         struct qmsg *qm = qmsg_new(q, it->msg->id, it->msg);
         qm->fresh = 1;
+        qm->seg = it->seg;
         free(it);
-        round_start(qm);
+        if (qm->seg)
+            queue_local_add(qm);
+        else
+            round_start(qm);
         it = next;
     }
 }
@@ -449,6 +521,27 @@ static void resume_one(const char *id, void *arg)
     struct qmsg *qm = qmsg_new(q, id, NULL);
     qm->has_state = 1;
     round_start(qm);
+}
+
+/* A record of the journal found at start: delivered again (idempotently),
+ * unless it was copied to a queue file of its own, which spool_scan took. */
+static int replay_one(struct spool_msg *m, struct journal_seg *seg, void *arg)
+{
+    struct queue *q = arg;
+    char *path = xasprintf("%s/%s", spool_dir(q->spool), m->id);
+    struct stat st;
+    int has_file = stat(path, &st) == 0;
+    free(path);
+    if (has_file || m->nrcpt < 1 || !all_local(m)) {
+        spool_msg_free(&m);
+        return 0;
+    }
+    inflight_add(q, 1);
+    struct qmsg *qm = qmsg_new(q, m->id, m);
+    qm->fresh = 1;
+    qm->seg = seg;
+    queue_local_add(qm);
+    return 1;
 }
 
 void queue_resume_committed(const char *id, void *arg)
@@ -510,6 +603,32 @@ static void qmsg_free(struct qmsg *qm)
     free(qm);
 }
 
+void queue_qmsg_drop(struct qmsg *qm)
+{
+    qmsg_unlist(qm);
+    qmsg_free(qm);
+}
+
+void queue_round_start(struct qmsg *qm)
+{
+    round_start(qm);
+}
+
+void queue_inflight_add(struct queue *q, int delta)
+{
+    inflight_add(q, delta);
+}
+
+void queue_ref_take(struct queue *q)
+{
+    queue_ref(q);
+}
+
+void queue_release_ref(struct queue *q)
+{
+    queue_release(q);
+}
+
 static void round_start(struct qmsg *qm)
 {
     if (qm->timer)
@@ -536,6 +655,10 @@ static void round_done(void *arg)
         queue_release(q);
         return;
     }
+    if (qm->seg && qm->promoted) {
+        journal_release(q->journal, qm->seg);   /* it has a queue file now */
+        qm->seg = NULL;
+    }
     switch (qm->outcome) {
     case OUT_REMOVED:
     case OUT_GONE:
@@ -560,7 +683,8 @@ static void round_done(void *arg)
 /* Nothing in flight for QM: sleep until its next time (or go again). */
 static void round_finish(struct qmsg *qm)
 {
-    spool_msg_free(&qm->msg);
+    if (!qm->seg || qm->promoted)
+        spool_msg_free(&qm->msg);   /* else the journal holds its only copy */
     if (qm->kick) {
         round_start(qm);
         return;

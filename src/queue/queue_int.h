@@ -14,6 +14,9 @@
 struct event;
 struct qctl_watch;
 struct inbox_item;
+struct journal;
+struct journal_seg;
+struct lacct;
 
 enum outcome {
     OUT_REMOVED,    /* every recipient done; the spool file is gone */
@@ -54,6 +57,10 @@ struct qmsg {
     enum outcome outcome;
     int64_t wake_ms;         /* next round (0: none) */
     uint64_t accepted_us;    /* when it became durable (0: resumed at start) */
+    struct journal_seg *seg; /* its journal record (NULL: none / released) */
+    int promoted;            /* copied from the journal to a queue file */
+    int batch_left;          /* queue_local.c: units not back yet */
+    int batch_fallback;      /* queue_local.c: some unit needs a round */
     int ndue;
     int *due;                /* remote recipients due now (round_work -> loop) */
     int nres;
@@ -77,6 +84,8 @@ struct queue {
     struct qmsg *msgs;       /* queue loop only */
     struct sched_slots *slots;   /* queue loop only */
     struct qctl_watch *ctl;
+    struct journal *journal; /* NULL: every message gets a queue file */
+    struct lacct *lacct;     /* queue_local.c, queue loop only */
     int remote_started;
     int inflight;
     struct sched_policy policy;  /* unit_ms under lock; the rest fixed */
@@ -101,6 +110,20 @@ void queue_inbox_post(struct queue *q, struct spool_msg *msg);
 void queue_resume_committed(const char *id, void *arg);
 /* Frees QM's remote results (the round has recorded them). */
 void queue_clear_results(struct qmsg *qm);
+/* Queue loop: starts a round for QM (a worker job). */
+void queue_round_start(struct qmsg *qm);
+/* Queue loop: QM is finished with; unlisted and freed. */
+void queue_qmsg_drop(struct qmsg *qm);
+void queue_inflight_add(struct queue *q, int delta);
+/* A reference on Q for a job (queue_release_ref gives it back). */
+void queue_ref_take(struct queue *q);
+void queue_release_ref(struct queue *q);
+
+/* queue_local.c (queue loop): delivers QM, a journal message whose
+ * recipients are all local, in per-account batches; a message the batch
+ * cannot finish gets a round. queue_local_stop drops what waits. */
+void queue_local_add(struct qmsg *qm);
+void queue_local_stop(struct queue *q);
 
 /* queue_round.c: worker. One round for QM (see queue.c's top comment);
  * sets qm->outcome, qm->wake_ms and qm->due. */

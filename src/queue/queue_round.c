@@ -395,6 +395,26 @@ static void round_remove(struct round *r, const char *event)
     qm->outcome = OUT_REMOVED;
 }
 
+/* A journal message (journal.h) that is not finished at once gets a queue
+ * file of its own before anything else, so that its state and retries work
+ * as for any message; the loop then releases the journal record. 0 done,
+ * -1 failed (retried shortly: the journal still holds it). */
+static int promote(struct qmsg *qm)
+{
+    struct queue *q = qm->q;
+    const char *error = NULL;
+    if (spool_commit(q->spool, qm->msg, &error) < 0 &&
+        strcmp(error, "queue id already exists") != 0) {
+        log_error("queue", "event=commit-failed queue=%s error=\"%s\"", qm->id, error);
+        qm->outcome = OUT_WAIT;
+        qm->wake_ms = rs_now_ms() + 5 * (int64_t)queue_unit_ms(q);
+        return -1;
+    }
+    qm->promoted = 1;
+    log_info("queue", "event=queue-file-written queue=%s reason=retry-needed", qm->id);
+    return 0;
+}
+
 void queue_round_work(void *arg)
 {
     struct qmsg *qm = arg;
@@ -412,6 +432,8 @@ void queue_round_work(void *arg)
             return;
         }
     }
+    if (qm->seg && !qm->promoted && promote(qm) < 0)
+        return;   /* keeps the message: the journal is its only copy */
     struct sched_policy p;
     queue_policy_get(q, &p);
     struct round r = { .qm = qm, .m = qm->msg, .now = rs_now_ms() };

@@ -73,7 +73,7 @@ struct spool {
 };
 
 struct rec_writer {
-    int fd;
+    struct buf *out;
     uLong crc;
     int failed;
 };
@@ -319,7 +319,7 @@ static void rec_write(struct rec_writer *w, const void *p, size_t n)
 {
     if (w->failed || n == 0)
         return;
-    if (fs_write_all(w->fd, p, n) < 0) {
+    if (buf_append(w->out, p, n) < 0) {
         w->failed = 1;
         return;
     }
@@ -420,12 +420,10 @@ static int group_commit_wait(struct spool *s)
     return rc;
 }
 
-int spool_commit(struct spool *s, const struct spool_msg *msg, const char **error_r)
+/* The bytes of a queue file for MSG (format in spool.h): magic, E, R*, M
+ * and Z with the CRC of everything before it. */
+int spool_encode(const struct spool_msg *msg, struct buf *out, const char **error_r)
 {
-    if (s->readonly) {
-        *error_r = "queue opened read-only";
-        return -1;
-    }
     if (!id_valid(msg->id)) {
         *error_r = "bad queue id";
         return -1;
@@ -440,23 +438,11 @@ int spool_commit(struct spool *s, const struct spool_msg *msg, const char **erro
     }
     struct buf env;
     buf_init(&env, SPOOL_MAX_ENVELOPE);
-    if (envelope_build(msg, &env) < 0) {
-        buf_deinit(&env);
-        *error_r = "bad envelope value";
-        return -1;
-    }
-
-    char *tmp = xasprintf("%s/%s", s->tmp_dir, msg->id);
-    char *final = xasprintf("%s/%s", s->dir, msg->id);
-    int rc = -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        *error_r = "cannot create the queue file";
-        goto out;
-    }
-    struct rec_writer w = { .fd = fd, .crc = crc32(0L, Z_NULL, 0), .failed = 0 };
+    int bad = envelope_build(msg, &env) < 0;
+    struct rec_writer w = { .out = out, .crc = crc32(0L, Z_NULL, 0), .failed = bad };
     rec_write(&w, SPOOL_MAGIC, SPOOL_MAGIC_LEN);
     rec_put(&w, REC_ENVELOPE, env.data, env.len);
+    buf_deinit(&env);
     for (int i = 0; i < msg->nrcpt && !w.failed; i++) {
         const struct spool_rcpt *r = &msg->rcpts[i];
         const char *acct = r->account ? r->account : "";
@@ -473,6 +459,43 @@ int spool_commit(struct spool *s, const struct spool_msg *msg, const char **erro
     put_le32(crcbuf, (uint32_t)w.crc);
     rec_put(&w, REC_END, crcbuf, sizeof crcbuf);
     if (w.failed) {
+        *error_r = bad ? "bad envelope value" : "queue file too large";
+        return -1;
+    }
+    return 0;
+}
+
+int spool_decode(const char *id, const char *p, size_t n, struct spool_msg **msg_r,
+                 const char **why_r)
+{
+    if (!id_valid(id)) {
+        *why_r = "bad-id";
+        return -1;
+    }
+    return parse_spool(id, p, n, msg_r, why_r);
+}
+
+int spool_commit(struct spool *s, const struct spool_msg *msg, const char **error_r)
+{
+    if (s->readonly) {
+        *error_r = "queue opened read-only";
+        return -1;
+    }
+    struct buf enc;
+    buf_init(&enc, SPOOL_MAX_FILE);
+    if (spool_encode(msg, &enc, error_r) < 0) {
+        buf_deinit(&enc);
+        return -1;
+    }
+    char *tmp = xasprintf("%s/%s", s->tmp_dir, msg->id);
+    char *final = xasprintf("%s/%s", s->dir, msg->id);
+    int rc = -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        *error_r = "cannot create the queue file";
+        goto out;
+    }
+    if (fs_write_all(fd, enc.data, enc.len) < 0) {
         *error_r = "cannot write the queue file";
         goto out_unlink;
     }
@@ -506,7 +529,7 @@ out:
         close(fd);
     free(tmp);
     free(final);
-    buf_deinit(&env);
+    buf_deinit(&enc);
     return rc;
 }
 

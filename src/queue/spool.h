@@ -51,6 +51,15 @@ const char *spool_dir(struct spool *s);
 /* A new unique, sortable queue id (time + counter + random), base32. */
 void spool_new_id(char id_r[SPOOL_ID_LEN + 1]);
 
+struct buf;
+/* The queue-file bytes of MSG (what spool_commit writes), appended to OUT.
+ * 0, or -1 with *error_r (bad id, envelope value or size). */
+int spool_encode(const struct spool_msg *msg, struct buf *out, const char **error_r);
+/* Decodes the queue-file bytes P (N octets) of message ID strictly, as
+ * spool_load does. 0 ok (*msg_r), -1 (*why_r names the defect). */
+int spool_decode(const char *id, const char *p, size_t n, struct spool_msg **msg_r,
+                 const char **why_r);
+
 /* Blocking (worker thread): makes MSG durable. MSG->id must be set. */
 int spool_commit(struct spool *s, const struct spool_msg *msg, const char **error_r);
 

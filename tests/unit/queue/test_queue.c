@@ -24,6 +24,7 @@
 struct spool_msg *tq_make_msg(const char *sender, const char *data, size_t len);
 void tq_add_rcpt(struct spool_msg *m, const char *address, const char *account);
 void tq_spool_tests(void);
+void tq_journal_tests(void);
 
 #define ALICE "alice@example.test"
 
@@ -384,5 +385,5 @@ static void run_queue_tests(void)
 int main(void)
 {
     log_set_stderr(0);
-    return test_run((test_fn[]){ tq_spool_tests, run_queue_tests, NULL });
+    return test_run((test_fn[]){ tq_spool_tests, tq_journal_tests, run_queue_tests, NULL });
 }

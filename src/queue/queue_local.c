@@ -1,0 +1,265 @@
+/* queue_local: delivery of journal messages (journal.h) in batches, one
+ * account at a time (queue_int.h: queue_local_add, queue_local_stop).
+ *
+ * On the queue loop every recipient of a journal message becomes a unit in
+ * its account's waiting list. Each account has at most one batch job on the
+ * worker pool; when it ends, whatever arrived meanwhile (up to
+ * LOCAL_BATCH_MAX units) goes in the next one, so a busy account gets big
+ * batches and an idle one is served at once. A job stores its messages with
+ * one store_deliver_batch call (one pack append, one fdatasync, one index
+ * transaction: store.h). An account that forwards, or a unit the store could
+ * not take, falls back to the ordinary path: once all of a message's units
+ * are back, a message with any fallback gets a round (queue_round.c), which
+ * first copies it into a queue file of its own (spool_commit), then delivers
+ * as for any queued message, idempotently by queue id. A message whose units
+ * all succeeded releases its journal record: it is finished.
+ *
+ * While in this stage a qmsg is marked in_job, so the queue's other paths
+ * leave it alone; qm->batch_left counts its units not yet back. */
+#include "queue/queue_int.h"
+#include "queue/journal.h"
+#include "auth/dir_cache.h"
+#include "auth/directory.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/worker.h"
+#include "core/xalloc.h"
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LOCAL_BATCH_MAX 256
+
+struct lunit {
+    struct lunit *next;
+    struct qmsg *qm;
+    int idx;
+};
+
+/* One account's waiting units (queue loop only). */
+struct lacct {
+    struct lacct *next;
+    char *account;
+    struct lunit *head, *tail;
+    int busy;   /* a batch job runs */
+};
+
+struct lbatch {
+    struct queue *q;
+    struct lacct *a;
+    int n;
+    struct lunit **units;
+    int *ok;    /* 1 stored (or a duplicate), 0 fall back */
+};
+
+static void batch_kick(struct queue *q, struct lacct *a);
+
+static struct lacct *lacct_get(struct queue *q, const char *account)
+{
+    for (struct lacct *a = q->lacct; a; a = a->next)
+        if (strcmp(a->account, account) == 0)
+            return a;
+    struct lacct *a = xcalloc(1, sizeof *a);
+    a->account = xstrdup(account);
+    a->next = q->lacct;
+    q->lacct = a;
+    return a;
+}
+
+static void lacct_drop_if_idle(struct queue *q, struct lacct *a)
+{
+    if (a->busy || a->head)
+        return;
+    for (struct lacct **pp = &q->lacct; *pp; pp = &(*pp)->next)
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    free(a->account);
+    free(a);
+}
+
+void queue_local_add(struct qmsg *qm)
+{
+    struct queue *q = qm->q;
+    struct spool_msg *m = qm->msg;
+    qm->in_job = 1;
+    qm->batch_left = m->nrcpt;
+    qm->batch_fallback = 0;
+    for (int i = 0; i < m->nrcpt; i++) {
+        struct lacct *a = lacct_get(q, m->rcpts[i].account);
+        struct lunit *u = xcalloc(1, sizeof *u);
+        u->qm = qm;
+        u->idx = i;
+        if (a->tail)
+            a->tail->next = u;
+        else
+            a->head = u;
+        a->tail = u;
+    }
+    for (int i = 0; i < m->nrcpt; i++)
+        batch_kick(q, lacct_get(q, m->rcpts[i].account));
+}
+
+/* ---- the job (worker) ---- */
+
+static void log_unit(const struct lunit *u, const struct store_batch_item *it)
+{
+    const struct spool_msg *m = u->qm->msg;
+    const struct spool_rcpt *r = &m->rcpts[u->idx];
+    char qa[LOG_QSIZE], qc[LOG_QSIZE];
+    log_q(qa, sizeof qa, r->address, strlen(r->address));
+    log_q(qc, sizeof qc, r->account, strlen(r->account));
+    if (it->duplicate)
+        log_info("queue", "event=duplicate-skipped queue=%s rcpt=%s account=%s uid=%u"
+                 " mailbox=INBOX", m->id, qa, qc, it->uid);
+    else
+        log_info("queue", "event=delivered queue=%s rcpt=%s account=%s uid=%u mailbox=INBOX",
+                 m->id, qa, qc, it->uid);
+}
+
+/* 1 when the account forwards (the round's forward_deliver handles it), 0
+ * not, -1 error. */
+static int account_forwards(struct queue *q, const char *account)
+{
+    const char *err = NULL;
+    struct directory *d = dir_for_thread(q->data_dir, &err);
+    if (!d)
+        return -1;
+    struct dir_forward f;
+    int g = dir_forward_get(d, account, &f);
+    if (g < 0)
+        return -1;
+    return g == 0 && f.to[0] ? 1 : 0;
+}
+
+static void batch_work(void *arg)
+{
+    struct lbatch *b = arg;
+    struct queue *q = b->q;
+    if (queue_is_stopped(q))
+        return;
+    int fw = account_forwards(q, b->a->account);
+    if (fw != 0)
+        return;   /* every unit falls back (ok[] stays 0) */
+    struct store_batch_item *items = xcalloc((size_t)b->n, sizeof *items);
+    for (int i = 0; i < b->n; i++) {
+        const struct spool_msg *m = b->units[i]->qm->msg;
+        items[i].mailbox = "INBOX";
+        items[i].queue_id = m->id;
+        items[i].data = m->data ? m->data : "";
+        items[i].len = m->len;
+        items[i].internaldate = m->arrived;
+    }
+    const char *error = "unknown";
+    int rc = store_deliver_batch(q->data_dir, b->a->account, items, b->n, &error);
+    for (int i = 0; i < b->n; i++) {
+        const struct lunit *u = b->units[i];
+        if (rc == 0 && items[i].result == 0) {
+            b->ok[i] = 1;
+            log_unit(u, &items[i]);
+            if (!items[i].duplicate) {
+                queue_stats_add(q, &q->stats.delivered_local, 1);
+                metrics_delivery(MD_LOCAL_DELIVERED);
+                if (u->qm->accepted_us)
+                    metrics_observe(MH_DELIVERY, metrics_since_s(u->qm->accepted_us));
+            }
+            continue;
+        }
+        char qc[LOG_QSIZE];
+        const char *acct = b->a->account;
+        log_warn("queue", "event=batch-delivery-failed queue=%s account=%s error=\"%s\""
+                 " hint=\"retried one by one\"", u->qm->id, log_q(qc, sizeof qc, acct, strlen(acct)),
+                 rc < 0 ? error : items[i].result == 1 ? "no such mailbox" : "store error");
+    }
+    free(items);
+}
+
+/* ---- back on the loop ---- */
+
+/* Every unit of QM is back. */
+static void local_finish(struct qmsg *qm)
+{
+    struct queue *q = qm->q;
+    if (qm->batch_fallback) {
+        qm->in_job = 0;
+        qm->fresh = 1;
+        queue_round_start(qm);   /* copies it to a queue file first */
+        return;
+    }
+    journal_release(q->journal, qm->seg);
+    qm->seg = NULL;
+    log_info("queue", "event=removed queue=%s", qm->id);
+    queue_inflight_add(q, -1);
+    queue_qmsg_drop(qm);
+}
+
+static void batch_done(void *arg)
+{
+    struct lbatch *b = arg;
+    struct queue *q = b->q;
+    int stopped = queue_is_stopped(q);
+    for (int i = 0; i < b->n; i++) {
+        struct qmsg *qm = b->units[i]->qm;
+        if (!b->ok[i])
+            qm->batch_fallback = 1;
+        free(b->units[i]);
+        if (--qm->batch_left > 0)
+            continue;
+        if (stopped)
+            queue_qmsg_drop(qm);   /* still in the journal: replayed at the next start */
+        else
+            local_finish(qm);
+    }
+    struct lacct *a = b->a;
+    a->busy = 0;
+    if (!stopped)
+        batch_kick(q, a);
+    lacct_drop_if_idle(q, a);
+    free(b->units);
+    free(b->ok);
+    free(b);
+    queue_release_ref(q);
+}
+
+static void batch_kick(struct queue *q, struct lacct *a)
+{
+    if (a->busy || !a->head)
+        return;
+    struct lbatch *b = xcalloc(1, sizeof *b);
+    b->q = q;
+    b->a = a;
+    b->units = xcalloc(LOCAL_BATCH_MAX, sizeof *b->units);
+    while (a->head && b->n < LOCAL_BATCH_MAX) {
+        struct lunit *u = a->head;
+        a->head = u->next;
+        u->next = NULL;
+        b->units[b->n++] = u;
+    }
+    if (!a->head)
+        a->tail = NULL;
+    b->ok = xcalloc((size_t)b->n, sizeof *b->ok);
+    a->busy = 1;
+    queue_ref_take(q);
+    worker_submit(q->pool, q->loop, batch_work, batch_done, b);
+}
+
+/* The queue stops: waiting units are dropped (their messages stay in the
+ * journal); running jobs finish and find the queue stopped. */
+void queue_local_stop(struct queue *q)
+{
+    for (struct lacct *a = q->lacct, *next; a; a = next) {
+        next = a->next;
+        while (a->head) {
+            struct lunit *u = a->head;
+            a->head = u->next;
+            if (--u->qm->batch_left == 0)
+                queue_qmsg_drop(u->qm);
+            free(u);
+        }
+        a->tail = NULL;
+        if (!a->busy)
+            lacct_drop_if_idle(q, a);
+    }
+}
