@@ -125,7 +125,7 @@ static int insert_apppass(struct directory *d, int64_t id, const char *name,
             dir_set_error(error_r, dir_sql_error(d, "app password create"));
         }
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ret;
 }
 
@@ -166,7 +166,7 @@ int dir_apppass_revoke(struct directory *d, const char *address, const char *nam
              dir_bind_text(st, 2, name ? name : "") == 0 && sqlite3_step(st) == SQLITE_DONE;
     if (st && !ok)
         dir_sql_error(d, "app password revoke");
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (!ok) {
         dir_set_error(error_r, d->err);
         return -1;
@@ -196,7 +196,7 @@ int dir_apppass_list(struct directory *d, const char *address,
             cb((const char *)sqlite3_column_text(st, 0), (time_t)sqlite3_column_int64(st, 1),
                (time_t)sqlite3_column_int64(st, 2), arg);
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -211,7 +211,7 @@ int dir_apppass_count(struct directory *d, const char *address)
     int n = -1;
     if (sqlite3_bind_int64(st, 1, id) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return n;
 }
 
@@ -220,7 +220,7 @@ static int touch_last_used(struct directory *d, int64_t row_id, time_t now)
     sqlite3_stmt *st = dir_prep(d, "UPDATE app_passwords SET last_used = ? WHERE id = ?");
     int ok = st && sqlite3_bind_int64(st, 1, (sqlite3_int64)now) == SQLITE_OK &&
              sqlite3_bind_int64(st, 2, row_id) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ok ? 0 : -1;
 }
 
@@ -250,7 +250,7 @@ int dir_apppass_check(struct directory *d, int64_t account_id, const char *passw
             snprintf(name_r, 128, "%s", (const char *)sqlite3_column_text(st, 1));
         }
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (rc != SQLITE_DONE)
         return -1;
     if (!match_id)

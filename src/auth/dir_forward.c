@@ -83,7 +83,7 @@ int dir_forward_get(struct directory *d, const char *address, struct dir_forward
     snprintf(f_r->to, sizeof f_r->to, "%s", to ? to : "");
     int keep = dir_forward_keep_parse((const char *)sqlite3_column_text(st, 1));
     f_r->keep = keep < 0 ? FORWARD_KEEP : (enum dir_forward_keep)keep;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return 0;
 }
 

@@ -28,8 +28,13 @@ struct directory {
 };
 
 /* ---- dir_sql.c ---- */
-/* Prepares SQL; NULL on failure with d->err set. */
+/* Prepares SQL (or takes an idle cached statement of the same text); NULL
+ * on failure with d->err set. Give it back with dir_finish. */
 sqlite3_stmt *dir_prep(struct directory *d, const char *sql);
+/* Resets ST and keeps it for the next dir_prep of its SQL (or finalizes it). */
+void dir_finish(struct directory *d, sqlite3_stmt *st);
+/* Finalizes D's statements kept by this thread (before closing D). */
+void dir_stmt_cache_drop(struct directory *d);
 /* Runs SQL without results; 0 ok, -1 with d->err set. */
 int dir_exec(struct directory *d, const char *sql);
 /* Records the connection's last error in d->err and returns d->err. */

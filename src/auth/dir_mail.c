@@ -21,7 +21,7 @@ static int find_address(struct directory *d, const char *sql, const char *key, c
     int r = dir_lookup_row(d, sql, key, "address lookup", &st);
     if (r == 1) {
         snprintf(account_r, DIR_ADDR_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
+        dir_finish(d, st);
     }
     return r;
 }
@@ -99,7 +99,7 @@ static int load_auth_row(struct directory *d, const char *addr, struct auth_row 
     snprintf(row->address, sizeof row->address, "%s", (const char *)sqlite3_column_text(st, 1));
     int n = snprintf(row->hash, sizeof row->hash, "%s", (const char *)sqlite3_column_text(st, 2));
     row->two_factor = sqlite3_column_int(st, 3);
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return n > 0 && (size_t)n < sizeof row->hash ? 1 : -1;
 }
 
@@ -203,7 +203,7 @@ static int load_send_state(struct directory *d, const char *account, time_t now,
     } else {
         dir_sql_error(d, "send usage");
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ok ? 0 : -1;
 }
 
@@ -212,7 +212,7 @@ static int prune_send_log(struct directory *d, time_t now)
     sqlite3_stmt *st = dir_prep(d, "DELETE FROM send_log WHERE time <= ?");
     int ok = st && sqlite3_bind_int64(st, 1, (sqlite3_int64)now - DIR_DAY) == SQLITE_OK &&
              sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ok ? 0 : -1;
 }
 
@@ -223,9 +223,12 @@ static int record_send(struct directory *d, int64_t id, int nrcpt, time_t now)
     int ok = st && sqlite3_bind_int64(st, 1, id) == SQLITE_OK &&
              sqlite3_bind_int64(st, 2, (sqlite3_int64)now) == SQLITE_OK &&
              sqlite3_bind_int(st, 3, nrcpt) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ok ? 0 : -1;
 }
+
+static int send_count_tx(struct directory *d, const char *account, int nrcpt, time_t now,
+                         struct dir_usage *usage_r);
 
 static int within_limits(const struct dir_usage *u, int nrcpt)
 {
@@ -233,11 +236,27 @@ static int within_limits(const struct dir_usage *u, int nrcpt)
            (long long)u->recipients + nrcpt <= (long long)u->limit_recipients;
 }
 
+/* The count is soft state: its commit is not fsync'd (synchronous=NORMAL
+ * for this one transaction; WAL mode keeps it across a crash of the server,
+ * and the next checkpoint makes it durable). A power cut may forget the
+ * last moments of sends: one fsync per submitted message would otherwise
+ * be the cost of every send. */
 int dir_send_count(struct directory *d, const char *account, int nrcpt, time_t now,
                    struct dir_usage *usage_r)
 {
     if (nrcpt < 0)
         return -1;
+    if (dir_exec(d, "PRAGMA synchronous=NORMAL") < 0)
+        return -1;
+    int ret = send_count_tx(d, account, nrcpt, now, usage_r);
+    if (dir_exec(d, "PRAGMA synchronous=FULL") < 0)
+        return -1;
+    return ret;
+}
+
+static int send_count_tx(struct directory *d, const char *account, int nrcpt, time_t now,
+                         struct dir_usage *usage_r)
+{
     if (dir_begin(d) < 0)
         return -1;
     struct send_state s;

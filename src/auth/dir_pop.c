@@ -56,7 +56,7 @@ static int update_scope(struct directory *d, int64_t id, int scope, time_t now)
              sqlite3_bind_int64(st, 3, id) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE;
     if (!ok)
         dir_sql_error(d, "pop scope");
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ok ? 0 : -1;
 }
 

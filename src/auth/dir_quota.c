@@ -109,11 +109,11 @@ int dir_account_set_quota(struct directory *d, const char *address, uint64_t byt
              dir_bind_text(st, 2, addr) == 0 && sqlite3_step(st) == SQLITE_DONE;
     if (!ok) {
         dir_set_error(error_r, dir_sql_error(d, "quota"));
-        sqlite3_finalize(st);
+        dir_finish(d, st);
         return -1;
     }
     int changed = sqlite3_changes(sqlite3_db_handle(st));
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (changed == 0) {
         dir_set_error(error_r, "no such account");
         return 1;

@@ -130,7 +130,7 @@ static int create_secret_key(struct directory *d)
              sqlite3_step(st) == SQLITE_DONE;
     if (st && !ok)
         dir_sql_error(d, "secret key");
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     OPENSSL_cleanse(key, sizeof key);
     return ok ? 0 : -1;
 }
@@ -147,7 +147,7 @@ static int load_secret_key(struct directory *d)
     } else {
         snprintf(d->err, sizeof d->err, "directory has no valid app-password key");
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ok ? 0 : -1;
 }
 
@@ -159,7 +159,7 @@ static int read_version(struct directory *d)
     if (!st)
         return -1;
     int exists = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (exists <= 0)
         return exists < 0 ? -1 : 0;
     st = dir_prep(d, "SELECT coalesce(max(version), 0) FROM schema_version");
@@ -168,7 +168,7 @@ static int read_version(struct directory *d)
     int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
     if (v < 0)
         dir_sql_error(d, "schema version");
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return v;
 }
 
@@ -182,7 +182,7 @@ static int record_version(struct directory *d, int version)
              sqlite3_step(st) == SQLITE_DONE;
     if (!ok)
         dir_sql_error(d, "schema version");
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ok ? 0 : -1;
 }
 
@@ -242,7 +242,7 @@ static int configure_connection(struct directory *d)
         return -1;
     int wal = sqlite3_step(st) == SQLITE_ROW &&
               strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (!wal) {
         snprintf(d->err, sizeof d->err, "cannot switch directory to WAL mode");
         return -1;
@@ -308,8 +308,10 @@ void dir_close(struct directory **dp)
     if (!d)
         return;
     *dp = NULL;
-    if (d->db)
+    if (d->db) {
+        dir_stmt_cache_drop(d);
         sqlite3_close_v2(d->db);
+    }
     OPENSSL_cleanse(d->key, sizeof d->key);
     free(d);
 }

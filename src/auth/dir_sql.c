@@ -14,15 +14,60 @@ const char *dir_sql_error(struct directory *d, const char *what)
     return d->err;
 }
 
+/* Prepared statements are kept for reuse (parsing the SQL was a tenth of
+ * the CPU of a submission): idle ones wait in this thread's cache, keyed by
+ * the connection and the SQL text, until the next dir_prep of the same text.
+ * dir_finish resets a statement and puts it back; dir_close finalizes the
+ * connection's cached ones (connections are used by one thread: the worker
+ * that opened it, dir_cache.h, or the CLI). */
+#define STMT_CACHE 48
+
+static __thread struct {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+} stmt_cache[STMT_CACHE];
+
 sqlite3_stmt *dir_prep(struct directory *d, const char *sql)
 {
+    for (int i = 0; i < STMT_CACHE; i++)
+        if (stmt_cache[i].db == d->db && strcmp(sqlite3_sql(stmt_cache[i].st), sql) == 0) {
+            sqlite3_stmt *st = stmt_cache[i].st;
+            stmt_cache[i].db = NULL;
+            stmt_cache[i].st = NULL;
+            return st;
+        }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
         dir_sql_error(d, "prepare");
         sqlite3_finalize(st);
         return NULL;
     }
     return st;
+}
+
+void dir_finish(struct directory *d, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    for (int i = 0; i < STMT_CACHE; i++)
+        if (!stmt_cache[i].st) {
+            stmt_cache[i].db = d->db;
+            stmt_cache[i].st = st;
+            return;
+        }
+    sqlite3_finalize(st);
+}
+
+void dir_stmt_cache_drop(struct directory *d)
+{
+    for (int i = 0; i < STMT_CACHE; i++)
+        if (stmt_cache[i].st && stmt_cache[i].db == d->db) {
+            sqlite3_finalize(stmt_cache[i].st);
+            stmt_cache[i].db = NULL;
+            stmt_cache[i].st = NULL;
+        }
 }
 
 int dir_exec(struct directory *d, const char *sql)
@@ -85,7 +130,7 @@ int dir_lookup_row(struct directory *d, const char *sql, const char *key, const 
         else
             dir_sql_error(d, what);
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ret;
 }
 
@@ -97,7 +142,7 @@ int64_t dir_account_id(struct directory *d, const char *address)
     if (r != 1)
         return r;
     int64_t id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return id;
 }
 
@@ -125,7 +170,7 @@ int dir_update_account_text(struct directory *d, int64_t id, const char *sql, co
              sqlite3_step(st) == SQLITE_DONE;
     if (!ok)
         dir_sql_error(d, what);
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ok ? 0 : -1;
 }
 

@@ -86,7 +86,7 @@ int dir_domain_add(struct directory *d, const char *domain, const char **error_r
             dir_set_error(error_r, dir_sql_error(d, "domain add"));
         }
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (ret == 0) {
         char qb[LOG_QSIZE];
         log_info("auth", "event=domain_added domain=%s", q(qb, name));
@@ -104,7 +104,7 @@ static int count_where(struct directory *d, const char *sql, const char *arg)
         n = sqlite3_column_int(st, 0);
     else
         dir_sql_error(d, "count");
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return n;
 }
 
@@ -130,7 +130,7 @@ int dir_domain_del(struct directory *d, const char *domain, const char **error_r
         sqlite3_stmt *st = dir_prep(d, "DELETE FROM domains WHERE name = ?");
         int changed = st && dir_bind_text(st, 1, name) == 0 ? step_changes(d, st, "domain del")
                                                            : -1;
-        sqlite3_finalize(st);
+        dir_finish(d, st);
         if (changed < 0) {
             dir_set_error(error_r, d->err);
         } else if (changed == 0) {
@@ -170,7 +170,7 @@ int dir_domain_list(struct directory *d, void (*cb)(const char *domain, void *ar
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         cb((const char *)sqlite3_column_text(st, 0), arg);
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -213,7 +213,7 @@ int dir_account_get(struct directory *d, const char *address, struct dir_account
     if (r != 1)
         return r == 0 ? 1 : -1;
     row_to_account(st, a_r);
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return 0;
 }
 
@@ -229,7 +229,7 @@ int dir_account_list(struct directory *d, void (*cb)(const struct dir_account *a
         row_to_account(st, &a);
         cb(&a, arg);
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -311,7 +311,7 @@ static int insert_account(struct directory *d, const char *addr, const char *has
             dir_set_error(error_r, dir_sql_error(d, "account add"));
         }
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return ret;
 }
 
@@ -356,7 +356,7 @@ int dir_account_del(struct directory *d, const char *address, const char **error
     }
     sqlite3_stmt *st = dir_prep(d, "DELETE FROM accounts WHERE address = ?");
     int changed = st && dir_bind_text(st, 1, addr) == 0 ? step_changes(d, st, "account del") : -1;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (changed < 0) {
         dir_set_error(error_r, d->err);
         return -1;
@@ -378,12 +378,12 @@ static int store_password(struct directory *d, int64_t id, const char *hash)
     sqlite3_stmt *st = dir_prep(d, "UPDATE accounts SET password_hash = ? WHERE id = ?");
     int ok = st && dir_bind_text(st, 1, hash) == 0 &&
              sqlite3_bind_int64(st, 2, id) == SQLITE_OK && step_changes(d, st, "passwd") == 1;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (ok) {
         st = dir_prep(d, "DELETE FROM app_passwords WHERE account_id = ?");
         ok = st && sqlite3_bind_int64(st, 1, id) == SQLITE_OK &&
              step_changes(d, st, "revoke app passwords") >= 0;
-        sqlite3_finalize(st);
+        dir_finish(d, st);
     }
     if (!ok) {
         dir_rollback(d);
@@ -461,7 +461,7 @@ int dir_account_set(struct directory *d, const char *address, int plan, int dail
              sqlite3_bind_int(st, 5, pop >= 0 ? pop : a.pop_enabled) == SQLITE_OK &&
              sqlite3_bind_int(st, 6, two_factor >= 0 ? two_factor : a.two_factor) == SQLITE_OK &&
              sqlite3_bind_int64(st, 7, a.id) == SQLITE_OK && step_changes(d, st, "account set") == 1;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (!ok) {
         dir_set_error(error_r, d->err);
         return -1;
@@ -539,7 +539,7 @@ int dir_alias_add(struct directory *d, const char *source, const char *target,
     } else {
         dir_set_error(error_r, d->err);
     }
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (ret == 0) {
         char qs[LOG_QSIZE], qt[LOG_QSIZE];
         log_info("auth", "event=alias_added source=%s target=%s", q(qs, src), q(qt, tgt));
@@ -556,7 +556,7 @@ int dir_alias_del(struct directory *d, const char *source, const char **error_r)
     }
     sqlite3_stmt *st = dir_prep(d, "DELETE FROM aliases WHERE source = ?");
     int changed = st && dir_bind_text(st, 1, src) == 0 ? step_changes(d, st, "alias del") : -1;
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     if (changed < 0) {
         dir_set_error(error_r, d->err);
         return -1;
@@ -582,6 +582,6 @@ int dir_alias_list(struct directory *d, void (*cb)(const char *source, const cha
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
            arg);
-    sqlite3_finalize(st);
+    dir_finish(d, st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
