@@ -140,6 +140,66 @@ static void verified_remember(const unsigned char key[32], time_t now)
     pthread_mutex_unlock(&verified.lock);
 }
 
+/* Verifications running now, by key: a second login with the same
+ * password and stored hash while the first is still in argon2id (a mail
+ * client opening several connections at once) waits for that result
+ * instead of running argon2id again. The same key means the same password
+ * and hash, so the result is the same. */
+#define INFLIGHT_SLOTS 8
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct {
+        unsigned char key[32];
+        int busy, done, result, waiters;
+    } slot[INFLIGHT_SLOTS];
+} inflight = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/* Joins a running verification of KEY (its result, 0/1/-1) or registers
+ * ours (*mine_r: the slot, or -1 when every slot is busy): -2. */
+static int inflight_join(const unsigned char key[32], int *mine_r)
+{
+    *mine_r = -1;
+    pthread_mutex_lock(&inflight.lock);
+    for (int i = 0; i < INFLIGHT_SLOTS; i++) {
+        if (!inflight.slot[i].busy || CRYPTO_memcmp(inflight.slot[i].key, key, 32) != 0)
+            continue;
+        inflight.slot[i].waiters++;
+        while (!inflight.slot[i].done)
+            pthread_cond_wait(&inflight.cond, &inflight.lock);
+        int r = inflight.slot[i].result;
+        if (--inflight.slot[i].waiters == 0)
+            inflight.slot[i].busy = 0;
+        pthread_mutex_unlock(&inflight.lock);
+        return r;
+    }
+    for (int i = 0; i < INFLIGHT_SLOTS; i++)
+        if (!inflight.slot[i].busy) {
+            memcpy(inflight.slot[i].key, key, 32);
+            inflight.slot[i].busy = 1;
+            inflight.slot[i].done = 0;
+            inflight.slot[i].waiters = 0;
+            *mine_r = i;
+            break;
+        }
+    pthread_mutex_unlock(&inflight.lock);
+    return -2;
+}
+
+static void inflight_finish(int i, int result)
+{
+    if (i < 0)
+        return;
+    pthread_mutex_lock(&inflight.lock);
+    inflight.slot[i].result = result;
+    inflight.slot[i].done = 1;
+    if (inflight.slot[i].waiters == 0)
+        inflight.slot[i].busy = 0;
+    pthread_cond_broadcast(&inflight.cond);
+    pthread_mutex_unlock(&inflight.lock);
+}
+
 int dir_passwd_verify(const char *encoded, const char *password)
 {
     unsigned char key[32];
@@ -147,15 +207,18 @@ int dir_passwd_verify(const char *encoded, const char *password)
     int keyed = verified_key(encoded, password, key) == 0;
     if (keyed && verified_recall(key, now))
         return 1;
-    int rc = argon2id_verify(encoded, password, strlen(password));
-    if (rc == ARGON2_OK) {
-        if (keyed)
-            verified_remember(key, now);
-        return 1;
+    int mine = -1;
+    if (keyed) {
+        int joined = inflight_join(key, &mine);
+        if (joined != -2)
+            return joined;
     }
-    if (rc == ARGON2_VERIFY_MISMATCH)
-        return 0;
-    return -1;
+    int rc = argon2id_verify(encoded, password, strlen(password));
+    int result = rc == ARGON2_OK ? 1 : rc == ARGON2_VERIFY_MISMATCH ? 0 : -1;
+    if (result == 1 && keyed)
+        verified_remember(key, now);
+    inflight_finish(mine, result);
+    return result;
 }
 
 /* Returns a copy of the dummy hash for the current parameters, making it
