@@ -189,7 +189,7 @@ static int load_send_state(struct directory *d, const char *account, time_t now,
     s->id = a.id;
     s->u.limit_messages = a.daily_messages;
     s->u.limit_recipients = a.daily_recipients;
-    sqlite3_stmt *st = dir_prep(d, "SELECT count(*), coalesce(sum(recipients), 0) FROM send_log"
+    sqlite3_stmt *st = dir_prep(d, "SELECT coalesce(sum(messages), 0), coalesce(sum(recipients), 0) FROM send_log"
                                    " WHERE account_id = ? AND time > ? AND time <= ?");
     if (!st)
         return -1;
@@ -218,8 +218,10 @@ static int prune_send_log(struct directory *d, time_t now)
 
 static int record_send(struct directory *d, int64_t id, int nrcpt, time_t now)
 {
-    sqlite3_stmt *st = dir_prep(d, "INSERT INTO send_log(account_id, time, recipients)"
-                                   " VALUES(?, ?, ?)");
+    sqlite3_stmt *st = dir_prep(d, "INSERT INTO send_log(account_id, time, recipients, messages)"
+                                   " VALUES(?, ?, ?, 1) ON CONFLICT(account_id, time) DO UPDATE"
+                                   " SET recipients = recipients + excluded.recipients,"
+                                   " messages = messages + 1");
     int ok = st && sqlite3_bind_int64(st, 1, id) == SQLITE_OK &&
              sqlite3_bind_int64(st, 2, (sqlite3_int64)now) == SQLITE_OK &&
              sqlite3_bind_int(st, 3, nrcpt) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE;

@@ -110,11 +110,31 @@ static const char migration_4_sql[] =
     "ALTER TABLE accounts ADD COLUMN forward_keep TEXT NOT NULL DEFAULT 'keep'"
     "  CHECK (forward_keep IN ('keep', 'mark-read', 'archive', 'delete'));";
 
+/* Version 5: the send log keeps one row per account and second with the
+ * number of messages sent in it (dir_mail.c), so that the 24-hour sum an
+ * account's every send needs reads one row per busy second instead of one
+ * per message (a newsletter of 10,000 messages read 10,000 rows per send). */
+static const char migration_5_sql[] =
+    "CREATE TABLE send_log_v5 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  time INTEGER NOT NULL,"
+    "  recipients INTEGER NOT NULL,"
+    "  messages INTEGER NOT NULL DEFAULT 1,"
+    "  UNIQUE (account_id, time));"
+    "INSERT INTO send_log_v5(account_id, time, recipients, messages)"
+    "  SELECT account_id, time, sum(recipients), count(*) FROM send_log"
+    "  GROUP BY account_id, time;"
+    "DROP TABLE send_log;"
+    "ALTER TABLE send_log_v5 RENAME TO send_log;"
+    "CREATE INDEX send_log_time ON send_log(time);";
+
 static const struct migration migrations[] = {
     { 1, migration_1_sql, create_secret_key },
     { 2, migration_2_sql, NULL },
     { 3, migration_3_sql, NULL },
     { 4, migration_4_sql, NULL },
+    { 5, migration_5_sql, NULL },
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

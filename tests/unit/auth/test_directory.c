@@ -116,14 +116,14 @@ static void test_schema_create_and_reopen(void)
         test_end();
         return;
     }
-    test_assert(dir_schema_version(d) == 4);
+    test_assert(dir_schema_version(d) == 5);
     test_assert(dir_domain_add(d, "example.com", NULL) == 0);
     dir_close(&d);
     test_assert(d == NULL);
 
     struct stat st;
     test_assert(stat(db_path(), &st) == 0 && (st.st_mode & 0777) == 0600);
-    test_assert(raw_int("SELECT count(*) FROM schema_version") == 4);
+    test_assert(raw_int("SELECT count(*) FROM schema_version") == 5);
     test_assert(raw_int("SELECT length(value) FROM secrets WHERE name = 'apppass_key'") == 32);
     long long tables = raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
     test_assert(tables == 7);
@@ -131,7 +131,7 @@ static void test_schema_create_and_reopen(void)
     size_t len1 = 0, len2 = 0;
     char *before = read_file(db_path(), &len1);
     d = open_fresh();
-    test_assert(d && dir_schema_version(d) == 4);
+    test_assert(d && dir_schema_version(d) == 5);
     test_assert(d && dir_domain_exists(d, "example.com") == 1);
     dir_close(&d);
     char *after = read_file(db_path(), &len2);
@@ -140,7 +140,7 @@ static void test_schema_create_and_reopen(void)
         test_assert_memeq(before, len1, after, len2);
     free(before);
     free(after);
-    test_assert(raw_int("SELECT count(*) FROM schema_version") == 4);
+    test_assert(raw_int("SELECT count(*) FROM schema_version") == 5);
     test_end();
 }
 
@@ -677,6 +677,9 @@ static void test_send_limits_custom(void)
     test_assert(u.recipients == 4);
     test_assert(dir_send_count(d, "bob@example.com", 1, t1, &u) == 0); /* exactly 5 */
     test_assert(u.recipients == 5 && u.messages == 2);
+    /* two sends in the same second share one row of the log */
+    test_assert(raw_int("SELECT count(*) FROM send_log WHERE time = 1700259200") == 1);
+    test_assert(raw_int("SELECT messages FROM send_log WHERE time = 1700259200") == 2);
     test_assert(dir_send_count(d, "bob@example.com", 1, t1 + 1, &u) == 1);
     test_assert(dir_send_count(d, "bob@example.com", 5, t1 + 86400, &u) == 0);
 

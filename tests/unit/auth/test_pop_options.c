@@ -82,7 +82,7 @@ void test_pop_options_migration(void)
         return;
     }
     const char *err = NULL;
-    test_assert(dir_schema_version(d) == 4);
+    test_assert(dir_schema_version(d) == 5);
     test_assert(dir_account_set(d, BOB, -1, -1, -1, 0, 1, &err) == 0);
     test_assert(dir_account_set_pop(d, BOB, POP_SCOPE_FROM_NOW, POP_AFTER_DELETE, T0, &err) ==
                 0);
@@ -106,7 +106,7 @@ void test_pop_options_migration(void)
         test_end();
         return;
     }
-    test_assert(dir_schema_version(d) == 4);
+    test_assert(dir_schema_version(d) == 5);
     struct dir_account a;
     test_assert(dir_account_get(d, BOB, &a) == 0);
     test_assert(a.plan == PLAN_BUSINESS && a.pop_enabled == 0 && a.imap_enabled == 1 &&
@@ -116,7 +116,7 @@ void test_pop_options_migration(void)
     char acct[320];
     test_assert(dir_authenticate(d, BOB, "correct horse", acct, NULL) ==
                 DIR_AUTH_APP_PASSWORD_REQUIRED);
-    test_assert(pop_raw_int("SELECT count(*) FROM schema_version") == 4);
+    test_assert(pop_raw_int("SELECT count(*) FROM schema_version") == 5);
     /* the new columns refuse values the code does not know */
     test_assert(pop_raw_exec("UPDATE accounts SET pop_scope = 'sometimes'") == -1);
     test_assert(pop_raw_exec("UPDATE accounts SET pop_after = 'shred'") == -1);
@@ -126,8 +126,8 @@ void test_pop_options_migration(void)
 
     /* reopening at the current version runs no migration */
     d = dir_open(test_tmpdir(), &err);
-    test_assert(d && dir_schema_version(d) == 4);
-    test_assert(pop_raw_int("SELECT count(*) FROM schema_version") == 4);
+    test_assert(d && dir_schema_version(d) == 5);
+    test_assert(pop_raw_int("SELECT count(*) FROM schema_version") == 5);
     dir_close(&d);
     test_end();
 }

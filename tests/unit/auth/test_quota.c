@@ -158,7 +158,7 @@ void test_quota_set_get_migration(void)
                        "ALTER TABLE accounts DROP COLUMN forward_keep;"
                        "DELETE FROM schema_version WHERE version >= 3;") == 0);
     d = q_open();
-    test_assert(d && dir_schema_version(d) == 4);
+    test_assert(d && dir_schema_version(d) == 5);
     test_assert(d && dir_account_get(d, CAROL, &a) == 0 && a.quota_bytes == 15 * GIB &&
                 a.plan == PLAN_BUSINESS);
     test_assert(q_exec("UPDATE accounts SET quota_bytes = -5") == -1);

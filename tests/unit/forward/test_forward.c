@@ -172,7 +172,7 @@ void test_dir_forward(void)
     test_assert(dir_forward_keep_parse("mark-read") == FORWARD_MARK_READ);
     test_assert(dir_forward_keep_parse("shred") == -1 && dir_forward_keep_parse(NULL) == -1);
     test_assert_streq(dir_forward_keep_name(FORWARD_ARCHIVE), "archive");
-    test_assert(dir_schema_version(d) == 4);
+    test_assert(dir_schema_version(d) == 5);
     dir_close(&d);
     test_end();
 }
