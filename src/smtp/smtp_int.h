@@ -112,6 +112,13 @@ int smtp_quota_full(struct directory *d, const char *data_dir, const char *accou
 /* End of DATA/BDAT: refuses the transaction with 552 5.2.2 when the message
  * would take a local recipient's mailbox over its quota, else CONT runs. */
 void smtp_check_quota(struct smtp_session *s, void (*cont)(struct smtp_session *s));
+/* The same check on a worker, for a job that does more (submission's final
+ * checks): 1 and the account in ACCOUNT_R when TX would take a local
+ * mailbox over its quota, else 0. smtp_refuse_over_quota answers it. */
+struct smtp_tx;
+int smtp_quota_tx_over(struct directory *d, const char *data_dir, const struct smtp_tx *tx,
+                       char *account_r, size_t account_sz);
+void smtp_refuse_over_quota(struct smtp_session *s, const char *account);
 /* Builds our Received: field into tx->data. */
 void smtp_add_received(struct smtp_session *s);
 /* Finds the next "From:" field in the header block [P, P+LEN) from *POS;

@@ -68,18 +68,36 @@ static void quota_work(struct smtp_job *j)
     }
 }
 
+int smtp_quota_tx_over(struct directory *d, const char *data_dir, const struct smtp_tx *tx,
+                       char *account_r, size_t account_sz)
+{
+    for (int i = 0; i < tx->nrcpt; i++) {
+        const char *acct = tx->rcpts[i].account;
+        if (acct && smtp_quota_full(d, data_dir, acct, tx->data.len) > 0) {
+            snprintf(account_r, account_sz, "%s", acct);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void smtp_refuse_over_quota(struct smtp_session *s, const char *account)
+{
+    char q[LOG_QSIZE];
+    log_info("smtp", "event=reject session=%s queue=%s client=%s to-account=%s"
+             " reason=over-quota result=552 command=data", s->id, s->tx->queue_id, s->peer,
+             log_q(q, sizeof q, account, strlen(account)));
+    metrics_message_rejected(s->lc.kind, MR_QUOTA);
+    smtp_reply(s, "552 5.2.2 Mailbox full");
+    smtp_tx_reset(s);
+}
+
 static void quota_done(struct smtp_job *j)
 {
     struct smtp_session *s = j->s;
     struct quota_ctx *qc = j->owned;
     if (j->result > 0) {
-        char q[LOG_QSIZE];
-        log_info("smtp", "event=reject session=%s queue=%s client=%s to-account=%s"
-                 " reason=over-quota result=552 command=data", s->id, s->tx->queue_id, s->peer,
-                 log_q(q, sizeof q, j->account, strlen(j->account)));
-        metrics_message_rejected(s->lc.kind, MR_QUOTA);
-        smtp_reply(s, "552 5.2.2 Mailbox full");
-        smtp_tx_reset(s);
+        smtp_refuse_over_quota(s, j->account);
         return;
     }
     qc->cont(s);
