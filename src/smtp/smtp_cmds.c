@@ -325,6 +325,7 @@ static void mail_accept(struct smtp_session *s, const char *from, const struct s
     snprintf(tx->from, sizeof tx->from, "%s", from);
     tx->params = *p;
     tx->rcpts = xcalloc((size_t)s->srv->cfg->max_recipients, sizeof *tx->rcpts);
+    tx->rooms = xcalloc((size_t)s->srv->cfg->max_recipients, sizeof *tx->rooms);
     spool_new_id(tx->queue_id);
     s->tx = tx;
     char q[LOG_QSIZE];
@@ -467,13 +468,17 @@ static void rcpt_work(struct smtp_job *j)
     if (srs != 0)
         j->result = srs < 0 ? (int)DIR_RCPT_NO_SUCH_USER
                   : j->result == DIR_RCPT_NOT_LOCAL ? RCPT_SRS_REMOTE : j->result;
-    if (j->result == DIR_RCPT_LOCAL && smtp_quota_full(d, j->data_dir, j->account, 0) > 0)
+    j->room = UINT64_MAX;
+    if (j->result == DIR_RCPT_LOCAL && smtp_quota_room(d, j->data_dir, j->account, &j->room) == 0 &&
+        j->room == 0)
         j->result = RCPT_MAILBOX_FULL;
 }
 
-static void rcpt_add(struct smtp_session *s, const char *addr, const char *account)
+static void rcpt_add(struct smtp_session *s, const char *addr, const char *account,
+                     uint64_t room)
 {
     struct smtp_tx *tx = s->tx;
+    tx->rooms[tx->nrcpt] = room;
     struct spool_rcpt *r = &tx->rcpts[tx->nrcpt++];
     r->address = xstrdup(addr);
     r->account = account ? xstrdup(account) : NULL;
@@ -492,7 +497,7 @@ static void rcpt_done(struct smtp_job *j)
     case DIR_RCPT_LOCAL:
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s account=%s result=250",
                  s->id, qid, s->peer, to, j->account);
-        rcpt_add(s, j->addr, j->account);
+        rcpt_add(s, j->addr, j->account, j->room);
         return;
     case RCPT_MAILBOX_FULL:
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s account=%s result=552"
@@ -503,7 +508,7 @@ static void rcpt_done(struct smtp_job *j)
     case RCPT_SRS_REMOTE:
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s result=250 route=srs",
                  s->id, qid, s->peer, to);
-        rcpt_add(s, j->addr, NULL);
+        rcpt_add(s, j->addr, NULL, UINT64_MAX);
         return;
     case DIR_RCPT_NO_SUCH_USER:
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s result=550 reason=no-such-user",
@@ -515,7 +520,7 @@ static void rcpt_done(struct smtp_job *j)
         if (s->authenticated) {
             log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s result=250 route=remote",
                      s->id, qid, s->peer, to);
-            rcpt_add(s, j->addr, NULL);
+            rcpt_add(s, j->addr, NULL, UINT64_MAX);
             return;
         }
         log_info("smtp", "event=rcpt session=%s queue=%s client=%s to=%s result=550 reason=relay-denied",

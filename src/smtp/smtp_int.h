@@ -39,6 +39,7 @@ struct smtp_tx {
     struct smtp_mail_params params;
     int nrcpt;
     struct spool_rcpt *rcpts;       /* max_recipients entries */
+    uint64_t *rooms;                /* per recipient: its mailbox's room at RCPT */
     struct buf data;                /* our Received: + content */
     size_t header_len;              /* length of our own fields in front
                                        (Received:, then DKIM-Signature:) */
@@ -103,22 +104,17 @@ void smtp_auth_response(struct smtp_session *s, const char *line, size_t len);
 void smtp_message_complete(struct smtp_session *s, int oversize, int bare);
 /* DATA/BDAT start: daily-limit check then CONT runs (on the loop). */
 void smtp_check_daily_limit(struct smtp_session *s, void (*cont)(struct smtp_session *s));
-/* quota.c: 1 when ACCOUNT's mailbox is full: at or over its quota
- * (ADDING 0), or would pass it with ADDING more bytes; 0 not (or no
- * quota), -1 directory error. Worker threads only. */
+/* quota.c: the bytes ACCOUNT's mailbox may still take before its quota (0:
+ * at or over it; UINT64_MAX: no quota, or the usage could not be read,
+ * which never blocks mail). 0, or -1 on a directory error (*room_r is then
+ * UINT64_MAX). Worker threads only. */
 struct directory;
-int smtp_quota_full(struct directory *d, const char *data_dir, const char *account,
-                    uint64_t adding);
-/* End of DATA/BDAT: refuses the transaction with 552 5.2.2 when the message
- * would take a local recipient's mailbox over its quota, else CONT runs. */
+int smtp_quota_room(struct directory *d, const char *data_dir, const char *account,
+                    uint64_t *room_r);
+/* End of DATA/BDAT, on the loop: refuses the transaction with 552 5.2.2
+ * when the message is larger than the room a local recipient's mailbox had
+ * at RCPT (tx->rooms), else CONT runs. */
 void smtp_check_quota(struct smtp_session *s, void (*cont)(struct smtp_session *s));
-/* The same check on a worker, for a job that does more (submission's final
- * checks): 1 and the account in ACCOUNT_R when TX would take a local
- * mailbox over its quota, else 0. smtp_refuse_over_quota answers it. */
-struct smtp_tx;
-int smtp_quota_tx_over(struct directory *d, const char *data_dir, const struct smtp_tx *tx,
-                       char *account_r, size_t account_sz);
-void smtp_refuse_over_quota(struct smtp_session *s, const char *account);
 /* Builds our Received: field into tx->data. */
 void smtp_add_received(struct smtp_session *s);
 /* Finds the next "From:" field in the header block [P, P+LEN) from *POS;

@@ -19,6 +19,7 @@ struct smtp_job {
     int result;
     int nrcpt;
     int dkim;                           /* final check: DKIM-sign if OK */
+    uint64_t room;                      /* RCPT: the mailbox's room (quota.c) */
     const char *error;
     void *ptr;                          /* job-specific, borrowed */
     void *owned;                        /* job-specific, free()d with the job */

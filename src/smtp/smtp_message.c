@@ -193,7 +193,7 @@ static int from_owned(struct directory *d, const char *account, const char *hdr,
 
 /* ---------------------------------------------------------------- completion */
 
-enum { FINAL_OK, FINAL_FROM_NOT_OWNED, FINAL_DAILY_LIMIT, FINAL_OVER_QUOTA, FINAL_ERROR };
+enum { FINAL_OK, FINAL_FROM_NOT_OWNED, FINAL_DAILY_LIMIT, FINAL_ERROR };
 
 static void final_work(struct smtp_job *j)
 {
@@ -201,10 +201,6 @@ static void final_work(struct smtp_job *j)
     struct directory *d = dir_for_thread(j->data_dir, &j->error);
     if (!d) {
         j->result = FINAL_ERROR;
-        return;
-    }
-    if (smtp_quota_tx_over(d, j->data_dir, tx, j->addr, sizeof j->addr) > 0) {
-        j->result = FINAL_OVER_QUOTA;
         return;
     }
     int owned = from_owned(d, j->account, tx->data.data + tx->header_len,
@@ -290,9 +286,6 @@ static void final_done(struct smtp_job *j)
     case FINAL_DAILY_LIMIT:
         refuse_daily_limit(s);
         return;
-    case FINAL_OVER_QUOTA:
-        smtp_refuse_over_quota(s, j->addr);
-        return;
     default:
         smtp_reply(s, "451 4.3.0 Temporary lookup failure, try again later");
     }
@@ -318,14 +311,11 @@ void smtp_message_complete(struct smtp_session *s, int oversize, int bare)
         smtp_tx_reset(s);
         return;
     }
-    if (s->authenticated)
-        message_accept(s);   /* its final job checks the quota first */
-    else
-        smtp_check_quota(s, message_accept);
+    smtp_check_quota(s, message_accept);
 }
 
-/* After the quota check: straight to the queue; or (authenticated) one job
- * for the quota, From: and daily-limit checks (and DKIM). */
+/* After the quota check: straight to the queue, or (submission) the From:
+ * and daily-limit checks first. */
 static void message_accept(struct smtp_session *s)
 {
     if (!s->authenticated) {

@@ -1,31 +1,32 @@
 /* smtp_quota: mail for a local account whose mailbox is full (RFC 9208
  * quota, the directory's accounts.quota_bytes; the store keeps the usage).
  *
- * RCPT TO: a local recipient whose mailbox is already at or over its quota
- * gets "552 5.2.2 Mailbox full" (smtp_cmds.c asks smtp_quota_full on the
- * worker). End of DATA/BDAT: if the message would take any local
- * recipient's mailbox over its quota, the whole transaction is refused with
- * the same reply before anything is queued (one SMTP reply covers every
- * recipient; the sending server bounces it, as for any 5xx). Once a
- * message has been answered 250 it is delivered whatever the quota, since
- * the 250 promised it. A failure to read the usage never blocks mail
- * (logged; the store's own checks still hold for IMAP). */
+ * RCPT TO: the recipient's room (its quota less its usage) is read on the
+ * worker that resolves the address (smtp_cmds.c asks smtp_quota_room); a
+ * mailbox already at or over its quota gets "552 5.2.2 Mailbox full", any
+ * other keeps its room in the transaction (tx->rooms). End of DATA/BDAT: if
+ * the message is larger than the room of any local recipient, the whole
+ * transaction is refused with the same reply before anything is queued
+ * (one SMTP reply covers every recipient; the sending server bounces it, as
+ * for any 5xx). That check runs on the loop with the room read at RCPT: no
+ * second read of the store per message (mail that arrived for the account
+ * in between is not counted: a quota is a bound on what is accepted, and
+ * once a message has been answered 250 it is delivered whatever the quota,
+ * since the 250 promised it). A failure to read the usage never blocks
+ * mail (logged; the store's own checks still hold for IMAP). */
 #include "smtp/smtp_int.h"
-#include "smtp/smtp_job.h"
-#include "auth/dir_cache.h"
 #include "auth/directory.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "core/xalloc.h"
 #include "store/store_imap.h"
 
-#include <stdio.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
-int smtp_quota_full(struct directory *d, const char *data_dir, const char *account,
-                    uint64_t adding)
+int smtp_quota_room(struct directory *d, const char *data_dir, const char *account,
+                    uint64_t *room_r)
 {
+    *room_r = UINT64_MAX;
     struct dir_account a;
     int r = dir_account_get(d, account, &a);
     if (r != 0)
@@ -39,49 +40,11 @@ int smtp_quota_full(struct directory *d, const char *data_dir, const char *accou
                  err ? err : "?");
         return 0;
     }
-    return adding == 0 ? u.bytes >= a.quota_bytes : u.bytes + adding > a.quota_bytes;
-}
-
-/* What the DATA check needs from the transaction, copied for the worker:
- * one allocation (freed with the job even if the session goes away), the
- * local accounts packed NUL-separated after the struct. */
-struct quota_ctx {
-    void (*cont)(struct smtp_session *s);
-    uint64_t len;
-    int n;
-    char accounts[];
-};
-
-static void quota_work(struct smtp_job *j)
-{
-    struct quota_ctx *qc = j->owned;
-    struct directory *d = dir_for_thread(j->data_dir, &j->error);
-    j->result = 0;
-    if (!d)
-        return;   /* the directory's own errors come later, with their replies */
-    const char *acct = qc->accounts;
-    for (int i = 0; i < qc->n && j->result == 0; i++, acct += strlen(acct) + 1) {
-        if (smtp_quota_full(d, j->data_dir, acct, qc->len) > 0) {
-            j->result = 1;
-            snprintf(j->account, sizeof j->account, "%s", acct);
-        }
-    }
-}
-
-int smtp_quota_tx_over(struct directory *d, const char *data_dir, const struct smtp_tx *tx,
-                       char *account_r, size_t account_sz)
-{
-    for (int i = 0; i < tx->nrcpt; i++) {
-        const char *acct = tx->rcpts[i].account;
-        if (acct && smtp_quota_full(d, data_dir, acct, tx->data.len) > 0) {
-            snprintf(account_r, account_sz, "%s", acct);
-            return 1;
-        }
-    }
+    *room_r = u.bytes >= a.quota_bytes ? 0 : a.quota_bytes - u.bytes;
     return 0;
 }
 
-void smtp_refuse_over_quota(struct smtp_session *s, const char *account)
+static void refuse_over_quota(struct smtp_session *s, const char *account)
 {
     char q[LOG_QSIZE];
     log_info("smtp", "event=reject session=%s queue=%s client=%s to-account=%s"
@@ -92,45 +55,14 @@ void smtp_refuse_over_quota(struct smtp_session *s, const char *account)
     smtp_tx_reset(s);
 }
 
-static void quota_done(struct smtp_job *j)
-{
-    struct smtp_session *s = j->s;
-    struct quota_ctx *qc = j->owned;
-    if (j->result > 0) {
-        smtp_refuse_over_quota(s, j->account);
-        return;
-    }
-    qc->cont(s);
-}
-
 void smtp_check_quota(struct smtp_session *s, void (*cont)(struct smtp_session *s))
 {
     struct smtp_tx *tx = s->tx;
-    size_t total = 0;
-    int n = 0;
     for (int i = 0; i < tx->nrcpt; i++) {
-        if (tx->rcpts[i].account) {
-            total += strlen(tx->rcpts[i].account) + 1;
-            n++;
+        if (tx->rcpts[i].account && tx->data.len > tx->rooms[i]) {
+            refuse_over_quota(s, tx->rcpts[i].account);
+            return;
         }
     }
-    if (n == 0) {
-        cont(s);
-        return;
-    }
-    struct quota_ctx *qc = xmalloc(sizeof *qc + total);
-    qc->cont = cont;
-    qc->len = tx->data.len;
-    qc->n = n;
-    char *p = qc->accounts;
-    for (int i = 0; i < tx->nrcpt; i++) {
-        if (tx->rcpts[i].account) {
-            size_t l = strlen(tx->rcpts[i].account) + 1;
-            memcpy(p, tx->rcpts[i].account, l);
-            p += l;
-        }
-    }
-    struct smtp_job *j = smtp_job_new(s);
-    j->owned = qc;
-    smtp_job_run(j, quota_work, quota_done);
+    cont(s);
 }

@@ -108,6 +108,7 @@ void smtp_tx_free(struct smtp_tx **txp)
         free(tx->rcpts[i].account);
     }
     free(tx->rcpts);
+    free(tx->rooms);
     buf_deinit(&tx->data);
     free(tx);
     *txp = NULL;
