@@ -94,6 +94,12 @@ static int queue(struct buf *out)
     static const char *const names[QD_COUNT] = {NULL, "pending_local", "pending_remote", "held"};
     for (int d = QD_PENDING_LOCAL; r == 0 && d < QD_COUNT; d++)
         r = buf_appendf(out, "roost_queue_depth{state=\"%s\"} %lu\n", names[d], st.depth[d]);
+    r = r ? r : header(out, "roost_queue_journal_commits_total", "counter",
+                       "Group commits (one write and one fdatasync each) of the queue journal.");
+    r = r ? r : buf_appendf(out, "roost_queue_journal_commits_total %lu\n", st.journal_commits);
+    r = r ? r : header(out, "roost_queue_journal_messages_total", "counter",
+                       "Messages made durable by those group commits.");
+    r = r ? r : buf_appendf(out, "roost_queue_journal_messages_total %lu\n", st.journal_records);
     return r;
 }
 

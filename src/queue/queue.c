@@ -324,7 +324,11 @@ void queue_stop(void)
     qctl_watch_stop(&q->ctl);
     /* Appends still waiting are committed and answered; what the journal
      * holds is replayed at the next start. */
-    journal_close(&q->journal);
+    pthread_mutex_lock(&q->lock);
+    struct journal *jn = q->journal;
+    q->journal = NULL;
+    pthread_mutex_unlock(&q->lock);
+    journal_close(&jn);
     queue_local_stop(q);
     while (it) {
         struct inbox_item *next = it->next;
@@ -879,6 +883,9 @@ void queue_get_stats(struct queue_stats *st)
         return;
     pthread_mutex_lock(&q->lock);
     *st = q->stats;
+    struct journal *j = q->journal;
+    if (j)
+        journal_stats(j, &st->journal_commits, &st->journal_records);
     pthread_mutex_unlock(&q->lock);
     queue_release(q);
 }

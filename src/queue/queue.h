@@ -49,6 +49,8 @@ enum queue_depth { QD_NONE, QD_PENDING_LOCAL, QD_PENDING_REMOTE, QD_HELD, QD_COU
 struct queue_stats {
     unsigned long accepted, delivered_local, pending_remote, failed;
     unsigned long depth[QD_COUNT];   /* messages by state; [QD_NONE] unused */
+    unsigned long journal_commits;   /* group commits (fdatasyncs) of the journal */
+    unsigned long journal_records;   /* messages those commits made durable */
 };
 void queue_get_stats(struct queue_stats *st);
 /* Number of messages currently in DATA/queue/ waiting for something. */

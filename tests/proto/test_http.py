@@ -171,6 +171,8 @@ def test_metrics_format_and_every_family(srv):
     assert t["roost_deliveries_total"] == "counter"
     assert t["roost_queue_messages"] == "gauge"
     assert t["roost_queue_recipients"] == "gauge"
+    assert t["roost_queue_journal_commits_total"] == "counter"
+    assert t["roost_queue_journal_messages_total"] == "counter"
     assert t["roost_accept_latency_seconds"] == "histogram"
     assert t["roost_delivery_latency_seconds"] == "histogram"
     for proto in ALL_LISTENERS:
@@ -261,6 +263,9 @@ def test_metrics_counters_move_with_real_clients(srv):
     assert grew("roost_messages_accepted_total", 0, protocol="smtp")
     assert grew("roost_accept_latency_seconds_count", 1)
     assert grew("roost_delivery_latency_seconds_count", 1)
+    # the local message went through the queue journal: one group commit
+    assert grew("roost_queue_journal_messages_total", 1)
+    assert grew("roost_queue_journal_commits_total", 1)
     assert value(after, "roost_accept_latency_seconds_sum") > value(
         before, "roost_accept_latency_seconds_sum")
 
