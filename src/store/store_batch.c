@@ -4,7 +4,8 @@
  * One call stores N messages of one account in one BEGIN IMMEDIATE
  * transaction: per item, the duplicate check by queue id (the deliveries
  * table, and the items before it in the batch), the mailbox, a UID and a
- * MODSEQ; then every stored message's bytes are appended to the active
+ * MODSEQ (the batch is one change: its messages in one mailbox share that
+ * mailbox's highestmodseq + 1); then every stored message's bytes are appended to the active
  * pack in one pwritev (store_pack.c), the rows inserted with prepared
  * statements reused across the items, each touched mailbox's uidnext and
  * highestmodseq saved once, the pack fdatasync'd (its directory fsync'd
@@ -177,9 +178,11 @@ static int item_place(struct batch *bt, int i)
         it->result = -1;   /* UID space exhausted: needs a new UIDVALIDITY */
         return 0;
     }
+    if (!mb->touched)
+        mb->highestmodseq++;   /* the batch is one change: one MODSEQ per mailbox */
     b->mb = m;
     it->uid = (uint32_t)mb->uidnext++;
-    b->modseq = ++mb->highestmodseq;
+    b->modseq = mb->highestmodseq;
     mb->touched = 1;
     b->store = 1;
     return 0;
