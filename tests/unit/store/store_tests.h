@@ -26,6 +26,7 @@ void test_pack_rotation_and_unlink(void);
 void test_pack_copy_then_expunge(void);
 void test_pack_crash_tail(void);
 void test_pack_migrate_v4(void);
+void test_pack_concurrent(void);
 void test_pack_timing(void);
 
 #endif

@@ -328,6 +328,7 @@ int main(void)
                                  test_pack_batch_read_back, test_pack_duplicates,
                                  test_pack_missing_mailbox, test_pack_uid_modseq,
                                  test_pack_rotation_and_unlink, test_pack_copy_then_expunge,
-                                 test_pack_crash_tail, test_pack_migrate_v4, test_pack_timing,
+                                 test_pack_crash_tail, test_pack_migrate_v4, test_pack_concurrent,
+                                 test_pack_timing,
                                  NULL });
 }

@@ -4,8 +4,9 @@
  * snapshot, the cached read); duplicates across batches and inside one; a
  * missing mailbox; UID and MODSEQ growth; rotation; unlinking a pack no row
  * uses (never the active one); COPY of a pack row; a crash tail in the
- * pack; a version-4 index of whole files migrated; and a timing of batched
- * against one-by-one delivery (printed, not asserted). */
+ * pack; a version-4 index of whole files migrated; concurrent batches,
+ * rotations and expunges; and a timing of batched against one-by-one
+ * delivery (printed, not asserted). */
 #include "store/store.h"
 #include "store/store_cached.h"
 #include "store/store_imap.h"
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -600,5 +602,130 @@ void test_pack_timing(void)
             "  %d x 4 KiB in batches of 64: %.2f s, %.0f msg/s; %d one by one: %.2f s,"
             " %.0f msg/s (ROOST_PACK_BENCH=N for more)\n",
             total, batched, total / batched, single, one, single / one);
+    test_end();
+}
+
+/* ---- concurrent batches, rotations and expunges ---- */
+
+struct conc {
+    const char *dir;
+    int id;
+    int failures;
+    int stop;   /* the expunger runs until the deliverers are done */
+};
+
+static void *conc_deliver(void *arg)
+{
+    struct conc *c = arg;
+    char body[200];
+    for (int b = 0; b < 12; b++) {
+        struct store_batch_item it[16];
+        char qid[16][32];
+        for (int i = 0; i < 16; i++) {
+            snprintf(qid[i], sizeof qid[i], "C%d-%d-%d", c->id, b, i);
+            it[i] = (struct store_batch_item){ .mailbox = "INBOX", .queue_id = qid[i],
+                                               .data = body, .len = sizeof body };
+        }
+        memset(body, 'A' + c->id, sizeof body);
+        const char *err = NULL;
+        if (store_deliver_batch(c->dir, ACCT, it, 16, &err) != 0)
+            c->failures++;
+        for (int i = 0; i < 16; i++)
+            if (it[i].result != 0 || it[i].duplicate)
+                c->failures++;
+    }
+    return NULL;
+}
+
+static void *conc_expunge(void *arg)
+{
+    struct conc *c = arg;
+    uint32_t next = 1;
+    while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+        uint32_t uids[5];
+        for (int i = 0; i < 5; i++)
+            uids[i] = next + (uint32_t)i * 2;   /* every other UID of a window */
+        next += 10;
+        const char *err = NULL;
+        if (store_expunge(c->dir, ACCT, "INBOX", uids, 5, &err) != 0)
+            c->failures++;
+        if (next > 600)
+            next = 1;
+    }
+    return NULL;
+}
+
+void test_pack_concurrent(void)
+{
+    test_begin("pack: concurrent batches, rotations and expunges keep every row readable");
+    const char *dir = test_tmpdir();
+    store_pack_limit_set(3000);
+    struct conc d[3], x = { dir, 9, 0, 0 };
+    pthread_t th[3], tx;
+    uint32_t uid;
+    int dup;
+    const char *err = NULL;
+    test_assert(store_deliver(dir, ACCT, "INBOX", NULL, "first", 5, 0, &uid, &dup, &err) == 0);
+    test_assert(pthread_create(&tx, NULL, conc_expunge, &x) == 0);
+    for (int i = 0; i < 3; i++) {
+        d[i] = (struct conc){ dir, i, 0, 0 };
+        test_assert(pthread_create(&th[i], NULL, conc_deliver, &d[i]) == 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        test_assert(d[i].failures == 0);
+    }
+    __atomic_store_n(&x.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(tx, NULL);
+    test_assert(x.failures == 0);
+    store_pack_limit_set(0);
+    test_assert(ix_int(dir, "SELECT count(*) FROM deliveries") == 3 * 12 * 16);
+    test_assert(ix_int(dir, "SELECT active FROM pack_state") > 3);
+
+    /* every row reads back; the packs on disk are exactly those rows use,
+     * plus the active one */
+    char *path = xasprintf("%s/mail/%s/index.sqlite", dir, ACCT);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+    test_assert(sqlite3_prepare_v2(db, "SELECT uid, size FROM messages ORDER BY uid", -1, &st,
+                                   NULL) == SQLITE_OK);
+    int rows = 0, bad = 0;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        char *data = NULL;
+        size_t len = 0;
+        uint32_t u = (uint32_t)sqlite3_column_int64(st, 0);
+        if (store_read(dir, ACCT, "INBOX", u, &data, &len) != 0 ||
+            len != (size_t)sqlite3_column_int64(st, 1))
+            bad++;
+        else if (u > 1 && (len != 200 || data[0] < 'A' || data[0] > 'C' ||
+                           strspn(data, (char[]){ data[0], '\0' }) != len))
+            bad++;   /* one deliverer's bytes, whole */
+        free(data);
+        rows++;
+    }
+    sqlite3_finalize(st);
+    test_assert(rows > 0 && bad == 0);
+    long long active = ix_int(dir, "SELECT active FROM pack_state");
+    int stray = 0, missing = 0;
+    for (long long seq = 1; seq <= active + 1; seq++) {
+        char name[64];
+        snprintf(name, sizeof name, "msg/pack/%016llx", seq);
+        test_assert(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages WHERE file = ?", -1,
+                                       &st, NULL) == SQLITE_OK);
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        long long used = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+        sqlite3_finalize(st);
+        char *p = pack_path(dir, (int)seq);
+        int on_disk = exists(p);
+        free(p);
+        if (on_disk && used == 0 && seq != active)
+            stray++;
+        if (!on_disk && (used > 0 || seq == active))
+            missing++;
+    }
+    test_assert(stray == 0 && missing == 0);
+    sqlite3_close(db);
+    free(path);
     test_end();
 }
