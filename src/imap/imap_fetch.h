@@ -23,9 +23,9 @@ struct mime_msg;
 struct imap_msg_ctx {
     uint32_t seq;
     const struct store_fmsg *row;
-    char *data;                 /* the message file (malloc'd or mmap'd) */
+    char *data;                 /* the message (map.data) */
     size_t len;
-    int mapped;
+    struct store_msg_map map;
     struct mime_msg *mime;
     struct mime_msg *hdr;       /* the index's cached header block, parsed */
 };

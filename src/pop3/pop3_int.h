@@ -38,6 +38,8 @@ struct pop3_retr {
     int is_top;
     int fd;                 /* -1 until the first job opened the file */
     char path[4096];
+    int64_t offset;         /* in the pack PATH, or STORE_WHOLE_FILE */
+    size_t left;            /* bytes still to read (a pack: SIZE from OFFSET) */
     size_t size;            /* for "+OK N octets" */
     int started;            /* "+OK" written */
     int eof;                /* the terminator is in OUT */

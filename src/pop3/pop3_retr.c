@@ -1,6 +1,7 @@
 /* pop3_retr: streams a message for RETR and TOP (RFC 1939 7, 11) without
  * loading it into memory. Each worker job opens the message file (first
- * job), reads up to POP3_RETR_CHUNK bytes, and runs them through the
+ * job: store_msg_open, a whole file or the message's range of a pack),
+ * reads up to POP3_RETR_CHUNK bytes, and runs them through the
  * stuffer (pop3_parse.h: byte-stuffing, CRLF, TOP's cut, the final "."),
  * so the loop only writes. The next chunk is read only once the output
  * holds less than POP3_OUTPUT_LOW_WATER (backpressure: a client that reads
@@ -44,25 +45,35 @@ void pop3_retr_free(struct pop3_retr **rp)
     *rp = NULL;
 }
 
-/* Fills r->in with up to POP3_RETR_CHUNK bytes. Returns the count, 0 at
- * the end of the file, -1 with r->error set. */
+/* Fills r->in with up to POP3_RETR_CHUNK bytes of the message (a whole
+ * file to its end, a pack's range to its last byte). Returns the count, 0
+ * at the end, -1 with r->error set. */
 static ssize_t read_chunk(struct pop3_retr *r)
 {
     size_t have = 0;
-    while (have < POP3_RETR_CHUNK) {
-        ssize_t n = read(r->fd, r->in + have, POP3_RETR_CHUNK - have);
+    int whole = r->left == SIZE_MAX;
+    size_t want = r->left < POP3_RETR_CHUNK ? r->left : POP3_RETR_CHUNK;
+    while (have < want) {
+        ssize_t n = pread(r->fd, r->in + have, want - have, (off_t)r->offset);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             r->error = errno;
             return -1;
         }
-        if (n == 0) {
-            r->eof = 1;
+        if (n == 0)
             break;
-        }
         have += (size_t)n;
+        r->offset += n;
+        if (!whole)
+            r->left -= (size_t)n;
     }
+    if (have < want && !whole) {
+        r->error = EIO;   /* the pack is shorter than its row says */
+        return -1;
+    }
+    if (r->left == 0 || have < want)
+        r->eof = 1;
     return (ssize_t)have;
 }
 
@@ -71,10 +82,17 @@ static void chunk_work(struct pop3_job *j)
     struct pop3_retr *r = j->retr;
     r->outlen = 0;
     if (r->fd < 0) {
-        r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+        size_t len;
+        r->fd = store_msg_open(r->path, r->offset, r->size, SIZE_MAX, &len);
         if (r->fd < 0) {
             r->error = errno;
             return;
+        }
+        if (r->offset == STORE_WHOLE_FILE) {
+            r->offset = 0;
+            r->left = SIZE_MAX;   /* to the end of the file, as it always was */
+        } else {
+            r->left = len;
         }
     }
     ssize_t n = read_chunk(r);
@@ -156,7 +174,7 @@ static int retr_inline(struct pop3_session *s, const struct store_pop_msg *m, in
 {
     if (m->size > POP3_RETR_CHUNK)
         return -1;
-    ssize_t n = store_read_cached(m->path, s->retr_in, POP3_RETR_CHUNK);
+    ssize_t n = store_read_cached(m->path, m->offset, m->size, s->retr_in, POP3_RETR_CHUNK);
     if (n < 0)
         return -1;
     char *out = s->retr_out;
@@ -191,6 +209,7 @@ void pop3_retr_start(struct pop3_session *s, int msgno, int is_top, unsigned lon
     r->fd = -1;
     r->size = m->size;
     snprintf(r->path, sizeof r->path, "%s", m->path);
+    r->offset = m->offset;
     pop3_stuffer_init(&r->st, is_top, lines);
     r->in = s->retr_in;
     r->out = s->retr_out;

@@ -1,17 +1,17 @@
-/* store: delivering into an account's mailboxes and reading them back
- * (store.h: store_deliver, store_list, store_mailbox_status, store_read,
- * store_list_mailboxes).
- *
- * Owns the message files under DATA/mail/<account>/msg/ (one immutable file
- * per message, written through msg/tmp/) and the rows a delivery adds to the
- * index. The index itself (index.sqlite: opening it, the directories, the
+/* store: reading an account's mailboxes back (store.h: store_list,
+ * store_mailbox_status, store_read, store_list_mailboxes) and the whole
+ * message files under DATA/mail/<account>/msg/ (one immutable file per
+ * message, written through msg/tmp/: APPEND, COPY's links). Delivery
+ * (store_deliver, store_deliver_batch) is store_batch.c, into pack files
+ * (store_pack.c). The index itself (index.sqlite: opening it, the directories, the
  * schema and its migrations, the default mailboxes, mailbox lookup) belongs
  * to store_index.c (store_int.h); changes to stored messages are in
  * store_change.c, the POP3 maildrop in store_pop.c.
  *
  * The index is the truth: a message exists when the index says so; a file
  * in msg/ that no index row names is an orphan left by a crash between the
- * rename and the index commit, and is ignored.
+ * rename and the index commit, and is ignored (so are pack bytes no row
+ * names).
  *
  * Invariants: UIDs in a mailbox only grow (uidnext is bumped in the same
  * transaction that inserts the message and is never lowered); every change
@@ -44,29 +44,10 @@
 #define STORE_MAX_MESSAGE_FILE (1024u * 1024 * 1024)
 
 static int db_open_read(const char *data_dir, const char *account, struct store_ix *s);
-static int step_done(sqlite3_stmt **stp);
-static int delivery_lookup(sqlite3 *db, const char *queue_id, uint32_t *uid_r);
-static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
-                        const char *file, size_t len, time_t internaldate,
-                        const struct store_cached *cache, uint32_t *uid_r, int *duplicate_r,
-                        int *committed_unknown_r);
-static int message_lookup(struct store_ix *s, const char *mailbox, uint32_t uid, char **file_r);
-static void message_file_remove(struct store_ix *s, const char *file);
-static int read_whole_file(const char *path, char **data_r, size_t *len_r);
+static int message_lookup(struct store_ix *s, const char *mailbox, uint32_t uid, char **file_r,
+                          int64_t *offset_r, size_t *size_r);
 
 /* ---- lookups ---- */
-
-/* Runs the statement *STP (one that returns no rows), then finalizes it and
- * sets *STP to NULL. -1 if it did not finish: *STP is left to the caller,
- * so sqlite3_errmsg still tells why. */
-static int step_done(sqlite3_stmt **stp)
-{
-    if (sqlite3_step(*stp) != SQLITE_DONE)
-        return -1;
-    sqlite3_finalize(*stp);
-    *stp = NULL;
-    return 0;
-}
 
 /* store_ix_open for the read side: never creates; the error text is not wanted. */
 static int db_open_read(const char *data_dir, const char *account, struct store_ix *s)
@@ -75,35 +56,26 @@ static int db_open_read(const char *data_dir, const char *account, struct store_
     return store_ix_open(data_dir, account, 0, s, &error);
 }
 
-/* 0 delivered before (uid set), 1 not, -1 error. */
-static int delivery_lookup(sqlite3 *db, const char *queue_id, uint32_t *uid_r)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT uid FROM deliveries WHERE queue_id = ?", -1, &st,
-                           NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(st, 1, queue_id, -1, SQLITE_STATIC);
-    int rc = store_ix_step(st);
-    if (rc == 0)
-        *uid_r = (uint32_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* 0 found (*file_r malloc'd, relative to root), 1 none, -1 error. */
-static int message_lookup(struct store_ix *s, const char *mailbox, uint32_t uid, char **file_r)
+/* 0 found (*file_r malloc'd, relative to root; the offset in it, or
+ * STORE_WHOLE_FILE, and the size), 1 none, -1 error. */
+static int message_lookup(struct store_ix *s, const char *mailbox, uint32_t uid, char **file_r,
+                          int64_t *offset_r, size_t *size_r)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT m.file FROM messages m JOIN mailboxes b ON b.id ="
-                           " m.mailbox_id WHERE b.name = ? AND m.uid = ?",
+                           "SELECT m.file, m.offset, m.size FROM messages m JOIN mailboxes b"
+                           " ON b.id = m.mailbox_id WHERE b.name = ? AND m.uid = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, store_mailbox_canonical(mailbox), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, uid);
     int rc = store_ix_step(st);
-    if (rc == 0)
+    if (rc == 0) {
         *file_r = xstrdup((const char *)sqlite3_column_text(st, 0));
+        *offset_r = sqlite3_column_type(st, 1) == SQLITE_NULL ? STORE_WHOLE_FILE
+                                                              : sqlite3_column_int64(st, 1);
+        *size_r = (size_t)sqlite3_column_int64(st, 2);
+    }
     sqlite3_finalize(st);
     return rc;
 }
@@ -156,179 +128,13 @@ out:
     return rc;
 }
 
-/* Removes FILE (relative to the account root), best effort. */
-static void message_file_remove(struct store_ix *s, const char *file)
-{
-    char *path = xasprintf("%s/%s", s->root, file);
-    unlink(path);
-    free(path);
-}
-
-/* One transaction: the message row, the delivery row, uidnext and
- * highestmodseq. Returns 0 and sets *uid_r, or sets *duplicate_r when the
- * queue id won a race with us. *committed_unknown_r is set when COMMIT
- * itself failed (the file must then stay: the row may exist). */
-static int index_insert(struct store_ix *s, int64_t mbox, const char *queue_id,
-                        const char *file, size_t len, time_t internaldate,
-                        const struct store_cached *cache, uint32_t *uid_r, int *duplicate_r,
-                        int *committed_unknown_r)
-{
-    sqlite3 *db = s->db;
-    sqlite3_stmt *st = NULL;
-    int64_t uid, modseq;
-    if (store_ix_exec(db, "BEGIN IMMEDIATE") < 0)
-        return -1;
-    if (queue_id) {
-        int d = delivery_lookup(db, queue_id, uid_r);
-        if (d < 0)
-            goto fail;
-        if (d == 0) {
-            *duplicate_r = 1;
-            store_ix_exec(db, "ROLLBACK");
-            return 0;
-        }
-    }
-    if (sqlite3_prepare_v2(db, "SELECT uidnext, highestmodseq FROM mailboxes WHERE id = ?", -1,
-                           &st, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_int64(st, 1, mbox);
-    if (sqlite3_step(st) != SQLITE_ROW)
-        goto fail;
-    uid = sqlite3_column_int64(st, 0);
-    modseq = sqlite3_column_int64(st, 1) + 1;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (uid < 1 || uid >= UINT32_MAX)
-        goto fail;   /* UID space exhausted: needs a new UIDVALIDITY */
-
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO messages(mailbox_id, uid, file, size, internaldate,"
-                           " modseq, flags, queue_id, envelope, bodystructure, header)"
-                           " VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_int64(st, 1, mbox);
-    sqlite3_bind_int64(st, 2, uid);
-    sqlite3_bind_text(st, 3, file, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)len);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)internaldate);
-    sqlite3_bind_int64(st, 6, modseq);
-    if (queue_id)
-        sqlite3_bind_text(st, 7, queue_id, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 7);
-    sqlite3_bind_text(st, 8, cache->envelope, -1, SQLITE_STATIC);        /* NULL: NULL */
-    sqlite3_bind_text(st, 9, cache->bodystructure, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 10, cache->header, (int)cache->header_len, SQLITE_STATIC);
-    if (step_done(&st) < 0)
-        goto fail;
-
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_int64(st, 1, uid + 1);
-    sqlite3_bind_int64(st, 2, modseq);
-    sqlite3_bind_int64(st, 3, mbox);
-    if (step_done(&st) < 0)
-        goto fail;
-
-    if (queue_id) {
-        if (sqlite3_prepare_v2(db,
-                               "INSERT INTO deliveries(queue_id, mailbox_id, uid)"
-                               " VALUES (?, ?, ?)",
-                               -1, &st, NULL) != SQLITE_OK)
-            goto fail;
-        sqlite3_bind_text(st, 1, queue_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, mbox);
-        sqlite3_bind_int64(st, 3, uid);
-        if (step_done(&st) < 0)
-            goto fail;
-    }
-    if (store_ix_exec(db, "COMMIT") < 0) {
-        *committed_unknown_r = 1;
-        goto fail;
-    }
-    *uid_r = (uint32_t)uid;
-    return 0;
-fail:
-    log_error("store", "event=index-failed error=\"%s\"", sqlite3_errmsg(db));
-    if (st)
-        sqlite3_finalize(st);
-    if (!sqlite3_get_autocommit(db))
-        store_ix_exec(db, "ROLLBACK");
-    return -1;
-}
-
-int store_deliver(const char *data_dir, const char *account, const char *mailbox,
-                  const char *queue_id, const char *data, size_t len, time_t internaldate,
-                  uint32_t *uid_r, int *duplicate_r, const char **error_r)
-{
-    struct store_ix s;
-    *duplicate_r = 0;
-    *uid_r = 0;
-    if (queue_id && !*queue_id)
-        queue_id = NULL;
-    if (!mailbox || (!data && len > 0)) {
-        *error_r = "bad arguments";
-        return -1;
-    }
-    if (store_ix_open(data_dir, account, 1, &s, error_r) != 0)
-        return -1;
-    int rc = -1;
-    int64_t mbox;
-    if (queue_id) {
-        int d = delivery_lookup(s.db, queue_id, uid_r);
-        if (d < 0) {
-            *error_r = "cannot read the mailbox index";
-            goto out;
-        }
-        if (d == 0) {
-            *duplicate_r = 1;
-            rc = 0;
-            goto out;
-        }
-    }
-    int m = store_ix_mailbox(s.db, mailbox, &mbox);
-    if (m != 0) {
-        *error_r = m > 0 ? "no such mailbox" : "cannot read the mailbox index";
-        goto out;
-    }
-    char name[96];
-    store_file_name(name, sizeof name);
-    if (store_file_write(&s, name, data ? data : "", len, error_r) < 0)
-        goto out;
-    char *file = xasprintf("msg/%s", name);
-    int unknown = 0;
-    struct store_cached cache;
-    store_structure_compute(data ? data : "", len, &cache);
-    int ins = index_insert(&s, mbox, queue_id, file, len, internaldate, &cache, uid_r,
-                           duplicate_r, &unknown);
-    store_cached_free(&cache);
-    if (ins < 0) {
-        *error_r = "cannot update the mailbox index";
-        if (!unknown)
-            message_file_remove(&s, file);
-    } else {
-        if (*duplicate_r)
-            message_file_remove(&s, file);
-        else
-            notify_mailbox_changed(account);
-        rc = 0;
-    }
-    free(file);
-out:
-    store_ix_close(&s);
-    return rc;
-}
-
 void store_files_unlink(const struct store_ix *s, char *const *files, size_t n)
 {
-    int removed = 0;
+    int removed = 0, packs = 0;
     for (size_t i = 0; i < n; i++) {
         char *path = xasprintf("%s/%s", s->root, files[i]);
         if (unlink(path) == 0)
-            removed++;
+            store_pack_is(files[i]) ? packs++ : removed++;
         else if (errno != ENOENT)
             log_warn("store", "event=unlink-failed file=%s error=\"%s\"", files[i],
                      strerror(errno));
@@ -336,6 +142,8 @@ void store_files_unlink(const struct store_ix *s, char *const *files, size_t n)
     }
     if (removed > 0 && fs_fsync_dir_path(s->msg_dir) < 0)
         log_warn("store", "event=fsync-failed dir=msg error=\"%s\"", strerror(errno));
+    if (packs > 0 && fs_fsync_dir_path(s->pack_dir) < 0)
+        log_warn("store", "event=fsync-failed dir=msg/pack error=\"%s\"", strerror(errno));
 }
 
 /* ---- read side ---- */
@@ -354,8 +162,8 @@ int store_list(const char *data_dir, const char *account, const char *mailbox,
         goto out;
     rc = -1;
     if (sqlite3_prepare_v2(s.db,
-                           "SELECT uid, file, size, internaldate, modseq, flags, queue_id"
-                           " FROM messages WHERE mailbox_id = ? ORDER BY uid",
+                           "SELECT uid, file, size, internaldate, modseq, flags, queue_id,"
+                           " offset FROM messages WHERE mailbox_id = ? ORDER BY uid",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, mbox);
@@ -373,6 +181,8 @@ int store_list(const char *data_dir, const char *account, const char *mailbox,
         snprintf(info->flags, sizeof info->flags, "%s", flags ? flags : "");
         snprintf(info->queue_id, sizeof info->queue_id, "%s", qid ? qid : "");
         snprintf(info->path, sizeof info->path, "%s/%s", s.root, file ? file : "");
+        info->offset = sqlite3_column_type(st, 7) == SQLITE_NULL ? STORE_WHOLE_FILE
+                                                                 : sqlite3_column_int64(st, 7);
         cb(info, arg);
     }
     free(info);
@@ -437,31 +247,6 @@ out:
     return rc;
 }
 
-static int read_whole_file(const char *path, char **data_r, size_t *len_r)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size > STORE_MAX_MESSAGE_FILE) {
-        close(fd);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size, got;
-    char *data = xmalloc(size + 1);
-    if (fs_read_full(fd, data, size, &got) < 0 || got != size) {
-        free(data);
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    data[got] = '\0';
-    *data_r = data;
-    *len_r = got;
-    return 0;
-}
-
 int store_read(const char *data_dir, const char *account, const char *mailbox, uint32_t uid,
                char **data_r, size_t *len_r)
 {
@@ -470,10 +255,12 @@ int store_read(const char *data_dir, const char *account, const char *mailbox, u
     if (rc != 0)
         return rc;
     char *file = NULL;
-    rc = message_lookup(&s, mailbox, uid, &file);
+    int64_t offset = STORE_WHOLE_FILE;
+    size_t size = 0;
+    rc = message_lookup(&s, mailbox, uid, &file, &offset, &size);
     if (rc == 0) {
         char *path = xasprintf("%s/%s", s.root, file);
-        if (read_whole_file(path, data_r, len_r) < 0) {
+        if (store_msg_read(path, offset, size, STORE_MAX_MESSAGE_FILE, data_r, len_r) < 0) {
             log_error("store", "event=message-file-unreadable file=%s error=\"%s\"", file,
                       strerror(errno));
             rc = -1;

@@ -1,8 +1,10 @@
 /* store: an account's mailboxes, in DATA/mail/<account>/: an index
  * (index.sqlite: mailboxes with UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ; messages
  * with UID, flags, keywords, internal date, size, MODSEQ, the queue id they
- * came from, and columns for cached ENVELOPE/BODYSTRUCTURE) plus one file per
- * message under msg/.
+ * came from, and columns for cached ENVELOPE/BODYSTRUCTURE) plus the message
+ * bytes: delivered mail in append-only pack files under msg/pack/, APPENDed
+ * and older mail one file per message under msg/ (store_msgfile.h reads
+ * either).
  *
  * All calls block on disk and SQLite: worker threads only. Each call opens
  * what it needs; concurrent calls for one account are serialised by SQLite
@@ -15,6 +17,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "store/store_msgfile.h"
+
 struct store_msg_info {
     uint32_t uid;
     size_t size;
@@ -22,7 +26,8 @@ struct store_msg_info {
     uint64_t modseq;
     char flags[256];        /* space-separated, e.g. "\\Seen \\Flagged" */
     char queue_id[64];      /* "" when not from the queue (APPEND) */
-    char path[4096];        /* the message file */
+    char path[4096];        /* the message file (whole, or the pack) */
+    int64_t offset;         /* in the pack; STORE_WHOLE_FILE (-1): a whole file */
 };
 
 /* Delivers DATA into MAILBOX of ACCOUNT. Idempotent per (account, queue id):
@@ -47,6 +52,29 @@ int store_deliver_batch(const char *data_dir, const char *account,
 int store_deliver(const char *data_dir, const char *account, const char *mailbox,
                   const char *queue_id, const char *data, size_t len, time_t internaldate,
                   uint32_t *uid_r, int *duplicate_r, const char **error_r);
+
+/* One message of a batch delivery. */
+struct store_batch_item {
+    const char *mailbox;      /* "INBOX" usually */
+    const char *queue_id;     /* idempotency key (deliveries table), may be NULL */
+    const char *data;
+    size_t len;
+    time_t internaldate;
+    const char *flags;        /* e.g. "\\Seen" or "" or NULL */
+    uint32_t uid;             /* out */
+    int duplicate;            /* out: queue_id delivered before (not stored again) */
+    int result;               /* out: 0 stored (or duplicate), 1 no such mailbox, -1 error */
+};
+/* Delivers the N ITEMS into ACCOUNT's mailboxes in one transaction: the
+ * bytes appended to the account's active pack file and fdatasync'd, then
+ * the index COMMIT (synchronous=FULL). Idempotent per queue id, also inside
+ * one batch (the same queue id twice is stored once; the second is a
+ * duplicate with the first's UID). The quota is not checked. Returns 0 when
+ * the transaction committed (each item's result says what happened to it),
+ * -1 when nothing was stored (*error_r set; retry them all later).
+ * Blocking: worker threads only. */
+int store_deliver_batch(const char *data_dir, const char *account,
+                        struct store_batch_item *items, int n, const char **error_r);
 
 /* Lists the messages of MAILBOX in UID order. 0 ok, 1 no such mailbox or
  * account store, -1 error. */
@@ -90,6 +118,7 @@ struct store_pop_msg {
     time_t internaldate;
     int seen;               /* has \Seen */
     char *path;             /* the message file (owned by the snapshot) */
+    int64_t offset;         /* in the pack PATH; STORE_WHOLE_FILE: PATH is the message */
 };
 /* Locks ACCOUNT's maildrop (creating the account's store and INBOX when it
  * has none yet) and snapshots the INBOX messages whose internal date is at

@@ -76,7 +76,6 @@ static void change_reset_all(struct change *c);
 static void change_finish(struct change *c);
 static int vanished_record(struct change *c, uint32_t uid);
 static int expunge_one(struct change *c, uint32_t uid, struct file_list *fl);
-static void files_unlink(const struct store_ix *ix, const struct file_list *fl);
 static void file_list_free(struct file_list *fl);
 static int flag_add_one(struct change *c, uint32_t uid, const char *flag,
                         const char **error_r);
@@ -300,24 +299,6 @@ static int expunge_one(struct change *c, uint32_t uid, struct file_list *fl)
     return step == SQLITE_DONE ? 0 : -1;
 }
 
-/* After the COMMIT: the files go, then msg/ is fsync'd. Best effort: a file
- * left behind is an orphan that no index row names. */
-static void files_unlink(const struct store_ix *ix, const struct file_list *fl)
-{
-    int removed = 0;
-    for (size_t i = 0; i < fl->n; i++) {
-        char *path = xasprintf("%s/%s", ix->root, fl->names[i]);
-        if (unlink(path) == 0)
-            removed++;
-        else if (errno != ENOENT)
-            log_warn("store", "event=unlink-failed file=%s error=\"%s\"", fl->names[i],
-                     strerror(errno));
-        free(path);
-    }
-    if (removed > 0 && fs_fsync_dir_path(ix->msg_dir) < 0)
-        log_warn("store", "event=fsync-failed dir=msg error=\"%s\"", strerror(errno));
-}
-
 int store_expunge(const char *data_dir, const char *account, const char *mailbox,
                   const uint32_t *uids, int n, const char **error_r)
 {
@@ -339,13 +320,21 @@ int store_expunge(const char *data_dir, const char *account, const char *mailbox
             goto out;
         }
     }
+    size_t count = fl.n;
+    if (store_pack_filter(c.ix.db, fl.names, &fl.n) < 0) {
+        log_error("store", "event=index-failed op=expunge error=\"%s\"",
+                  sqlite3_errmsg(c.ix.db));
+        *error_r = "cannot read the mailbox index";
+        change_abort(&c);
+        goto out;
+    }
     if (change_commit(&c, error_r) < 0)
         goto out;
-    files_unlink(&c.ix, &fl);
+    store_files_unlink(&c.ix, fl.names, fl.n);
     char qb[LOG_QSIZE];
-    if (fl.n > 0) {
+    if (count > 0) {
         log_info("store", "event=expunge mailbox=%s count=%zu modseq=%" PRId64,
-                 qa(qb, sizeof qb, mailbox), fl.n, c.modseq);
+                 qa(qb, sizeof qb, mailbox), count, c.modseq);
         notify_mailbox_changed(account);
     }
     change_finish(&c);

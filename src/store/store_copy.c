@@ -1,11 +1,13 @@
 /* store_copy: IMAP COPY and MOVE (store_imap.h: store_copy; RFC 4315
  * COPYUID, RFC 6851 MOVE).
  *
- * One BEGIN IMMEDIATE transaction. COPY gives each copy its own file: a
- * hard link (messages are never modified) under a new name in msg/, so
- * expunging one copy unlinks only its own name and the other's data stays;
- * the links are made and msg/ fsync'd before the COMMIT, and removed again
- * if the transaction fails. MOVE re-homes the rows (new UIDs in TO, the
+ * One BEGIN IMMEDIATE transaction. COPY gives each copy of a whole-file
+ * message its own file: a hard link (messages are never modified) under a
+ * new name in msg/, so expunging one copy unlinks only its own name and the
+ * other's data stays; the links are made and msg/ fsync'd before the
+ * COMMIT, and removed again if the transaction fails. A copy of a message
+ * in a pack is a row naming the same pack and offset (the pack stays while
+ * any row names it: store_pack.c). MOVE re-homes the rows (new UIDs in TO, the
  * file and the deliveries row follow) and records the old UIDs in FROM's
  * `vanished`. The target's messages get its HIGHESTMODSEQ + 1, the source's
  * vanished rows the source's. Quota (COPY only) is checked in the
@@ -27,7 +29,9 @@ struct copy_row {
     uint32_t uid;
     int64_t size, internaldate;
     char *file, *flags, *envelope, *bodystructure;
-    char *newfile;      /* COPY: the link made for it */
+    int64_t offset;     /* in the pack FILE; STORE_WHOLE_FILE: a whole file */
+    char *newfile;      /* COPY: the link made for it, or the same pack */
+    int linked;         /* NEWFILE is a new link (removed if the COPY fails) */
 };
 
 struct copy_job {
@@ -51,7 +55,7 @@ static int copy_collect(struct copy_job *j, const uint32_t *uids, uint32_t n,
     sqlite3_stmt *st;
     *bytes_r = 0;
     if (sqlite3_prepare_v2(j->ix.db,
-                           "SELECT size, internaldate, file, flags, envelope, bodystructure"
+                           "SELECT size, internaldate, file, flags, envelope, bodystructure, offset"
                            " FROM messages WHERE mailbox_id = ? AND uid = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
@@ -76,6 +80,8 @@ static int copy_collect(struct copy_job *j, const uint32_t *uids, uint32_t n,
         r->flags = col_dup(st, 3);
         r->envelope = col_dup(st, 4);
         r->bodystructure = col_dup(st, 5);
+        r->offset = sqlite3_column_type(st, 6) == SQLITE_NULL ? STORE_WHOLE_FILE
+                                                              : sqlite3_column_int64(st, 6);
         *bytes_r += (uint64_t)r->size;
         step = SQLITE_DONE;
     }
@@ -83,10 +89,16 @@ static int copy_collect(struct copy_job *j, const uint32_t *uids, uint32_t n,
     return step == SQLITE_DONE ? 0 : -1;
 }
 
-/* COPY: a new hard link per row, then msg/ fsync'd. */
+/* COPY: a new hard link per whole-file row, then msg/ fsync'd; a pack row
+ * names the same pack. */
 static int copy_links(struct copy_job *j, const char **error_r)
 {
+    int links = 0;
     for (uint32_t i = 0; i < j->n; i++) {
+        if (j->rows[i].offset != STORE_WHOLE_FILE) {
+            j->rows[i].newfile = xstrdup(j->rows[i].file);
+            continue;
+        }
         char name[96];
         store_file_name(name, sizeof name);
         char *src = xasprintf("%s/%s", j->ix.root, j->rows[i].file);
@@ -102,8 +114,10 @@ static int copy_links(struct copy_job *j, const char **error_r)
             return -1;
         }
         j->rows[i].newfile = xasprintf("msg/%s", name);
+        j->rows[i].linked = 1;
+        links++;
     }
-    if (j->n > 0 && fs_fsync_dir_path(j->ix.msg_dir) < 0) {
+    if (links > 0 && fs_fsync_dir_path(j->ix.msg_dir) < 0) {
         *error_r = "cannot fsync the message directory";
         return -1;
     }
@@ -115,7 +129,7 @@ static void copy_unlink_new(struct copy_job *j)
     char **files = xcalloc(j->n ? j->n : 1, sizeof *files);
     size_t k = 0;
     for (uint32_t i = 0; i < j->n; i++)
-        if (j->rows[i].newfile)
+        if (j->rows[i].linked)
             files[k++] = j->rows[i].newfile;
     store_files_unlink(&j->ix, files, k);
     free(files);
@@ -126,9 +140,10 @@ static int copy_insert(struct copy_job *j, int64_t to_modseq, uint32_t *dst)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(j->ix.db,
                            "INSERT INTO messages(mailbox_id, uid, file, size, internaldate,"
-                           " modseq, flags, envelope, bodystructure, header)"
+                           " modseq, flags, envelope, bodystructure, header, offset)"
                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                           " (SELECT header FROM messages WHERE mailbox_id = ?10 AND uid = ?11))",
+                           " (SELECT header FROM messages WHERE mailbox_id = ?10 AND uid = ?11),"
+                           " ?12)",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
     int rc = 0;
@@ -146,6 +161,10 @@ static int copy_insert(struct copy_job *j, int64_t to_modseq, uint32_t *dst)
         sqlite3_bind_text(st, 9, r->bodystructure, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 10, j->from.id);
         sqlite3_bind_int64(st, 11, r->uid);
+        if (r->offset != STORE_WHOLE_FILE)
+            sqlite3_bind_int64(st, 12, r->offset);
+        else
+            sqlite3_bind_null(st, 12);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = -1;
         dst[i] = (uint32_t)j->to.uidnext++;

@@ -335,6 +335,8 @@ struct expunge {
     uint32_t *uids;
     char **files;
     uint32_t n, cap;
+    int filtered;       /* store_pack_filter ran: FILES holds NFILES */
+    size_t nfiles;
 };
 
 static void expunge_add(struct expunge *e, uint32_t uid, const char *file)
@@ -350,7 +352,8 @@ static void expunge_add(struct expunge *e, uint32_t uid, const char *file)
 
 static void expunge_free(struct expunge *e)
 {
-    for (uint32_t i = 0; i < e->n; i++)
+    size_t nf = e->filtered ? e->nfiles : e->n;
+    for (size_t i = 0; i < nf; i++)
         free(e->files[i]);
     free(e->files);
     free(e->uids);
@@ -474,11 +477,15 @@ int store_expunge_deleted(const char *data_dir, const char *account, const char 
     if (expunge_rows(ix.db, mb.id, mb.highestmodseq, &e) < 0 ||
         store_ix_mbstate_save(ix.db, &mb) < 0)
         goto sqlfail;
+    e.nfiles = e.n;   /* the packs still in use, and the active one, stay */
+    e.filtered = 1;
+    if (store_pack_filter(ix.db, e.files, &e.nfiles) < 0)
+        goto sqlfail;
     if (store_ix_exec(ix.db, "COMMIT") < 0) {
         *error_r = "cannot commit the mailbox index";
         goto out;
     }
-    store_files_unlink(&ix, e.files, e.n);
+    store_files_unlink(&ix, e.files, e.nfiles);
     notify_mailbox_changed(account);
     if (modseq_r)
         *modseq_r = (uint64_t)mb.highestmodseq;

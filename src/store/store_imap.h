@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "store/store_msgfile.h"
+
 /* System flags as bits; keywords stay text. */
 enum store_sysflag {
     STORE_F_SEEN = 1 << 0, STORE_F_ANSWERED = 1 << 1, STORE_F_FLAGGED = 1 << 2,
@@ -126,7 +128,8 @@ struct store_fmsg {
     char *bodystructure;            /* cached extended BODYSTRUCTURE, or NULL */
     char *header;                   /* cached header block (NUL-terminated), or NULL */
     size_t header_len;
-    char *path;                     /* the message file */
+    char *path;                     /* the message file (whole, or its pack) */
+    int64_t offset;                 /* in the pack; STORE_WHOLE_FILE: a whole file */
 };
 /* The rows for UIDS (sorted ascending), in UID order; missing UIDs are left
  * out. *msgs_r is malloc'd; free with store_fmsgs_free. */

@@ -3,7 +3,7 @@
  *
  * Owns: the account-name check (the name is a directory name under
  * DATA/mail), creating the account's directories (mail/<account>, msg/,
- * msg/tmp/, each new one made durable by an fsync of its parent), opening
+ * msg/tmp/, msg/pack/, each new one made durable by an fsync of its parent), opening
  * the index (WAL, synchronous=FULL, foreign keys, busy timeout), the schema
  * and its version (created at STORE_SCHEMA_VERSION; an older index is
  * migrated in place, a newer one refused), the default special-use
@@ -46,12 +46,14 @@ static int schema_create_v1(sqlite3 *db);
 static int schema_create_v2(sqlite3 *db);
 static int schema_create_v3(sqlite3 *db);
 static int schema_create_v4(sqlite3 *db);
+static int schema_create_v5(sqlite3 *db);
 static int schema_migrate(sqlite3 *db);
 static int db_configure(sqlite3 *db);
 
 /* schema_steps[v]: version v to v + 1 (0: an empty file, the whole v1). */
 static int (*const schema_steps[])(sqlite3 *db) = { schema_create_v1, schema_create_v2,
-                                                          schema_create_v3, schema_create_v4 };
+                                                          schema_create_v3, schema_create_v4,
+                                                          schema_create_v5 };
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,
                "one schema step per version");
 
@@ -76,13 +78,14 @@ static int make_dir_durable(const char *path, const char *parent)
     return parent ? fs_fsync_dir_path(parent) : 0;
 }
 
-/* DATA, DATA/mail, the account root, msg/ and msg/tmp/. */
+/* DATA, DATA/mail, the account root, msg/, msg/tmp/ and msg/pack/. */
 static int make_dirs(const char *data_dir, const char *mail, const struct store_ix *ix)
 {
     return make_dir_durable(data_dir, NULL) < 0 || make_dir_durable(mail, data_dir) < 0 ||
                    make_dir_durable(ix->root, mail) < 0 ||
                    make_dir_durable(ix->msg_dir, ix->root) < 0 ||
-                   make_dir_durable(ix->tmp_dir, ix->msg_dir) < 0
+                   make_dir_durable(ix->tmp_dir, ix->msg_dir) < 0 ||
+                   make_dir_durable(ix->pack_dir, ix->msg_dir) < 0
                ? -1
                : 0;
 }
@@ -324,6 +327,20 @@ static int schema_create_v4(sqlite3 *db)
     return store_ix_exec(db, "ALTER TABLE messages ADD COLUMN header BLOB;");
 }
 
+/* Version 5 (pack files, store_pack.c): messages.offset is NULL for a
+ * message that is a whole file (every message before), else the message is
+ * `size` bytes at `offset` of the pack named by `file`; pack_state.active is
+ * the pack deliveries append to (0: none yet), changed only under the write
+ * lock; messages(file) answers "does any row still use this pack?". */
+static int schema_create_v5(sqlite3 *db)
+{
+    return store_ix_exec(db, "ALTER TABLE messages ADD COLUMN offset INTEGER;"
+                             "CREATE INDEX messages_file ON messages(file);"
+                             "CREATE TABLE pack_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
+                             " active INTEGER NOT NULL);"
+                             "INSERT INTO pack_state(id, active) VALUES (1, 0);");
+}
+
 /* Brings the index to STORE_SCHEMA_VERSION in one transaction. */
 static int schema_migrate(sqlite3 *db)
 {
@@ -407,6 +424,7 @@ int store_ix_open(const char *data_dir, const char *account, int create, struct 
     ix->root = xasprintf("%s/%s", mail, account);
     ix->msg_dir = xasprintf("%s/msg", ix->root);
     ix->tmp_dir = xasprintf("%s/tmp", ix->msg_dir);
+    ix->pack_dir = xasprintf("%s/pack", ix->msg_dir);
     ix->index = xasprintf("%s/index.sqlite", ix->root);
     int rc = -1;
 
@@ -439,6 +457,7 @@ void store_ix_close(struct store_ix *ix)
     free(ix->root);
     free(ix->msg_dir);
     free(ix->tmp_dir);
+    free(ix->pack_dir);
     free(ix->index);
     memset(ix, 0, sizeof *ix);
 }

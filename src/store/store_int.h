@@ -18,7 +18,9 @@
  * directly at the current version. Version 3 adds usage (kept by
  * triggers), subscriptions, mailboxes.noselect, uidvalidity_max and the
  * messages(mailbox_id, modseq) index. Version 4 adds messages.header (the
- * cached header block, store_cached). docs/storage.md describes the schema. */
+ * cached header block, store_cached). Version 5 adds messages.offset (a
+ * message inside a pack file, store_pack.c), the messages(file) index and
+ * pack_state (the active pack). docs/storage.md describes the schema. */
 #ifndef ROOST_STORE_INT_H
 #define ROOST_STORE_INT_H
 
@@ -26,8 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* The flags column must fit struct store_msg_info.flags (256 with the NUL). */
 #define STORE_MAX_FLAGS_LEN 255
 /* One flag or keyword (RFC 3501 flag-keyword is an atom; we bound it). */
@@ -40,6 +43,7 @@ struct store_ix {
     char *root;      /* DATA/mail/<account> */
     char *msg_dir;   /* .../msg */
     char *tmp_dir;   /* .../msg/tmp */
+    char *pack_dir;  /* .../msg/pack */
     char *index;     /* .../index.sqlite */
     struct stat st;  /* of the index file, when open */
 };
@@ -121,6 +125,41 @@ int store_file_write(struct store_ix *s, const char *name, const char *data, siz
 /* Unlinks the files (relative to the account root) after a COMMIT, then
  * fsyncs msg/; best effort (a file left behind is an orphan). */
 void store_files_unlink(const struct store_ix *s, char *const *files, size_t n);
+
+/* ---- store_pack.c ---- */
+
+/* A pack grows to about this size before deliveries start the next one. */
+#define STORE_PACK_MAX (64u * 1024 * 1024)
+
+/* The active pack, open for one delivery transaction. */
+struct store_pack {
+    int fd;
+    uint64_t seq;
+    char name[32];      /* "msg/pack/<16 hex digits>", relative to the root */
+    uint64_t end;       /* where the next append goes (the file's size) */
+    int created;        /* the file is new: store_pack_sync fsyncs msg/pack/ */
+    char *retired;      /* the pack rotated away from, when no row uses it */
+};
+/* Inside a write transaction: opens the active pack (creating the first
+ * one), rotating to the next when ADDING bytes would take it past
+ * STORE_PACK_MAX (pack_state is updated in the transaction). 0 or -1. */
+int store_pack_begin(struct store_ix *ix, uint64_t adding, struct store_pack *p,
+                     const char **error_r);
+/* Appends IOV (consumed: bases and lengths change) at p->end. 0 or -1. */
+int store_pack_append(struct store_pack *p, struct iovec *iov, int n, const char **error_r);
+/* fdatasync, and msg/pack/ fsync'd when the pack is new: before COMMIT. */
+int store_pack_sync(const struct store_ix *ix, struct store_pack *p, const char **error_r);
+/* Closes P; after a COMMIT (COMMITTED), unlinks the retired pack. */
+void store_pack_end(const struct store_ix *ix, struct store_pack *p, int committed);
+/* Inside the write transaction that deleted rows: leaves in FILES (their
+ * `file` columns; sorted, *N_R updated, the others freed) the whole files
+ * and the packs that no row names any more and that are not active: what
+ * to unlink after the COMMIT. 0 or -1 (FILES then still valid). */
+int store_pack_filter(sqlite3 *db, char **files, size_t *n_r);
+/* 1 when FILE (relative to the root) names a pack. */
+int store_pack_is(const char *file);
+/* Tests: rotate past BYTES instead (0: back to STORE_PACK_MAX). */
+void store_pack_limit_set(uint64_t bytes);
 
 /* ---- store_cache.c ---- */
 

@@ -289,6 +289,7 @@ int store_mailbox_delete(const char *data_dir, const char *account, const char *
     }
     if (rc == 0) {
         rc = messages_delete(ix.db, id, &files, &nfiles) < 0 ||
+                     store_pack_filter(ix.db, files, &nfiles) < 0 ||
                      exec_bind(ix.db, "DELETE FROM vanished WHERE mailbox_id = ?", NULL, id) < 0 ||
                      exec_bind(ix.db,
                                children ? "UPDATE mailboxes SET noselect = 1,"

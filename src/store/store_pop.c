@@ -85,7 +85,8 @@ static int pop_read_inbox(sqlite3 *db, int64_t *mbox_r, uint32_t *uidvalidity_r)
     return rc;
 }
 
-/* Appends the message on row ST (uid, file, size, internaldate, flags). */
+/* Appends the message on row ST (uid, file, size, internaldate, flags,
+ * offset). */
 static int pop_add(struct store_pop *p, const struct store_ix *ix, sqlite3_stmt *st)
 {
     if (p->n == p->cap) {
@@ -102,6 +103,8 @@ static int pop_add(struct store_pop *p, const struct store_ix *ix, sqlite3_stmt 
     if (!file || size < 0)
         return -1;
     m->path = xasprintf("%s/%s", ix->root, file);
+    m->offset = sqlite3_column_type(st, 5) == SQLITE_NULL ? STORE_WHOLE_FILE
+                                                          : sqlite3_column_int64(st, 5);
     m->uid = (uint32_t)sqlite3_column_int64(st, 0);
     m->size = (size_t)size;
     m->internaldate = (time_t)sqlite3_column_int64(st, 3);
@@ -124,7 +127,7 @@ static int pop_snapshot(struct store_pop *p, const struct store_ix *ix, time_t s
     if (pop_read_inbox(db, &mbox, &p->uidvalidity) < 0)
         goto out;
     if (sqlite3_prepare_v2(db,
-                           "SELECT uid, file, size, internaldate, flags FROM messages"
+                           "SELECT uid, file, size, internaldate, flags, offset FROM messages"
                            " WHERE mailbox_id = ? AND internaldate >= ? ORDER BY uid",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;

@@ -249,7 +249,7 @@ void store_changes_free(struct store_changes *c)
 static void fmsg_sql(char *sql, size_t size, unsigned cols, int range)
 {
     snprintf(sql, size,
-             "SELECT uid, size, internaldate, modseq, flags, %s, %s, file, %s"
+             "SELECT uid, size, internaldate, modseq, flags, %s, %s, file, %s, offset"
              " FROM messages WHERE mailbox_id = ?1 %s",
              cols & STORE_COL_ENVELOPE ? "envelope" : "NULL",
              cols & STORE_COL_BODYSTRUCTURE ? "bodystructure" : "NULL",
@@ -293,6 +293,8 @@ static int row_lend(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index)
     path[rl] = '/';
     memcpy(path + rl + 1, file ? file : "", fl + 1);
     m.path = path;
+    m.offset = sqlite3_column_type(st, 9) == SQLITE_NULL ? STORE_WHOLE_FILE
+                                                         : sqlite3_column_int64(st, 9);
     /* sqlite3_column_text: the blob with a NUL after it, as store_fmsg wants */
     m.header = (char *)sqlite3_column_text(st, 8);
     m.header_len = m.header ? (size_t)sqlite3_column_bytes(st, 8) : 0;

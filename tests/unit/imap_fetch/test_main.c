@@ -77,6 +77,7 @@ struct store_fmsg fx_row(uint32_t uid, unsigned sysflags, const char *keywords,
     r.keywords = keywords ? xstrdup(keywords) : NULL;
     r.path = path ? xstrdup(path) : xasprintf("%s/no-such-file", test_tmpdir());
     r.size = size;
+    r.offset = STORE_WHOLE_FILE;
     r.internaldate = 1707127200;   /* 2024-02-05 10:00:00 UTC */
     r.modseq = 7;
     return r;

@@ -17,4 +17,16 @@ void test_store_pop_snapshot_stable(void);
 /* test_store_cached.c: store_read_cached */
 void test_store_read_cached(void);
 
+/* test_store_pack.c: pack files and batch delivery */
+void test_pack_batch_read_back(void);
+void test_pack_duplicates(void);
+void test_pack_missing_mailbox(void);
+void test_pack_uid_modseq(void);
+void test_pack_rotation_and_unlink(void);
+void test_pack_copy_then_expunge(void);
+void test_pack_crash_tail(void);
+void test_pack_migrate_v4(void);
+void test_pack_concurrent(void);
+void test_pack_timing(void);
+
 #endif

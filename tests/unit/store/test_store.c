@@ -325,5 +325,10 @@ int main(void)
                                  test_store_index_migrated, test_store_pop_lock,
                                  test_store_pop_since, test_store_pop_empty_account,
                                  test_store_pop_snapshot_stable, test_store_read_cached,
+                                 test_pack_batch_read_back, test_pack_duplicates,
+                                 test_pack_missing_mailbox, test_pack_uid_modseq,
+                                 test_pack_rotation_and_unlink, test_pack_copy_then_expunge,
+                                 test_pack_crash_tail, test_pack_migrate_v4, test_pack_concurrent,
+                                 test_pack_timing,
                                  NULL });
 }

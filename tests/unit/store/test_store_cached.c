@@ -30,25 +30,25 @@ void test_store_read_cached(void)
     static char big[256 * 1024];
     snprintf(path, sizeof path, "%s/m1", dir);
     write_file(path, "From: a\r\n\r\nbody\r\n", 17);
-    ssize_t n = store_read_cached(path, buf, sizeof buf);
+    ssize_t n = store_read_cached(path, -1, 0, buf, sizeof buf);
     if (n < 0 && errno == ENOSYS) {
         fprintf(stderr, "store_read_cached: not supported here (openat2/RWF_NOWAIT)\n");
         test_end();
         return;
     }
     test_assert(n == 17 && memcmp(buf, "From: a\r\n\r\nbody\r\n", 17) == 0);
-    n = store_read_cached(path, buf, 17);   /* exactly fits */
+    n = store_read_cached(path, -1, 0, buf, 17);   /* exactly fits */
     test_assert(n == 17);
     errno = 0;
-    n = store_read_cached(path, buf, 16);   /* one byte too long */
+    n = store_read_cached(path, -1, 0, buf, 16);   /* one byte too long */
     test_assert(n == -1 && errno == EFBIG);
     snprintf(path, sizeof path, "%s/empty", dir);
     write_file(path, "", 0);
-    test_assert(store_read_cached(path, buf, sizeof buf) == 0);
+    test_assert(store_read_cached(path, -1, 0, buf, sizeof buf) == 0);
     snprintf(path, sizeof path, "%s/missing", dir);
     errno = 0;
     /* ENOENT, or EAGAIN when the name's absence is not cached either */
-    test_assert(store_read_cached(path, buf, sizeof buf) == -1 &&
+    test_assert(store_read_cached(path, -1, 0, buf, sizeof buf) == -1 &&
                 (errno == ENOENT || errno == EAGAIN));
     /* dropped from the page cache: EAGAIN, never a partial answer */
     memset(big, 'x', sizeof big);
@@ -59,7 +59,7 @@ void test_store_read_cached(void)
     test_assert(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
     close(fd);
     errno = 0;
-    n = store_read_cached(path, big, sizeof big);
+    n = store_read_cached(path, -1, 0, big, sizeof big);
     test_assert(n == (ssize_t)sizeof big || (n == -1 && errno == EAGAIN));
     test_end();
 }
