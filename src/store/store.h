@@ -34,21 +34,6 @@ struct store_msg_info {
  * if this queue id is already in the account's store, nothing is written and
  * *duplicate_r = 1. Returns 0 once the message file and the index are on
  * stable storage (file, directory and index fsync'd), -1 on error. */
-/* One message of a store_deliver_batch call. */
-struct store_batch_item {
-    const char *mailbox;      /* "INBOX" usually */
-    const char *queue_id;     /* idempotency key (deliveries table), may be NULL */
-    const char *data;
-    size_t len;
-    time_t internaldate;
-    const char *flags;        /* e.g. "\\Seen" or "" or NULL */
-    uint32_t uid;             /* out */
-    int duplicate;            /* out: queue_id delivered before (not stored again) */
-    int result;               /* out: 0 stored (or duplicate), 1 no such mailbox, -1 error */
-};
-int store_deliver_batch(const char *data_dir, const char *account,
-                        struct store_batch_item *items, int n, const char **error_r);
-
 int store_deliver(const char *data_dir, const char *account, const char *mailbox,
                   const char *queue_id, const char *data, size_t len, time_t internaldate,
                   uint32_t *uid_r, int *duplicate_r, const char **error_r);
