@@ -129,7 +129,7 @@ void store_files_unlink(const struct store_ix *s, char *const *files, size_t n);
 /* ---- store_pack.c ---- */
 
 /* A pack grows to about this size before deliveries start the next one. */
-#define STORE_PACK_MAX (64u * 1024 * 1024)
+#define STORE_PACK_MAX (16u * 1024 * 1024)
 
 /* The active pack, open for one delivery transaction. */
 struct store_pack {
