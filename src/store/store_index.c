@@ -334,7 +334,40 @@ static int schema_create_v4(sqlite3 *db)
  * lock; messages(file) answers "does any row still use this pack?". */
 static int schema_create_v5(sqlite3 *db)
 {
-    return store_ix_exec(db, "ALTER TABLE messages ADD COLUMN offset INTEGER;"
+    /* The table is rebuilt so that offset sits next to file: a column added
+     * at the end lies behind the cached header blob, and reading it made
+     * every FETCH of a message with a large header read that blob's
+     * overflow pages. */
+    return store_ix_exec(db, "CREATE TABLE messages_v5("
+                             " mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+                             " uid INTEGER NOT NULL,"
+                             " file TEXT NOT NULL,"
+                             " offset INTEGER,"
+                             " size INTEGER NOT NULL,"
+                             " internaldate INTEGER NOT NULL,"
+                             " modseq INTEGER NOT NULL,"
+                             " flags TEXT NOT NULL DEFAULT '',"
+                             " queue_id TEXT,"
+                             " envelope TEXT,"
+                             " bodystructure TEXT,"
+                             " header BLOB,"
+                             " PRIMARY KEY (mailbox_id, uid));"
+                             "INSERT INTO messages_v5(mailbox_id, uid, file, offset, size,"
+                             " internaldate, modseq, flags, queue_id, envelope, bodystructure,"
+                             " header) SELECT mailbox_id, uid, file, NULL, size, internaldate,"
+                             " modseq, flags, queue_id, envelope, bodystructure, header"
+                             " FROM messages;"
+                             "DROP TABLE messages;"
+                             "ALTER TABLE messages_v5 RENAME TO messages;"
+                             "CREATE TRIGGER usage_insert AFTER INSERT ON messages BEGIN"
+                             " UPDATE usage SET bytes = bytes + new.size,"
+                             " messages = messages + 1 WHERE id = 1;"
+                             " END;"
+                             "CREATE TRIGGER usage_delete AFTER DELETE ON messages BEGIN"
+                             " UPDATE usage SET bytes = bytes - old.size,"
+                             " messages = messages - 1 WHERE id = 1;"
+                             " END;"
+                             "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);"
                              "CREATE INDEX messages_file ON messages(file);"
                              "CREATE TABLE pack_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
                              " active INTEGER NOT NULL);"
