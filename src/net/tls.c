@@ -45,6 +45,7 @@ static SSL_CTX *make_ctx(const char *cert, const char *key, const char **error_r
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_num_tickets(ctx, 1);
     static const unsigned char sid[] = "roost";
     SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
