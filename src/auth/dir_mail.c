@@ -152,18 +152,33 @@ enum dir_auth dir_authenticate(struct directory *d, const char *username, const 
 
 /* ------------------------------------------------------------------ senders */
 
+/* Lower-cases ACCOUNT and ADDRESS (into ACCT and ADDR) and strips a +tag
+ * from ADDR: 1 when ADDR is then ACCOUNT itself, 0 when it is not, -1 when
+ * ADDRESS can never be a sender (no local part, too long). */
+static int sender_own_address(const char *account, const char *address, char *acct, char *addr)
+{
+    if (!account || !address || dir_lower(acct, DIR_ADDR_MAX, account) < 0 ||
+        dir_lower(addr, DIR_ADDR_MAX, address) < 0)
+        return -1;
+    const char *at = strrchr(addr, '@');
+    if (!at || at == addr)
+        return -1; /* no local part: never a catch-all "@domain" */
+    dir_strip_plus(addr);
+    return strcmp(addr, acct) == 0;
+}
+
+int dir_sender_is_account(const char *account, const char *address)
+{
+    char acct[DIR_ADDR_MAX], addr[DIR_ADDR_MAX];
+    return sender_own_address(account, address, acct, addr) == 1;
+}
+
 int dir_sender_allowed(struct directory *d, const char *account, const char *address)
 {
     char acct[DIR_ADDR_MAX], addr[DIR_ADDR_MAX], target[DIR_ADDR_MAX];
-    if (!account || !address || dir_lower(acct, sizeof acct, account) < 0 ||
-        dir_lower(addr, sizeof addr, address) < 0)
-        return 0;
-    const char *at = strrchr(addr, '@');
-    if (!at || at == addr)
-        return 0; /* no local part: never a catch-all "@domain" */
-    dir_strip_plus(addr);
-    if (strcmp(addr, acct) == 0)
-        return 1;
+    int own = sender_own_address(account, address, acct, addr);
+    if (own != 0)
+        return own > 0;
     int r = find_alias(d, addr, target);
     if (r < 0)
         return -1;

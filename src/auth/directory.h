@@ -158,6 +158,10 @@ enum dir_auth dir_authenticate(struct directory *d, const char *username, const 
  * a +tag, or an alias whose target is the account; not a catch-all), 0 when
  * not, -1 error. */
 int dir_sender_allowed(struct directory *d, const char *account, const char *address);
+/* The part of dir_sender_allowed that needs no lookup: 1 when ADDRESS is
+ * ACCOUNT's own address (any case, any +tag), else 0 (it may still be an
+ * alias of the account: ask dir_sender_allowed). Any thread. */
+int dir_sender_is_account(const char *account, const char *address);
 
 /* Daily sending limit on a rolling 24 hours. Checks whether ACCOUNT may send
  * one more message to NRCPT recipients at NOW; if yes, records it and

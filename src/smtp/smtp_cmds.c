@@ -443,6 +443,10 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
         smtp_reply(s, "553 5.7.1 Sender address not owned by this account");
         return;
     }
+    if (dir_sender_is_account(s->account, addr)) {
+        mail_accept(s, addr, &p);   /* its own address: no lookup needed */
+        return;
+    }
     struct smtp_job *j = smtp_job_new(s);
     snprintf(j->addr, sizeof j->addr, "%s", addr);
     snprintf(j->account, sizeof j->account, "%s", s->account);
@@ -472,6 +476,9 @@ static void rcpt_work(struct smtp_job *j)
     if (j->result == DIR_RCPT_LOCAL && smtp_quota_room(d, j->data_dir, j->account, &j->room) == 0 &&
         j->room == 0)
         j->result = RCPT_MAILBOX_FULL;
+    /* the sender's daily usage, for the check at DATA (smtp_message.c) */
+    if (d && j->auth_account[0])
+        j->usage_known = dir_send_usage(d, j->auth_account, time(NULL), &j->usage) == 0;
 }
 
 static void rcpt_add(struct smtp_session *s, const char *addr, const char *account,
@@ -492,6 +499,10 @@ static void rcpt_done(struct smtp_job *j)
     const char *to = log_q(q, sizeof q, j->addr, strlen(j->addr));
     if (!s->tx) /* cannot happen: no commands run while busy */
         return;
+    if (j->usage_known) {
+        s->tx->usage = j->usage;
+        s->tx->usage_known = 1;
+    }
     const char *qid = s->tx->queue_id;
     switch (j->result) {
     case DIR_RCPT_LOCAL:
@@ -579,6 +590,8 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
         snprintf(j->addr, sizeof j->addr, "postmaster@%s", s->srv->cfg->hostname);
     else
         snprintf(j->addr, sizeof j->addr, "%s", addr);
+    if (s->authenticated)
+        snprintf(j->auth_account, sizeof j->auth_account, "%s", s->account);
     smtp_job_run(j, rcpt_work, rcpt_done);
 }
 

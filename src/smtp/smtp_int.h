@@ -12,6 +12,7 @@
 #include "smtp/smtp_parse.h"
 #include "smtp/smtp_server.h"
 
+#include "auth/directory.h"
 #include "auth/sasl_server.h"
 
 #include <gsasl.h>
@@ -40,6 +41,8 @@ struct smtp_tx {
     int nrcpt;
     struct spool_rcpt *rcpts;       /* max_recipients entries */
     uint64_t *rooms;                /* per recipient: its mailbox's room at RCPT */
+    struct dir_usage usage;         /* authenticated: the sender's daily usage, */
+    int usage_known;                /* read with the last accepted RCPT */
     struct buf data;                /* our Received: + content */
     size_t header_len;              /* length of our own fields in front
                                        (Received:, then DKIM-Signature:) */

@@ -20,6 +20,9 @@ struct smtp_job {
     int nrcpt;
     int dkim;                           /* final check: DKIM-sign if OK */
     uint64_t room;                      /* RCPT: the mailbox's room (quota.c) */
+    char auth_account[320];             /* RCPT: the authenticated sender, or "" */
+    struct dir_usage usage;             /* RCPT: its daily usage, when usage_known */
+    int usage_known;
     const char *error;
     void *ptr;                          /* job-specific, borrowed */
     void *owned;                        /* job-specific, free()d with the job */

@@ -111,10 +111,23 @@ static void limit_done(struct smtp_job *j)
     cont(s);
 }
 
+/* The usage read with the last RCPT (a moment ago) answers on the loop; a
+ * worker reads it only when that read failed. The check is early refusal
+ * only: the count at the end (final_work, dir_send_count) is atomic and is
+ * what enforces the limit. */
 void smtp_check_daily_limit(struct smtp_session *s, void (*cont)(struct smtp_session *s))
 {
     if (!s->authenticated) {
         cont(s);
+        return;
+    }
+    const struct smtp_tx *tx = s->tx;
+    if (tx->usage_known) {
+        const struct dir_usage *u = &tx->usage;
+        if (u->messages + 1 > u->limit_messages || u->recipients + tx->nrcpt > u->limit_recipients)
+            refuse_daily_limit(s);
+        else
+            cont(s);
         return;
     }
     struct smtp_job *j = smtp_job_new(s);
