@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int fs_write_all(int fd, const void *p, size_t n)
@@ -54,4 +55,21 @@ int fs_fsync_dir_path(const char *path)
     close(fd);
     errno = saved;
     return rc;
+}
+
+void fs_iov_advance(struct iovec **iov, int *n, size_t done)
+{
+    struct iovec *v = *iov;
+    int left = *n;
+    while (left > 0 && done >= v->iov_len) {
+        done -= v->iov_len;
+        v++;
+        left--;
+    }
+    if (left > 0 && done > 0) {
+        v->iov_base = (char *)v->iov_base + done;
+        v->iov_len -= done;
+    }
+    *iov = v;
+    *n = left;
 }

@@ -2,7 +2,8 @@
  * durably (queue/spool.c, store/store.c): writing a whole buffer and
  * fsyncing a directory by its path; and the read loop that the readers of
  * queue, state and message files share (spool, rcptstate, pickup, store,
- * imap_fetch_msg). */
+ * imap_fetch_msg); and advancing an iovec array past a short writev
+ * (queue/journal.c, store/store_pack.c). */
 #ifndef ROOST_FSUTIL_H
 #define ROOST_FSUTIL_H
 
@@ -22,5 +23,10 @@ int fs_fsync_dir_path(const char *path);
  * (less than N only at end of file or on error). 0 on success (end of file
  * included); -1 with errno set on a read error. */
 int fs_read_full(int fd, void *p, size_t n, size_t *got_r);
+
+/* After a writev/pwritev that wrote DONE bytes of the *N vectors at *IOV:
+ * drops the vectors written in full and trims the one written in part. */
+struct iovec;
+void fs_iov_advance(struct iovec **iov, int *n, size_t done);
 
 #endif

@@ -296,16 +296,7 @@ static int writev_all(int fd, struct iovec *iov, int n)
                 continue;
             return -1;
         }
-        size_t left = (size_t)w;
-        while (n > 0 && left >= iov->iov_len) {
-            left -= iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0 && left > 0) {
-            iov->iov_base = (char *)iov->iov_base + left;
-            iov->iov_len -= left;
-        }
+        fs_iov_advance(&iov, &n, (size_t)w);
     }
     return 0;
 }

@@ -183,16 +183,7 @@ int store_pack_append(struct store_pack *p, struct iovec *iov, int n, const char
             return -1;
         }
         p->end += (uint64_t)w;
-        size_t left = (size_t)w;
-        while (n > 0 && left >= iov->iov_len) {   /* drop what is written */
-            left -= iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0 && left > 0) {
-            iov->iov_base = (char *)iov->iov_base + left;
-            iov->iov_len -= left;
-        }
+        fs_iov_advance(&iov, &n, (size_t)w);
     }
     return 0;
 }

@@ -100,16 +100,46 @@ static void append_all(const char *dir, char ids[][SPOOL_ID_LEN + 1], struct res
     test_assert(res->ok == NMSG);
 }
 
+/* Reopens DIR's journal, replays it without keeping anything and closes it:
+ * every segment is then removed. Returns the records replayed. */
+static int replay_and_drop(const char *dir)
+{
+    static struct replayed rp;
+    memset(&rp, 0, sizeof rp);
+    const char *err = NULL;
+    struct journal *j = journal_open(dir, &err);
+    test_assert(j != NULL);
+    if (!j)
+        return -1;
+    int n = journal_replay(j, on_replay, &rp);
+    journal_close(&j);
+    return n;
+}
+
+/* A fresh directory and loop, and a journal holding NMSG appended messages. */
+static struct {
+    const char *dir;
+    struct loop *l;
+    struct journal *j;
+    struct results res;
+    char ids[NMSG][SPOOL_ID_LEN + 1];
+} fx;
+
+static void fixture_fill(void)
+{
+    memset(&fx, 0, sizeof fx);
+    fx.dir = test_tmpdir();
+    fx.l = loop_new();
+    append_all(fx.dir, fx.ids, &fx.res, &fx.j, fx.l);
+}
+
 static void test_group_commit_and_replay(void)
 {
     test_begin("journal: appends are committed in groups and replayed in order");
-    const char *dir = test_tmpdir();
-    struct loop *l = loop_new();
-    static struct results res;
-    static char ids[NMSG][SPOOL_ID_LEN + 1];
-    memset(&res, 0, sizeof res);
-    struct journal *j = NULL;
-    append_all(dir, ids, &res, &j, l);
+    fixture_fill();
+    const char *dir = fx.dir;
+    struct loop *l = fx.l;
+    struct journal *j = fx.j;
     unsigned long commits = 0, records = 0;
     journal_stats(j, &commits, &records);
     test_assert(records == NMSG);
@@ -125,7 +155,7 @@ static void test_group_commit_and_replay(void)
     test_assert(journal_replay(j, on_replay, &rp) == NMSG);
     test_assert(rp.n == NMSG);
     for (int i = 0; i < NMSG && i < rp.n; i++)
-        test_assert_streq(rp.ids[i], ids[i]);
+        test_assert_streq(rp.ids[i], fx.ids[i]);
     /* released one by one: the segment goes with the last */
     for (int i = 0; i < NMSG; i++)
         journal_release(j, rp.segs[i]);
@@ -138,13 +168,10 @@ static void test_group_commit_and_replay(void)
 static void test_torn_tail(void)
 {
     test_begin("journal: a torn record at the end is ignored, the rest replayed");
-    const char *dir = test_tmpdir();
-    struct loop *l = loop_new();
-    static struct results res;
-    static char ids[NMSG][SPOOL_ID_LEN + 1];
-    memset(&res, 0, sizeof res);
-    struct journal *j = NULL;
-    append_all(dir, ids, &res, &j, l);
+    fixture_fill();
+    const char *dir = fx.dir;
+    struct loop *l = fx.l;
+    struct journal *j = fx.j;
     journal_close(&j);
     /* a partial record, as a crash during an unacknowledged write leaves */
     char *seg = xasprintf("%s/queue/journal/%016x", dir, 1);
@@ -153,13 +180,8 @@ static void test_torn_tail(void)
     static const char torn[] = "J\x40\x00\x00\x00" "0123456789";
     test_assert(write(fd, torn, sizeof torn - 1) == (ssize_t)(sizeof torn - 1));
     close(fd);
-    static struct replayed rp;
-    memset(&rp, 0, sizeof rp);
-    const char *err = NULL;
-    j = journal_open(dir, &err);
-    test_assert(journal_replay(j, on_replay, &rp) == NMSG);
-    journal_close(&j);
-    /* nothing was kept (keep = 0): the segment is gone */
+    test_assert(replay_and_drop(dir) == NMSG);
+    /* nothing was kept: the segment is gone */
     test_assert(count_segments(dir) == 0);
     free(seg);
     loop_free(&l);
@@ -169,25 +191,17 @@ static void test_torn_tail(void)
 static void test_release_live(void)
 {
     test_begin("journal: releasing every live record keeps the active segment until closed");
-    const char *dir = test_tmpdir();
-    struct loop *l = loop_new();
-    static struct results res;
-    static char ids[NMSG][SPOOL_ID_LEN + 1];
-    memset(&res, 0, sizeof res);
-    struct journal *j = NULL;
-    append_all(dir, ids, &res, &j, l);
+    fixture_fill();
+    const char *dir = fx.dir;
+    struct loop *l = fx.l;
+    struct journal *j = fx.j;
     for (int i = 0; i < NMSG; i++)
-        journal_release(j, res.segs[i]);
+        journal_release(j, fx.res.segs[i]);
     journal_close(&j);
     /* the active segment stays (small, open); a restart replays it and the
      * queue finds every message delivered already */
     test_assert(count_segments(dir) == 1);
-    static struct replayed rp;
-    memset(&rp, 0, sizeof rp);
-    const char *err = NULL;
-    j = journal_open(dir, &err);
-    test_assert(journal_replay(j, on_replay, &rp) == NMSG);
-    journal_close(&j);
+    test_assert(replay_and_drop(dir) == NMSG);
     test_assert(count_segments(dir) == 0);
     loop_free(&l);
     test_end();
