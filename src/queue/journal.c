@@ -8,6 +8,7 @@
  * reference counts and the waiting list are under j->lock; the active
  * segment's descriptor and size belong to the thread. */
 #include "queue/journal.h"
+#include "queue/journal_parse.h"
 #include "core/buf.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -27,9 +28,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define SEG_MAGIC "ROOSTJ1\n"
-#define SEG_MAGIC_LEN 8
-#define REC_HDR 5
 #define SEG_NAME_LEN 16
 #define BATCH_IOV 512
 
@@ -79,11 +77,6 @@ static void put_le32(unsigned char *p, uint32_t v)
     p[1] = (unsigned char)(v >> 8);
     p[2] = (unsigned char)(v >> 16);
     p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static void seg_path(const struct journal *j, uint64_t seq, char *out, size_t outsz)
@@ -453,6 +446,29 @@ static int read_segment(const char *path, char **data_r, size_t *len_r)
     return rc;
 }
 
+struct replay_ctx {
+    struct journal *j;
+    struct journal_seg *seg;
+    int (*cb)(struct spool_msg *, struct journal_seg *, void *);
+    void *arg;
+    int count;
+};
+
+/* One intact record: a reference on the segment unless CB declines it. */
+static void replay_record(struct spool_msg *m, void *arg)
+{
+    struct replay_ctx *rc = arg;
+    pthread_mutex_lock(&rc->j->lock);
+    rc->seg->refs++;
+    pthread_mutex_unlock(&rc->j->lock);
+    if (!rc->cb(m, rc->seg, rc->arg)) {
+        pthread_mutex_lock(&rc->j->lock);
+        rc->seg->refs--;
+        pthread_mutex_unlock(&rc->j->lock);
+    }
+    rc->count++;
+}
+
 /* Replays one segment; returns the records handed to CB. */
 static int replay_segment(struct journal *j, struct journal_seg *seg,
                           int (*cb)(struct spool_msg *, struct journal_seg *, void *), void *arg)
@@ -467,47 +483,27 @@ static int replay_segment(struct journal *j, struct journal_seg *seg,
         seg->refs++;   /* keep the file: never delete what could not be read */
         return 0;
     }
-    int count = 0;
-    size_t off = SEG_MAGIC_LEN;
+    struct replay_ctx rc = { j, seg, cb, arg, 0 };
+    size_t off = 0;
     const char *why = NULL;
-    if (len < SEG_MAGIC_LEN || memcmp(data, SEG_MAGIC, SEG_MAGIC_LEN) != 0) {
-        why = "bad-magic";
-        off = len;
-    }
-    while (off < len) {
-        if (len - off < REC_HDR + SPOOL_ID_LEN || data[off] != 'J') {
-            why = "torn-record";
-            break;
-        }
-        uint32_t rl = get_le32((const unsigned char *)data + off + 1);
-        if (rl < SPOOL_ID_LEN || rl > len - off - REC_HDR) {
-            why = "torn-record";
-            break;
-        }
-        char id[SPOOL_ID_LEN + 1];
-        memcpy(id, data + off + REC_HDR, SPOOL_ID_LEN);
-        id[SPOOL_ID_LEN] = '\0';
-        struct spool_msg *m = NULL;
-        const char *mwhy = NULL;
-        if (spool_decode(id, data + off + REC_HDR + SPOOL_ID_LEN, rl - SPOOL_ID_LEN, &m,
-                         &mwhy) < 0) {
-            why = mwhy;
-            break;
-        }
-        pthread_mutex_lock(&j->lock);
-        seg->refs++;
-        pthread_mutex_unlock(&j->lock);
-        if (!cb(m, seg, arg)) {
-            pthread_mutex_lock(&j->lock);
-            seg->refs--;
-            pthread_mutex_unlock(&j->lock);
-        }
-        count++;
-        off += REC_HDR + rl;
-    }
-    if (why)
+    journal_parse(data, len, replay_record, &rc, &off, &why);
+    int count = rc.count;
+    if (why && strcmp(why, "torn-record") == 0) {
+        /* the end of a write that was never acknowledged */
         log_warn("queue", "event=journal-tail-ignored segment=%016" PRIx64 " offset=%zu"
                  " bytes=%zu reason=%s", seg->seq, off, len - off, why);
+    } else if (why) {
+        /* a damaged record that was written in full: keep the file for a
+         * look (queue/corrupt/), never delete what could have been mail */
+        char to[PATH_MAX];
+        snprintf(to, sizeof to, "%s/../corrupt/journal-%016" PRIx64, j->dir, seg->seq);
+        int moved = rename(path, to) == 0;
+        log_error("queue", "event=journal-damaged segment=%016" PRIx64 " offset=%zu bytes=%zu"
+                  " reason=%s moved=%s", seg->seq, off, len - off, why,
+                  moved ? "corrupt/" : "no");
+        if (!moved)
+            seg->refs++;   /* stays, replayed again at the next start */
+    }
     free(data);
     return count;
 }
