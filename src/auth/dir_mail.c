@@ -247,7 +247,7 @@ static int record_send(struct directory *d, int64_t id, int nrcpt, time_t now)
 static int send_count_tx(struct directory *d, const char *account, int nrcpt, time_t now,
                          struct dir_usage *usage_r);
 
-static int within_limits(const struct dir_usage *u, int nrcpt)
+int dir_usage_allows(const struct dir_usage *u, int nrcpt)
 {
     return u->messages < u->limit_messages &&
            (long long)u->recipients + nrcpt <= (long long)u->limit_recipients;
@@ -280,7 +280,7 @@ static int send_count_tx(struct directory *d, const char *account, int nrcpt, ti
     int ret = -1;
     if (prune_send_log(d, now) < 0 || load_send_state(d, account, now, &s) != 0)
         goto out;
-    if (!within_limits(&s.u, nrcpt)) {
+    if (!dir_usage_allows(&s.u, nrcpt)) {
         ret = 1;
         goto out;
     }

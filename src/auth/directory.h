@@ -170,6 +170,8 @@ int dir_sender_is_account(const char *account, const char *address);
 int dir_send_count(struct directory *d, const char *account, int nrcpt, time_t now,
                    struct dir_usage *usage_r);
 int dir_send_usage(struct directory *d, const char *account, time_t now, struct dir_usage *u_r);
+/* 1 when usage U leaves room for one more message to NRCPT recipients. */
+int dir_usage_allows(const struct dir_usage *u, int nrcpt);
 
 /* 1 if ADDRESS is syntactically a valid local@domain we accept for accounts
  * and aliases, 0 if not. */

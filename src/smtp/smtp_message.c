@@ -77,7 +77,7 @@ static void limit_work(struct smtp_job *j)
         j->result = -1;
         return;
     }
-    j->result = (u.messages + 1 > u.limit_messages || u.recipients + j->nrcpt > u.limit_recipients);
+    j->result = !dir_usage_allows(&u, j->nrcpt);
 }
 
 static void refuse_daily_limit(struct smtp_session *s)
@@ -123,8 +123,7 @@ void smtp_check_daily_limit(struct smtp_session *s, void (*cont)(struct smtp_ses
     }
     const struct smtp_tx *tx = s->tx;
     if (tx->usage_known) {
-        const struct dir_usage *u = &tx->usage;
-        if (u->messages + 1 > u->limit_messages || u->recipients + tx->nrcpt > u->limit_recipients)
+        if (!dir_usage_allows(&tx->usage, tx->nrcpt))
             refuse_daily_limit(s);
         else
             cont(s);
