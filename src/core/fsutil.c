@@ -1,9 +1,14 @@
 /* fsutil: small filesystem helpers shared by the modules that write files
  * durably (see fsutil.h). */
 #include "core/fsutil.h"
+#include "core/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -72,4 +77,39 @@ void fs_iov_advance(struct iovec **iov, int *n, size_t done)
     }
     *iov = v;
     *n = left;
+}
+
+int fs_writev_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        fs_iov_advance(&iov, &n, (size_t)w);
+    }
+    return 0;
+}
+
+int fs_read_regular(int fd, size_t max, char **data_r, size_t *len_r)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        errno = EFBIG;
+        return -2;
+    }
+    size_t size = (size_t)st.st_size;
+    char *data = xmalloc(size + 1);
+    size_t got;
+    if (fs_read_full(fd, data, size, &got) < 0) {
+        free(data);
+        return -1;
+    }
+    data[got] = '\0';
+    *data_r = data;
+    *len_r = got;
+    return 0;
 }

@@ -2,8 +2,8 @@
  * durably (queue/spool.c, store/store.c): writing a whole buffer and
  * fsyncing a directory by its path; and the read loop that the readers of
  * queue, state and message files share (spool, rcptstate, pickup, store,
- * imap_fetch_msg); and advancing an iovec array past a short writev
- * (queue/journal.c, store/store_pack.c). */
+ * imap_fetch_msg); and writing iovec arrays whole (queue/journal.c,
+ * store/store_pack.c). */
 #ifndef ROOST_FSUTIL_H
 #define ROOST_FSUTIL_H
 
@@ -24,9 +24,18 @@ int fs_fsync_dir_path(const char *path);
  * included); -1 with errno set on a read error. */
 int fs_read_full(int fd, void *p, size_t n, size_t *got_r);
 
+/* Reads the whole regular file open at FD (at most MAX bytes) into a
+ * malloc'd buffer with a NUL after it. 0 ok (*DATA_R, *LEN_R), -1 read
+ * error, -2 not a regular file or larger than MAX (errno EFBIG). */
+int fs_read_regular(int fd, size_t max, char **data_r, size_t *len_r);
+
+/* Writes all N vectors at IOV to FD (writev, IOV_MAX at a time), retrying
+ * on EINTR and short writes; IOV is consumed. 0, or -1 with errno set. */
+struct iovec;
+int fs_writev_all(int fd, struct iovec *iov, int n);
+
 /* After a writev/pwritev that wrote DONE bytes of the *N vectors at *IOV:
  * drops the vectors written in full and trims the one written in part. */
-struct iovec;
 void fs_iov_advance(struct iovec **iov, int *n, size_t done);
 
 #endif

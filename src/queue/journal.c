@@ -11,6 +11,7 @@
 #include "queue/journal_parse.h"
 #include "core/buf.h"
 #include "core/fsutil.h"
+#include "core/le32.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
@@ -41,7 +42,6 @@ struct journal_seg {
 
 struct jitem {
     struct jitem *next;
-    struct journal *j;
     struct buf rec;
     struct loop *loop;
     journal_done_fn done;
@@ -70,14 +70,6 @@ struct journal {
 };
 
 static void *commit_thread(void *arg);
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
 
 static void seg_path(const struct journal *j, uint64_t seq, char *out, size_t outsz)
 {
@@ -186,7 +178,6 @@ void journal_append(struct journal *j, const struct spool_msg *msg, struct loop 
                     journal_done_fn done, void *arg)
 {
     struct jitem *it = xcalloc(1, sizeof *it);
-    it->j = j;
     it->loop = loop;
     it->done = done;
     it->arg = arg;
@@ -203,7 +194,7 @@ void journal_append(struct journal *j, const struct spool_msg *msg, struct loop 
         loop_post_job(loop, item_done, it);
         return;
     }
-    put_le32((unsigned char *)it->rec.data + 1, (uint32_t)(it->rec.len - REC_HDR));
+    le32_put((unsigned char *)it->rec.data + 1, (uint32_t)(it->rec.len - REC_HDR));
     pthread_mutex_lock(&j->lock);
     if (j->stopping) {
         pthread_mutex_unlock(&j->lock);
@@ -278,22 +269,6 @@ static void segment_seal(struct journal *j)
     j->active = NULL;
 }
 
-/* Writes the whole iovec array (writev may stop short). */
-static int writev_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        int chunk = n > IOV_MAX ? IOV_MAX : n;
-        ssize_t w = writev(fd, iov, chunk);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        fs_iov_advance(&iov, &n, (size_t)w);
-    }
-    return 0;
-}
-
 /* Writes ITEMS (at most BATCH_IOV) and fdatasyncs once. */
 static void commit_batch(struct journal *j, struct jitem **items, int n)
 {
@@ -307,7 +282,7 @@ static void commit_batch(struct journal *j, struct jitem **items, int n)
         iov[i].iov_len = items[i]->rec.len;
         total += items[i]->rec.len;
     }
-    if (!error && writev_all(j->active_fd, iov, n) < 0)
+    if (!error && fs_writev_all(j->active_fd, iov, n) < 0)
         error = "cannot write the queue journal";
     if (!error && fdatasync(j->active_fd) < 0)
         error = "cannot fsync the queue journal";
@@ -407,8 +382,8 @@ static void *commit_thread(void *arg)
             commit_batch(j, batch, n);
         if (rotate)
             rotate_idle(j);
-        if (reap || j->reap)
-            reap_segments(j);
+        if (reap)
+            reap_segments(j);   /* a reap asked meanwhile: the next turn */
         pthread_mutex_lock(&j->lock);
     }
     pthread_mutex_unlock(&j->lock);
@@ -428,22 +403,9 @@ static int read_segment(const char *path, char **data_r, size_t *len_r)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -1;
-    struct stat st;
-    int rc = -1;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        (uint64_t)st.st_size <= (uint64_t)JOURNAL_SEGMENT_MAX * 16) {
-        size_t size = (size_t)st.st_size, got = 0;
-        char *data = xmalloc(size + 1);
-        if (fs_read_full(fd, data, size, &got) == 0) {
-            *data_r = data;
-            *len_r = got;
-            rc = 0;
-        } else {
-            free(data);
-        }
-    }
+    int rc = fs_read_regular(fd, (size_t)JOURNAL_SEGMENT_MAX * 16, data_r, len_r);
     close(fd);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 struct replay_ctx {

@@ -1,13 +1,9 @@
 /* journal_parse: the records of a queue journal segment (journal_parse.h). */
 #include "queue/journal_parse.h"
+#include "core/le32.h"
 
 #include <stdint.h>
 #include <string.h>
-
-static uint32_t get_le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int journal_parse(const char *data, size_t len, void (*cb)(struct spool_msg *msg, void *arg),
                   void *arg, size_t *end_r, const char **why_r)
@@ -25,7 +21,7 @@ int journal_parse(const char *data, size_t len, void (*cb)(struct spool_msg *msg
             *why_r = "torn-record";
             break;
         }
-        uint32_t rl = get_le32((const unsigned char *)data + off + 1);
+        uint32_t rl = le32_get((const unsigned char *)data + off + 1);
         if (rl < SPOOL_ID_LEN || rl > len - off - REC_HDR) {
             *why_r = "torn-record";
             break;

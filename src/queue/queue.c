@@ -82,9 +82,6 @@ static char *configured_hostname;
 static const struct config *configured_cfg;
 
 static struct queue *queue_acquire(void);
-static void queue_ref(struct queue *q);
-static void queue_release(struct queue *q);
-static void inflight_add(struct queue *q, int delta);
 static void log_accepted(const struct spool_msg *msg);
 static void submit_work(void *arg);
 static void submit_done(void *arg);
@@ -94,7 +91,6 @@ static void inbox_run(evutil_socket_t fd, short what, void *arg);
 static struct qmsg *qmsg_new(struct queue *q, const char *id, struct spool_msg *msg);
 static void qmsg_unlist(struct qmsg *qm);
 static void qmsg_free(struct qmsg *qm);
-static void round_start(struct qmsg *qm);
 static void round_done(void *arg);
 static void round_finish(struct qmsg *qm);
 static void timer_fire(evutil_socket_t fd, short what, void *arg);
@@ -104,6 +100,7 @@ static void remote_done_cb(void *arg, const struct remote_result *results, int n
 static void wake_starved(struct queue *q);
 static void resume_one(const char *id, void *arg);
 static int replay_one(struct spool_msg *m, struct journal_seg *seg, void *arg);
+static void start_fresh(struct queue *q, struct spool_msg *msg, struct journal_seg *seg);
 static void journal_done(void *arg, int result, struct journal_seg *seg, const char *error);
 static void queue_inbox_post_seg(struct queue *q, struct spool_msg *msg, struct journal_seg *seg);
 static void ctl_cb(const char *id, char op, void *arg);
@@ -120,14 +117,14 @@ static struct queue *queue_acquire(void)
     return q;
 }
 
-static void queue_ref(struct queue *q)
+void queue_ref(struct queue *q)
 {
     pthread_mutex_lock(&q->lock);
     q->refs++;
     pthread_mutex_unlock(&q->lock);
 }
 
-static void queue_release(struct queue *q)
+void queue_release(struct queue *q)
 {
     pthread_mutex_lock(&q->lock);
     int last = --q->refs == 0;
@@ -167,7 +164,7 @@ void queue_depth_set(struct qmsg *qm, enum queue_depth state)
     qm->depth = state;
 }
 
-static void inflight_add(struct queue *q, int delta)
+void queue_inflight_add(struct queue *q, int delta)
 {
     pthread_mutex_lock(&q->lock);
     q->inflight += delta;
@@ -409,7 +406,7 @@ static void journal_done(void *arg, int result, struct journal_seg *seg, const c
     if (result == 0) {
         log_accepted(j->msg);
         queue_stats_add(j->q, &j->q->stats.accepted, 1);
-        inflight_add(j->q, 1);
+        queue_inflight_add(j->q, 1);
     } else {
         log_error("queue", "event=commit-failed queue=%s error=\"%s\"", j->id, error);
     }
@@ -441,7 +438,7 @@ int queue_commit(struct queue *q, struct spool_msg *msg, const char **error_r)
     }
     log_accepted(msg);
     queue_stats_add(q, &q->stats.accepted, 1);
-    inflight_add(q, 1);
+    queue_inflight_add(q, 1);
     return 0;
 }
 
@@ -506,14 +503,8 @@ static void inbox_run(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&q->lock);
     while (it) {
         struct inbox_item *next = it->next;
-        struct qmsg *qm = qmsg_new(q, it->msg->id, it->msg);
-        qm->fresh = 1;
-        qm->seg = it->seg;
+        start_fresh(q, it->msg, it->seg);
         free(it);
-        if (qm->seg)
-            queue_local_add(qm);
-        else
-            round_start(qm);
         it = next;
     }
 }
@@ -521,10 +512,10 @@ static void inbox_run(evutil_socket_t fd, short what, void *arg)
 static void resume_one(const char *id, void *arg)
 {
     struct queue *q = arg;
-    inflight_add(q, 1);
+    queue_inflight_add(q, 1);
     struct qmsg *qm = qmsg_new(q, id, NULL);
     qm->has_state = 1;
-    round_start(qm);
+    queue_round_start(qm);
 }
 
 /* A record of the journal found at start: delivered again (idempotently),
@@ -536,16 +527,26 @@ static int replay_one(struct spool_msg *m, struct journal_seg *seg, void *arg)
     struct stat st;
     int has_file = stat(path, &st) == 0;
     free(path);
-    if (has_file || m->nrcpt < 1 || !all_local(m)) {
+    if (has_file || !all_local(m)) {
         spool_msg_free(&m);
         return 0;
     }
-    inflight_add(q, 1);
-    struct qmsg *qm = qmsg_new(q, m->id, m);
+    queue_inflight_add(q, 1);
+    start_fresh(q, m, seg);
+    return 1;
+}
+
+/* A message just made durable: a journal message (SEG set) goes to the
+ * per-account batches, any other gets its first round. */
+static void start_fresh(struct queue *q, struct spool_msg *msg, struct journal_seg *seg)
+{
+    struct qmsg *qm = qmsg_new(q, msg->id, msg);
     qm->fresh = 1;
     qm->seg = seg;
-    queue_local_add(qm);
-    return 1;
+    if (seg)
+        queue_local_add(qm);
+    else
+        queue_round_start(qm);
 }
 
 void queue_resume_committed(const char *id, void *arg)
@@ -615,26 +616,6 @@ void queue_qmsg_drop(struct qmsg *qm)
 
 void queue_round_start(struct qmsg *qm)
 {
-    round_start(qm);
-}
-
-void queue_inflight_add(struct queue *q, int delta)
-{
-    inflight_add(q, delta);
-}
-
-void queue_ref_take(struct queue *q)
-{
-    queue_ref(q);
-}
-
-void queue_release_ref(struct queue *q)
-{
-    queue_release(q);
-}
-
-static void round_start(struct qmsg *qm)
-{
     if (qm->timer)
         evtimer_del(qm->timer);
     if (qm->kick)
@@ -668,7 +649,7 @@ static void round_done(void *arg)
     case OUT_GONE:
         queue_stats_add(q, &q->stats.pending_remote, -qm->remote_pending);
         queue_depth_set(qm, QD_NONE);
-        inflight_add(q, -1);
+        queue_inflight_add(q, -1);
         qmsg_unlist(qm);
         qmsg_free(qm);
         break;
@@ -690,7 +671,7 @@ static void round_finish(struct qmsg *qm)
     if (!qm->seg || qm->promoted)
         spool_msg_free(&qm->msg);   /* else the journal holds its only copy */
     if (qm->kick) {
-        round_start(qm);
+        queue_round_start(qm);
         return;
     }
     if (qm->wake_ms)
@@ -714,7 +695,7 @@ static void timer_fire(evutil_socket_t fd, short what, void *arg)
 {
     struct qmsg *qm = arg;
     if (!qm->in_job && qm->outstanding == 0)
-        round_start(qm);
+        queue_round_start(qm);
 }
 
 /* A due recipient with its destination domain (lower case). */
@@ -824,7 +805,7 @@ static void remote_done_cb(void *arg, const struct remote_result *results, int n
     }
     if (qm->outstanding == 0) {
         if (qm->nres > 0 || qm->kick)
-            round_start(qm);   /* records the results */
+            queue_round_start(qm);   /* records the results */
         else
             round_finish(qm);
     }
@@ -838,7 +819,7 @@ static void wake_starved(struct queue *q)
     for (struct qmsg *qm = q->msgs; qm; qm = qm->next)
         if (qm->starved && !qm->in_job && qm->outstanding == 0) {
             qm->starved = 0;
-            round_start(qm);
+            queue_round_start(qm);
         }
 }
 
@@ -850,7 +831,7 @@ static void kick_one(struct qmsg *qm)
 {
     qm->kick = 1;
     if (!qm->in_job && qm->outstanding == 0)
-        round_start(qm);
+        queue_round_start(qm);
 }
 
 void queue_control_kick(const char *id)

@@ -115,15 +115,22 @@ void queue_round_start(struct qmsg *qm);
 /* Queue loop: QM is finished with; unlisted and freed. */
 void queue_qmsg_drop(struct qmsg *qm);
 void queue_inflight_add(struct queue *q, int delta);
-/* A reference on Q for a job (queue_release_ref gives it back). */
-void queue_ref_take(struct queue *q);
-void queue_release_ref(struct queue *q);
+/* A reference on Q for a job or an attempt (queue_release gives it back;
+ * the last one frees Q). */
+void queue_ref(struct queue *q);
+void queue_release(struct queue *q);
 
 /* queue_local.c (queue loop): delivers QM, a journal message whose
  * recipients are all local, in per-account batches; a message the batch
  * cannot finish gets a round. queue_local_stop drops what waits. */
 void queue_local_add(struct qmsg *qm);
 void queue_local_stop(struct queue *q);
+
+/* queue_round.c, worker: the log line of a local delivery of recipient IDX
+ * of QM (delivered, or a duplicate of one stored before), and the count of
+ * a new one (statistics, metrics, delivery latency). */
+void queue_log_local(const struct qmsg *qm, int idx, uint32_t uid, int duplicate);
+void queue_count_local(struct qmsg *qm);
 
 /* queue_round.c: worker. One round for QM (see queue.c's top comment);
  * sets qm->outcome, qm->wake_ms and qm->due. */

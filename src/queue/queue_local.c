@@ -104,21 +104,6 @@ void queue_local_add(struct qmsg *qm)
 
 /* ---- the job (worker) ---- */
 
-static void log_unit(const struct lunit *u, const struct store_batch_item *it)
-{
-    const struct spool_msg *m = u->qm->msg;
-    const struct spool_rcpt *r = &m->rcpts[u->idx];
-    char qa[LOG_QSIZE], qc[LOG_QSIZE];
-    log_q(qa, sizeof qa, r->address, strlen(r->address));
-    log_q(qc, sizeof qc, r->account, strlen(r->account));
-    if (it->duplicate)
-        log_info("queue", "event=duplicate-skipped queue=%s rcpt=%s account=%s uid=%u"
-                 " mailbox=INBOX", m->id, qa, qc, it->uid);
-    else
-        log_info("queue", "event=delivered queue=%s rcpt=%s account=%s uid=%u mailbox=INBOX",
-                 m->id, qa, qc, it->uid);
-}
-
 /* 1 when the account forwards (the round's forward_deliver handles it), 0
  * not, -1 error. */
 static int account_forwards(struct queue *q, const char *account)
@@ -158,13 +143,9 @@ static void batch_work(void *arg)
         const struct lunit *u = b->units[i];
         if (rc == 0 && items[i].result == 0) {
             b->ok[i] = 1;
-            log_unit(u, &items[i]);
-            if (!items[i].duplicate) {
-                queue_stats_add(q, &q->stats.delivered_local, 1);
-                metrics_delivery(MD_LOCAL_DELIVERED);
-                if (u->qm->accepted_us)
-                    metrics_observe(MH_DELIVERY, metrics_since_s(u->qm->accepted_us));
-            }
+            queue_log_local(u->qm, u->idx, items[i].uid, items[i].duplicate);
+            if (!items[i].duplicate)
+                queue_count_local(u->qm);
             continue;
         }
         char qc[LOG_QSIZE];
@@ -220,7 +201,7 @@ static void batch_done(void *arg)
     free(b->units);
     free(b->ok);
     free(b);
-    queue_release_ref(q);
+    queue_release(q);
 }
 
 static void batch_kick(struct queue *q, struct lacct *a)
@@ -241,7 +222,7 @@ static void batch_kick(struct queue *q, struct lacct *a)
         a->tail = NULL;
     b->ok = xcalloc((size_t)b->n, sizeof *b->ok);
     a->busy = 1;
-    queue_ref_take(q);
+    queue_ref(q);
     worker_submit(q->pool, q->loop, batch_work, batch_done, b);
 }
 

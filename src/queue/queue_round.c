@@ -404,7 +404,7 @@ static int promote(struct qmsg *qm)
     struct queue *q = qm->q;
     const char *error = NULL;
     if (spool_commit(q->spool, qm->msg, &error) < 0 &&
-        strcmp(error, "queue id already exists") != 0) {
+        strcmp(error, SPOOL_ERR_EXISTS) != 0) {
         log_error("queue", "event=commit-failed queue=%s error=\"%s\"", qm->id, error);
         qm->outcome = OUT_WAIT;
         qm->wake_ms = rs_now_ms() + 5 * (int64_t)queue_unit_ms(q);
@@ -521,23 +521,37 @@ static int deliver_one(struct qmsg *qm, int idx, int last)
                   m->id, qa, qc, error);
         return -1;
     }
-    if (dup)
-        log_info("queue", "event=duplicate-skipped queue=%s rcpt=%s account=%s uid=%u"
-                 " mailbox=INBOX", m->id, qa, qc, uid);
-    else
-        log_info("queue", "event=delivered queue=%s rcpt=%s account=%s uid=%u mailbox=INBOX",
-                 m->id, qa, qc, uid);
+    queue_log_local(qm, idx, uid, dup);
     if (!last && spool_mark_done(q->spool, m->id, idx) < 0) {
         /* The store has it; a retry will find the duplicate and mark again. */
         log_error("queue", "event=mark-done-failed queue=%s rcpt=%s", m->id, qa);
         return -1;
     }
     r->done = 1;
-    if (!dup) {
-        queue_stats_add(q, &q->stats.delivered_local, 1);
-        metrics_delivery(MD_LOCAL_DELIVERED);
-        if (qm->accepted_us)
-            metrics_observe(MH_DELIVERY, metrics_since_s(qm->accepted_us));
-    }
+    if (!dup)
+        queue_count_local(qm);
     return 0;
+}
+
+void queue_log_local(const struct qmsg *qm, int idx, uint32_t uid, int duplicate)
+{
+    const struct spool_msg *m = qm->msg;
+    const struct spool_rcpt *r = &m->rcpts[idx];
+    char qa[LOG_QSIZE], qc[LOG_QSIZE];
+    log_q(qa, sizeof qa, r->address, strlen(r->address));
+    log_q(qc, sizeof qc, r->account, strlen(r->account));
+    if (duplicate)
+        log_info("queue", "event=duplicate-skipped queue=%s rcpt=%s account=%s uid=%u"
+                 " mailbox=INBOX", m->id, qa, qc, uid);
+    else
+        log_info("queue", "event=delivered queue=%s rcpt=%s account=%s uid=%u mailbox=INBOX",
+                 m->id, qa, qc, uid);
+}
+
+void queue_count_local(struct qmsg *qm)
+{
+    queue_stats_add(qm->q, &qm->q->stats.delivered_local, 1);
+    metrics_delivery(MD_LOCAL_DELIVERED);
+    if (qm->accepted_us)
+        metrics_observe(MH_DELIVERY, metrics_since_s(qm->accepted_us));
 }

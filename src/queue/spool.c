@@ -23,6 +23,7 @@
 #include "queue/spool.h"
 #include "core/buf.h"
 #include "core/fsutil.h"
+#include "core/le32.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -87,13 +88,10 @@ static void rec_write(struct rec_writer *w, const void *p, size_t n);
 static void rec_put(struct rec_writer *w, char type, const void *p, size_t n);
 static int envelope_value_ok(const char *v);
 static int envelope_build(const struct spool_msg *msg, struct buf *env);
-static int read_file(int fd, size_t max, char **data_r, size_t *len_r);
 static int parse_spool(const char *id, const char *p, size_t n, struct spool_msg **msg_r,
                        const char **why_r);
 static int parse_envelope(struct spool_msg *m, const char *p, size_t n);
 static int parse_rcpt(struct spool_msg *m, const char *p, size_t n);
-static uint32_t get_le32(const unsigned char *p);
-static void put_le32(unsigned char *p, uint32_t v);
 static void move_to_corrupt(struct spool *s, const char *id, const char *why);
 static void apply_done_marks(struct spool *s, struct spool_msg *m);
 static int cmp_ids(const void *a, const void *b);
@@ -106,19 +104,6 @@ static int make_dir(const char *path)
     if (mkdir(path, 0700) == 0 || errno == EEXIST)
         return 0;
     return -1;
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
 }
 
 static int id_valid(const char *id)
@@ -342,7 +327,7 @@ static void rec_put(struct rec_writer *w, char type, const void *p, size_t n)
         return;
     }
     hdr[0] = (unsigned char)type;
-    put_le32(hdr + 1, (uint32_t)n);
+    le32_put(hdr + 1, (uint32_t)n);
     rec_write(w, hdr, sizeof hdr);
     rec_write(w, p, n);
 }
@@ -456,7 +441,7 @@ int spool_encode(const struct spool_msg *msg, struct buf *out, const char **erro
     }
     rec_put(&w, REC_MESSAGE, msg->data, msg->len);
     unsigned char crcbuf[4];
-    put_le32(crcbuf, (uint32_t)w.crc);
+    le32_put(crcbuf, (uint32_t)w.crc);
     rec_put(&w, REC_END, crcbuf, sizeof crcbuf);
     if (w.failed) {
         *error_r = bad ? "bad envelope value" : "queue file too large";
@@ -510,7 +495,7 @@ int spool_commit(struct spool *s, const struct spool_msg *msg, const char **erro
     }
     fd = -1;
     if (rename_noreplace(tmp, final) < 0) {
-        *error_r = errno == EEXIST ? "queue id already exists" : "cannot rename the queue file";
+        *error_r = errno == EEXIST ? SPOOL_ERR_EXISTS : "cannot rename the queue file";
         goto out_unlink;
     }
     if (group_commit_wait(s) < 0) {
@@ -534,28 +519,6 @@ out:
 }
 
 /* ---- load ---- */
-
-static int read_file(int fd, size_t max, char **data_r, size_t *len_r)
-{
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -1;
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        errno = EFBIG;
-        return -2;
-    }
-    size_t size = (size_t)st.st_size;
-    char *data = xmalloc(size + 1);
-    size_t got;
-    if (fs_read_full(fd, data, size, &got) < 0) {
-        free(data);
-        return -1;
-    }
-    data[got] = '\0';
-    *data_r = data;
-    *len_r = got;
-    return 0;
-}
 
 static int parse_envelope(struct spool_msg *m, const char *p, size_t n)
 {
@@ -644,7 +607,7 @@ static int parse_spool(const char *id, const char *p, size_t n, struct spool_msg
             goto bad;
         }
         char type = p[off];
-        uint32_t len = get_le32((const unsigned char *)p + off + 1);
+        uint32_t len = le32_get((const unsigned char *)p + off + 1);
         size_t body = off + REC_HDR_LEN;
         if (len > n - body) {
             *why_r = "length-past-end";
@@ -658,7 +621,7 @@ static int parse_spool(const char *id, const char *p, size_t n, struct spool_msg
             }
             uLong crc = crc32(0L, Z_NULL, 0);
             crc = crc32(crc, (const Bytef *)p, (uInt)off);
-            if ((uint32_t)crc != get_le32((const unsigned char *)rp)) {
+            if ((uint32_t)crc != le32_get((const unsigned char *)rp)) {
                 *why_r = "bad-crc";
                 goto bad;
             }
@@ -733,7 +696,7 @@ static void apply_done_marks(struct spool *s, struct spool_msg *m)
         return;
     char *data;
     size_t len;
-    int rc = read_file(fd, 16u * 1024 * 1024, &data, &len);
+    int rc = fs_read_regular(fd, 16u * 1024 * 1024, &data, &len);
     close(fd);
     if (rc < 0)
         return;
@@ -773,7 +736,7 @@ int spool_load(struct spool *s, const char *id, struct spool_msg **msg_r)
     }
     char *data;
     size_t len;
-    int rc = read_file(fd, SPOOL_MAX_FILE, &data, &len);
+    int rc = fs_read_regular(fd, SPOOL_MAX_FILE, &data, &len);
     close(fd);
     if (rc == -2) {
         move_to_corrupt(s, id, "too-large");

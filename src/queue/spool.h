@@ -60,7 +60,10 @@ int spool_encode(const struct spool_msg *msg, struct buf *out, const char **erro
 int spool_decode(const char *id, const char *p, size_t n, struct spool_msg **msg_r,
                  const char **why_r);
 
-/* Blocking (worker thread): makes MSG durable. MSG->id must be set. */
+/* Blocking (worker thread): makes MSG durable. MSG->id must be set. When a
+ * queue file of that id exists already, fails with *error_r ==
+ * SPOOL_ERR_EXISTS (compare with strcmp). */
+#define SPOOL_ERR_EXISTS "queue id already exists"
 int spool_commit(struct spool *s, const struct spool_msg *msg, const char **error_r);
 
 /* Loads queue file ID (with done marks applied). 0 ok, 1 missing,
