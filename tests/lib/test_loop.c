@@ -6,6 +6,7 @@
 #include "store/store.h"
 
 #include <event2/event.h>
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,4 +73,38 @@ int test_inbox_count(const char *dir, const char *account)
     if (store_mailbox_status(dir, account, "INBOX", &uv, &next, &count) != 0)
         return 0;
     return (int)count;
+}
+
+long long test_db_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    long long v = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return v;
+}
+
+long long test_index_int(const char *dir, const char *account, const char *sql)
+{
+    char *path = xasprintf("%s/mail/%s/index.sqlite", dir, account);
+    long long v = test_db_int(path, sql);
+    free(path);
+    return v;
+}
+
+int test_index_exec(const char *dir, const char *account, const char *sql)
+{
+    char *path = xasprintf("%s/mail/%s/index.sqlite", dir, account);
+    sqlite3 *db = NULL;
+    int ok = sqlite3_open(path, &db) == SQLITE_OK &&
+             sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(db);
+    free(path);
+    return ok;
 }

@@ -1,7 +1,8 @@
 /* test_loop: helpers for unit tests that run the queue on a real event
  * loop (tests/unit/queue, tests/unit/queue_sched): running a loop until a
  * condition holds or a deadline passes, and looking at what the run left
- * behind in a data directory (log lines, queue files, INBOX messages). */
+ * behind in a data directory (log lines, queue files, INBOX messages, values
+ * in its SQLite databases). */
 #ifndef ROOST_TEST_LOOP_H
 #define ROOST_TEST_LOOP_H
 
@@ -17,6 +18,13 @@ int test_log_count(const char *dir, const char *needle, const char *id);
 
 /* 1 if DIR/queue/ID exists. */
 int test_queue_file_exists(const char *dir, const char *id);
+
+/* One integer that SQL selects from the SQLite database PATH, or -1. */
+long long test_db_int(const char *path, const char *sql);
+/* The same from ACCOUNT's index under data directory DIR. */
+long long test_index_int(const char *dir, const char *account, const char *sql);
+/* Runs SQL on ACCOUNT's index under DIR; 1 ok, 0 not. */
+int test_index_exec(const char *dir, const char *account, const char *sql);
 
 /* Messages in ACCOUNT's INBOX under data directory DIR (0 if none). */
 int test_inbox_count(const char *dir, const char *account);

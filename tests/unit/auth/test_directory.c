@@ -9,6 +9,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "test.h"
+#include "test_loop.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -43,17 +44,7 @@ static char *db_path(void)
 /* Runs a one-integer query on the database file directly. */
 static long long raw_int(const char *sql)
 {
-    sqlite3 *db = NULL;
-    long long v = -1;
-    if (sqlite3_open(db_path(), &db) == SQLITE_OK) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    return v;
+    return test_db_int(db_path(), sql);
 }
 
 static int raw_exec(const char *sql)

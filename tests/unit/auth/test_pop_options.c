@@ -7,6 +7,7 @@
 #include "auth_tests.h"
 #include "cli/cli.h"
 #include "test.h"
+#include "test_loop.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -28,17 +29,7 @@ static char *pop_db_path(void)
 
 static long long pop_raw_int(const char *sql)
 {
-    sqlite3 *db = NULL;
-    long long v = -1;
-    if (sqlite3_open(pop_db_path(), &db) == SQLITE_OK) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    return v;
+    return test_db_int(pop_db_path(), sql);
 }
 
 static int pop_raw_exec(const char *sql)

@@ -15,6 +15,7 @@
 #include "core/xalloc.h"
 #include "store_tests.h"
 #include "test.h"
+#include "test_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,31 +49,12 @@ static char *make_msg(int i, size_t *len_r)
 
 static long long ix_int(const char *dir, const char *sql)
 {
-    char *path = xasprintf("%s/mail/%s/index.sqlite", dir, ACCT);
-    sqlite3 *db = NULL;
-    long long v = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-            if (sqlite3_step(st) == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-            sqlite3_finalize(st);
-        }
-    }
-    sqlite3_close(db);
-    free(path);
-    return v;
+    return test_index_int(dir, ACCT, sql);
 }
 
 static int ix_exec(const char *dir, const char *sql)
 {
-    char *path = xasprintf("%s/mail/%s/index.sqlite", dir, ACCT);
-    sqlite3 *db = NULL;
-    int ok = sqlite3_open(path, &db) == SQLITE_OK &&
-             sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
-    sqlite3_close(db);
-    free(path);
-    return ok;
+    return test_index_exec(dir, ACCT, sql);
 }
 
 static char *pack_path(const char *dir, int seq)

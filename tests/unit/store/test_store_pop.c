@@ -8,6 +8,7 @@
 #include "core/xalloc.h"
 #include "store_tests.h"
 #include "test.h"
+#include "test_loop.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -72,22 +73,9 @@ static int put(const char *dir, int i, time_t date)
                : -1;
 }
 
-/* One integer from the account's index. */
 static long long ix_int(const char *dir, const char *sql)
 {
-    char *path = xasprintf("%s/mail/%s/index.sqlite", dir, ACCT);
-    sqlite3 *db = NULL;
-    long long v = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    free(path);
-    return v;
+    return test_index_int(dir, ACCT, sql);
 }
 
 static long long highestmodseq(const char *dir, const char *mailbox)

@@ -10,6 +10,7 @@
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "test.h"
+#include "test_loop.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -35,30 +36,12 @@ static uint32_t put(const char *dir, const char *mbox, unsigned flags)
 
 static long long ix_int(const char *dir, const char *sql)
 {
-    char *path = xasprintf("%s/mail/%s/index.sqlite", dir, ACCT);
-    sqlite3 *db = NULL;
-    long long v = -1;
-    sqlite3_stmt *st;
-    if (sqlite3_open(path, &db) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    free(path);
-    return v;
+    return test_index_int(dir, ACCT, sql);
 }
 
 static int ix_exec(const char *dir, const char *sql)
 {
-    char *path = xasprintf("%s/mail/%s/index.sqlite", dir, ACCT);
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open(path, &db) == SQLITE_OK &&
-             sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
-    sqlite3_close(db);
-    free(path);
-    return rc;
+    return test_index_exec(dir, ACCT, sql);
 }
 
 static const struct store_mailbox *find_mb(const struct store_mailbox *l, int n,
