@@ -49,6 +49,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* An answered attempt's destination slot and connection, kept until its
+ * results are recorded. */
+struct qhold {
+    struct qhold *next;
+    char *domain;
+    struct remote_hold *h;
+};
+
 /* One remote_deliver call. */
 struct qattempt {
     struct qmsg *qm;
@@ -96,7 +104,9 @@ static void round_finish(struct qmsg *qm);
 static void timer_fire(evutil_socket_t fd, short what, void *arg);
 static void timer_arm(struct qmsg *qm, int64_t at_ms);
 static void remote_start_all(struct qmsg *qm);
-static void remote_done_cb(void *arg, const struct remote_result *results, int n);
+static void remote_done_cb(void *arg, const struct remote_result *results, int n,
+                           struct remote_hold *hold);
+static int holds_release(struct qmsg *qm);
 static void wake_starved(struct queue *q);
 static void resume_one(const char *id, void *arg);
 static int replay_one(struct spool_msg *m, struct journal_seg *seg, void *arg);
@@ -600,6 +610,7 @@ void queue_clear_results(struct qmsg *qm)
 
 static void qmsg_free(struct qmsg *qm)
 {
+    holds_release(qm);
     if (qm->timer)
         event_free(qm->timer);
     spool_msg_free(&qm->msg);
@@ -633,6 +644,8 @@ static void round_done(void *arg)
     struct qmsg *qm = arg;
     struct queue *q = qm->q;
     qm->in_job = 0;
+    /* the results this round recorded free their slots and connections */
+    int freed = holds_release(qm);
     if (queue_is_stopped(q) || qm->outcome == OUT_SKIPPED) {
         qmsg_unlist(qm);
         if (qm->outstanding == 0)
@@ -662,6 +675,8 @@ static void round_done(void *arg)
     case OUT_SKIPPED:
         break;
     }
+    if (freed)
+        wake_starved(q);
     queue_release(q);
 }
 
@@ -760,12 +775,17 @@ static void remote_start_all(struct qmsg *qm)
     qm->ndue = 0;
 }
 
-static void remote_done_cb(void *arg, const struct remote_result *results, int n)
+static void remote_done_cb(void *arg, const struct remote_result *results, int n,
+                           struct remote_hold *hold)
 {
     struct qattempt *at = arg;
     struct qmsg *qm = at->qm;
     struct queue *q = qm->q;
-    sched_slot_release(q->slots, at->domain);
+    struct qhold *qh = xcalloc(1, sizeof *qh);
+    qh->domain = at->domain;   /* its slot is released with the hold */
+    qh->h = hold;
+    qh->next = qm->holds;
+    qm->holds = qh;
     qm->outstanding--;
     int64_t now = rs_now_ms();
     qm->res = xrealloc(qm->res, xmul((size_t)(qm->nres + n) + 1, sizeof *qm->res));
@@ -794,24 +814,47 @@ static void remote_done_cb(void *arg, const struct remote_result *results, int n
         c->t_ms = now;
     }
     free(mine);
-    free(at->domain);
     free(at->idx);
     free(at);
     if (queue_is_stopped(q)) {
+        holds_release(qm);
         if (qm->outstanding == 0 && !qm->in_job && !qm->listed)
             qmsg_free(qm);
         queue_release(q);
         return;
     }
-    if (qm->outstanding == 0) {
-        if (qm->nres > 0 || qm->kick)
-            queue_round_start(qm);   /* records the results */
-        else
+    if (qm->outstanding == 0 && (qm->nres > 0 || qm->kick)) {
+        /* records the results; round_done releases the holds */
+        queue_round_start(qm);
+    } else {
+        /* other destinations of this message are still being tried (or
+         * there is nothing to record): the slot and connection go back now
+         * rather than wait for the slowest of them */
+        holds_release(qm);
+        if (qm->outstanding == 0)
             round_finish(qm);
+        wake_starved(q);
     }
-    wake_starved(q);
     queue_release(q);
 }
+
+/* Gives back every slot and connection QM holds; how many. */
+static int holds_release(struct qmsg *qm)
+{
+    int n = 0;
+    while (qm->holds) {
+        struct qhold *qh = qm->holds;
+        qm->holds = qh->next;
+        sched_slot_release(qm->q->slots, qh->domain);
+        remote_hold_release(qh->h);
+        free(qh->domain);
+        free(qh);
+        n++;
+    }
+    return n;
+}
+
+
 
 /* A slot came free: messages that waited for one go again. */
 static void wake_starved(struct queue *q)

@@ -26,6 +26,8 @@ enum outcome {
 };
 
 /* One remote result kept until the next round records it. */
+struct qhold;   /* queue.c */
+
 struct qres {
     int idx;
     enum rcpt_outcome outcome;
@@ -65,6 +67,7 @@ struct qmsg {
     int *due;                /* remote recipients due now (round_work -> loop) */
     int nres;
     struct qres *res;        /* remote results (loop -> next round_work) */
+    struct qhold *holds;     /* answered attempts' slots and connections (loop) */
 };
 
 /* The running queue (reference counted; see queue.c). */

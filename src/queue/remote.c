@@ -70,6 +70,14 @@ struct idle_conn {
     struct idle_conn *next;
 };
 
+/* A connection whose transaction is answered, kept from the next message
+ * until the scheduler has recorded the results (remote_hold_release). */
+struct remote_hold {
+    struct remote_hold *prev, *next;   /* rm->holds */
+    struct dest *d;                    /* NULL once remote_stop closed it */
+    struct smtpc *c;                   /* NULL: the connection had died */
+};
+
 struct dest {
     char key[300];
     int conns;                     /* connecting, busy or idle */
@@ -89,13 +97,14 @@ struct remote {
     int conns;
     struct dest *dests;
     struct attempt *busy;          /* every attempt in flight */
+    struct remote_hold *holds;     /* answered, results not yet recorded */
     struct event *pump_ev;
 };
 
 static struct remote *rm_global;   /* the queue loop's thread only */
 
 static void attempt_start(struct attempt *at);
-static void attempt_finish(struct attempt *at);
+static void attempt_finish(struct attempt *at, struct remote_hold *hold);
 static void dns_done(void *arg, const struct dns_answer *ans);
 static void conn_ready(void *arg, struct smtpc *c, const struct smtpc_conn_result *res);
 static void tx_done(void *arg, struct smtpc *c, int alive);
@@ -318,7 +327,18 @@ void remote_stop(void)
         if (at->conn)
             smtpc_abort(at->conn);   /* connecting or sending: no callbacks */
         at->conn = NULL;
-        attempt_finish(at);
+        attempt_finish(at, NULL);
+    }
+    /* connections kept for results not yet recorded: closed; the holds
+     * themselves are freed by remote_hold_release */
+    while (rm->holds) {
+        struct remote_hold *h = rm->holds;
+        rm->holds = h->next;
+        if (h->c)
+            smtpc_quit(h->c);
+        h->prev = h->next = NULL;
+        h->d = NULL;
+        h->c = NULL;
     }
     while (rm->dests) {
         struct dest *d = rm->dests;
@@ -540,7 +560,7 @@ static void dns_done(void *arg, const struct dns_answer *ans)
             set_all(at, SMTPC_PERMFAIL, 0, "5.4.4", text);
         }
         conn_release(rm, at->d, NULL);
-        attempt_finish(at);
+        attempt_finish(at, NULL);
         return;
     }
     struct smtpc_target targets[DNS_MAX_ADDRS];
@@ -589,7 +609,7 @@ static void conn_ready(void *arg, struct smtpc *c, const struct smtpc_conn_resul
         set_all(at, st, res->code, res->enhanced[0] ? res->enhanced : st == SMTPC_PERMFAIL ? "5.4.0" : "4.4.1",
                 text);
         conn_release(at->rm, at->d, NULL);
-        attempt_finish(at);
+        attempt_finish(at, NULL);
         return;
     }
     const struct smtpc_target *t = smtpc_current(c);
@@ -706,8 +726,34 @@ static void tx_done(void *arg, struct smtpc *c, int alive)
         return;
     }
     relay_adjust(at);
-    conn_release(at->rm, at->d, alive ? c : NULL);
-    attempt_finish(at);
+    /* the connection (or its slot) waits until the scheduler has recorded
+     * these results: a crash in between repeats at most this message */
+    struct remote *rm = at->rm;
+    struct remote_hold *h = xcalloc(1, sizeof *h);
+    h->d = at->d;
+    h->c = alive ? c : NULL;
+    h->next = rm->holds;
+    if (rm->holds)
+        rm->holds->prev = h;
+    rm->holds = h;
+    attempt_finish(at, h);
+}
+
+void remote_hold_release(struct remote_hold *h)
+{
+    if (!h)
+        return;
+    struct remote *rm = rm_global;
+    if (rm && h->d) {
+        if (h->prev)
+            h->prev->next = h->next;
+        else
+            rm->holds = h->next;
+        if (h->next)
+            h->next->prev = h->prev;
+        conn_release(rm, h->d, h->c);
+    }
+    free(h);
 }
 
 /* ---- results ---- */
@@ -725,8 +771,9 @@ static void log_result(const struct attempt *at, int i, const struct remote_resu
               log_q(qr, sizeof qr, reply, strlen(reply)));
 }
 
-/* Hands the results to the caller and frees the attempt. */
-static void attempt_finish(struct attempt *at)
+/* Hands the results (and HOLD, the connection kept for them, or NULL) to
+ * the caller and frees the attempt. */
+static void attempt_finish(struct attempt *at, struct remote_hold *hold)
 {
     struct remote *rm = at->rm;
     if (at->bprev)
@@ -749,7 +796,7 @@ static void attempt_finish(struct attempt *at)
         r->remote_host = at->remote_host[0] ? xstrdup(at->remote_host) : NULL;
         log_result(at, i, r);
     }
-    at->done(at->arg, res, at->nrcpt);
+    at->done(at->arg, res, at->nrcpt, hold);
     for (int i = 0; i < at->nrcpt; i++) {
         free(res[i].reply);
         free(res[i].remote_host);

@@ -38,8 +38,20 @@ struct remote_attempt {
     const char *domain;            /* lower-case destination domain */
 };
 
-/* RESULTS (N of them) are freed by the transport after DONE returns. */
-typedef void (*remote_done_fn)(void *arg, const struct remote_result *results, int n);
+/* The connection an answered attempt used, kept back from the next message
+ * until the caller has recorded the results, so that a crash repeats at
+ * most one message per connection. */
+struct remote_hold;
+
+/* RESULTS (N of them) are freed by the transport after DONE returns. HOLD
+ * (NULL when no connection carried the message) belongs to the caller,
+ * who passes it to remote_hold_release once the results are durable. */
+typedef void (*remote_done_fn)(void *arg, const struct remote_result *results, int n,
+                               struct remote_hold *hold);
+
+/* Gives the connection back (reused, parked idle or closed) and frees
+ * HOLD. Loop only; NULL does nothing; after remote_stop it only frees. */
+void remote_hold_release(struct remote_hold *hold);
 
 /* Starts the transport on LOOP (the queue's loop) with CFG's outbound
  * settings. 0 ok, -1 with ERROR_R. */

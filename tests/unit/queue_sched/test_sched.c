@@ -113,7 +113,7 @@ static void fake_answer(struct fake_pending *p)
     event_free(p->ev);
     int n = p->n;
     free(p);
-    done(arg, res, n);
+    done(arg, res, n, NULL);
     for (int i = 0; i < n; i++) {
         free(res[i].reply);
         free(res[i].remote_host);
@@ -130,6 +130,11 @@ int remote_start(const struct config *cfg, struct loop *loop, const char **error
 {
     fake_loop = loop;
     return 0;
+}
+
+void remote_hold_release(struct remote_hold *hold)
+{
+    (void)hold;   /* the fake hands out no connections */
 }
 
 void remote_stop(void)
