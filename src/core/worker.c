@@ -1,10 +1,17 @@
 /* worker: thread pool whose completions are posted back to the submitting
- * event loop through a mutex-protected queue and a libevent user event. */
+ * event loop through a mutex-protected queue and a libevent user event.
+ *
+ * Idle workers wait each on a semaphore of their own, on a stack: a new
+ * job wakes the worker that went idle last (its stack and caches are the
+ * warmest), and only when no worker is free to notice it on its own, after
+ * the pool's lock is released, so the woken thread does not block at once
+ * on the lock its waker still holds. */
 #include "core/worker.h"
 #include "core/xalloc.h"
 
 #include <event2/thread.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 
 struct job {
@@ -24,13 +31,20 @@ struct loop {
     void *slots[LOOP_SLOT_COUNT];
 };
 
+struct worker {
+    struct worker_pool *pool;
+    struct worker *next_idle;
+    sem_t wake;
+    pthread_t thread;
+};
+
 struct worker_pool {
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     struct job *head, *tail;
+    struct worker *idle;          /* stack: the last to go idle first */
     int stopping;
     int nthreads;
-    pthread_t *threads;
+    struct worker *workers;
 };
 
 static void loop_run_completions(evutil_socket_t fd, short what, void *arg)
@@ -127,15 +141,22 @@ void loop_post_job(struct loop *l, worker_fn done, void *arg)
 
 static void *worker_main(void *arg)
 {
-    struct worker_pool *p = arg;
+    struct worker *w = arg;
+    struct worker_pool *p = w->pool;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (!p->head && !p->stopping)
-            pthread_cond_wait(&p->cond, &p->lock);
         struct job *j = p->head;
         if (!j) {
+            if (p->stopping) {
+                pthread_mutex_unlock(&p->lock);
+                return NULL;
+            }
+            w->next_idle = p->idle;
+            p->idle = w;
             pthread_mutex_unlock(&p->lock);
-            return NULL;
+            while (sem_wait(&w->wake) != 0) {
+            }
+            continue;
         }
         p->head = j->next;
         if (!p->head)
@@ -153,12 +174,16 @@ struct worker_pool *worker_pool_new(int nthreads)
 {
     struct worker_pool *p = xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
     p->nthreads = nthreads < 1 ? 1 : nthreads;
-    p->threads = xcalloc((size_t)p->nthreads, sizeof *p->threads);
-    for (int i = 0; i < p->nthreads; i++)
-        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0)
+    p->workers = xcalloc((size_t)p->nthreads, sizeof *p->workers);
+    for (int i = 0; i < p->nthreads; i++) {
+        struct worker *w = &p->workers[i];
+        w->pool = p;
+        if (sem_init(&w->wake, 0, 0) != 0)
             abort();
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            abort();
+    }
     return p;
 }
 
@@ -169,13 +194,17 @@ void worker_pool_free(struct worker_pool **pp)
         return;
     pthread_mutex_lock(&p->lock);
     p->stopping = 1;
-    pthread_cond_broadcast(&p->cond);
+    p->idle = NULL;
     pthread_mutex_unlock(&p->lock);
+    /* a worker that is not waiting yet finds the semaphore posted */
     for (int i = 0; i < p->nthreads; i++)
-        pthread_join(p->threads[i], NULL);
+        sem_post(&p->workers[i].wake);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->workers[i].thread, NULL);
+    for (int i = 0; i < p->nthreads; i++)
+        sem_destroy(&p->workers[i].wake);
     pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->cond);
-    free(p->threads);
+    free(p->workers);
     free(p);
     *pp = NULL;
 }
@@ -196,6 +225,10 @@ void worker_submit(struct worker_pool *p, struct loop *l, worker_fn work,
     else
         p->head = j;
     p->tail = j;
-    pthread_cond_signal(&p->cond);
+    struct worker *w = p->idle;
+    if (w)
+        p->idle = w->next_idle;
     pthread_mutex_unlock(&p->lock);
+    if (w)
+        sem_post(&w->wake);
 }
