@@ -14,6 +14,14 @@
  * as for any queued message, idempotently by queue id. A message whose units
  * all succeeded releases its journal record: it is finished.
  *
+ * A batch does not start the moment its first unit arrives: it waits
+ * LOCAL_LINGER_MS for company (or until LOCAL_LINGER_ENOUGH units wait),
+ * so that an account receiving a stream of mail (one sender's submissions
+ * to one mailbox, a mailing list) pays one pack fdatasync and one index
+ * commit for several messages instead of one each. The sender has its 250
+ * already (the journal made the message durable); only the mailbox sees it
+ * a few milliseconds later.
+ *
  * While in this stage a qmsg is marked in_job, so the queue's other paths
  * leave it alone; qm->batch_left counts its units not yet back. */
 #include "queue/queue_int.h"
@@ -26,10 +34,13 @@
 #include "core/xalloc.h"
 #include "store/store.h"
 
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LOCAL_BATCH_MAX 256
+#define LOCAL_LINGER_MS 4
+#define LOCAL_LINGER_ENOUGH 32
 
 struct lunit {
     struct lunit *next;
@@ -42,7 +53,10 @@ struct lacct {
     struct lacct *next;
     char *account;
     struct lunit *head, *tail;
-    int busy;   /* a batch job runs */
+    int waiting;              /* units in the list */
+    int busy;                 /* a batch job runs */
+    struct event *linger;     /* pending: the next batch waits for company */
+    struct queue *q;
 };
 
 struct lbatch {
@@ -54,6 +68,8 @@ struct lbatch {
 };
 
 static void batch_kick(struct queue *q, struct lacct *a);
+static void batch_start(struct queue *q, struct lacct *a);
+static void linger_fire(evutil_socket_t fd, short what, void *arg);
 
 static struct lacct *lacct_get(struct queue *q, const char *account)
 {
@@ -62,6 +78,7 @@ static struct lacct *lacct_get(struct queue *q, const char *account)
             return a;
     struct lacct *a = xcalloc(1, sizeof *a);
     a->account = xstrdup(account);
+    a->q = q;
     a->next = q->lacct;
     q->lacct = a;
     return a;
@@ -69,13 +86,15 @@ static struct lacct *lacct_get(struct queue *q, const char *account)
 
 static void lacct_drop_if_idle(struct queue *q, struct lacct *a)
 {
-    if (a->busy || a->head)
+    if (a->busy || a->head || (a->linger && evtimer_pending(a->linger, NULL)))
         return;
     for (struct lacct **pp = &q->lacct; *pp; pp = &(*pp)->next)
         if (*pp == a) {
             *pp = a->next;
             break;
         }
+    if (a->linger)
+        event_free(a->linger);
     free(a->account);
     free(a);
 }
@@ -97,6 +116,7 @@ void queue_local_add(struct qmsg *qm)
         else
             a->head = u;
         a->tail = u;
+        a->waiting++;
     }
     for (int i = 0; i < m->nrcpt; i++)
         batch_kick(q, lacct_get(q, m->rcpts[i].account));
@@ -204,10 +224,39 @@ static void batch_done(void *arg)
     queue_release(q);
 }
 
+/* Units are waiting for A: a batch now if there are enough of them (or
+ * the linger ran out), else the linger timer. */
 static void batch_kick(struct queue *q, struct lacct *a)
 {
     if (a->busy || !a->head)
         return;
+    int armed = a->linger && evtimer_pending(a->linger, NULL);
+    if (a->waiting >= LOCAL_LINGER_ENOUGH) {
+        if (armed)
+            evtimer_del(a->linger);
+        batch_start(q, a);
+        return;
+    }
+    if (armed)
+        return;
+    if (!a->linger)
+        a->linger = evtimer_new(loop_base(q->loop), linger_fire, a);
+    struct timeval tv = {0, LOCAL_LINGER_MS * 1000};
+    if (!a->linger || evtimer_add(a->linger, &tv) < 0)
+        batch_start(q, a);
+}
+
+static void linger_fire(evutil_socket_t fd, short what, void *arg)
+{
+    struct lacct *a = arg;
+    struct queue *q = a->q;
+    if (queue_is_stopped(q) || a->busy || !a->head)
+        return;
+    batch_start(q, a);
+}
+
+static void batch_start(struct queue *q, struct lacct *a)
+{
     struct lbatch *b = xcalloc(1, sizeof *b);
     b->q = q;
     b->a = a;
@@ -217,6 +266,7 @@ static void batch_kick(struct queue *q, struct lacct *a)
         a->head = u->next;
         u->next = NULL;
         b->units[b->n++] = u;
+        a->waiting--;
     }
     if (!a->head)
         a->tail = NULL;
@@ -240,6 +290,9 @@ void queue_local_stop(struct queue *q)
             free(u);
         }
         a->tail = NULL;
+        a->waiting = 0;
+        if (a->linger)
+            evtimer_del(a->linger);
         if (!a->busy)
             lacct_drop_if_idle(q, a);
     }
