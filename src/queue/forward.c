@@ -14,6 +14,7 @@
  * Only then does the queue mark the recipient done. A failure at any step
  * returns -1 and the queue retries the recipient from step 1. */
 #include "queue/forward.h"
+#include "queue/retpath.h"
 #include "auth/dir_cache.h"
 #include "auth/directory.h"
 #include "core/log.h"
@@ -250,8 +251,12 @@ static int keep_copy(const struct forward_queue *fq, const struct spool_msg *m,
     const char *mailbox = keep == FORWARD_ARCHIVE ? "Archive" : "INBOX";
     if (keep == FORWARD_ARCHIVE && ensure_archive(fq->data_dir, account, error_r) < 0)
         return -1;
-    if (store_deliver(fq->data_dir, account, mailbox, m->id, m->data, m->len, m->arrived, uid_r,
-                      duplicate_r, error_r) < 0)
+    size_t len;
+    char *stored = retpath_message(m->sender, m->data, m->len, &len);
+    int rc = store_deliver(fq->data_dir, account, mailbox, m->id, stored, len, m->arrived, uid_r,
+                           duplicate_r, error_r);
+    free(stored);
+    if (rc < 0)
         return -1;
     if (keep == FORWARD_MARK_READ &&
         store_add_flag(fq->data_dir, account, "INBOX", uid_r, 1, "\\Seen", error_r) < 0)

@@ -26,6 +26,7 @@
  * leave it alone; qm->batch_left counts its units not yet back. */
 #include "queue/queue_int.h"
 #include "queue/journal.h"
+#include "queue/retpath.h"
 #include "auth/dir_cache.h"
 #include "auth/directory.h"
 #include "core/log.h"
@@ -39,6 +40,7 @@
 #include <string.h>
 
 #define LOCAL_BATCH_MAX 256
+#define LOCAL_BATCH_BYTES (32u << 20)   /* a batch's content (after the first unit) */
 #define LOCAL_LINGER_MS 4
 #define LOCAL_LINGER_ENOUGH 32
 
@@ -149,16 +151,20 @@ static void batch_work(void *arg)
     if (fw != 0)
         return;   /* every unit falls back (ok[] stays 0) */
     struct store_batch_item *items = xcalloc((size_t)b->n, sizeof *items);
+    char **stored = xcalloc((size_t)b->n, sizeof *stored);
     for (int i = 0; i < b->n; i++) {
         const struct spool_msg *m = b->units[i]->qm->msg;
         items[i].mailbox = "INBOX";
         items[i].queue_id = m->id;
-        items[i].data = m->data ? m->data : "";
-        items[i].len = m->len;
+        stored[i] = retpath_message(m->sender, m->data, m->len, &items[i].len);
+        items[i].data = stored[i];
         items[i].internaldate = m->arrived;
     }
     const char *error = "unknown";
     int rc = store_deliver_batch(q->data_dir, b->a->account, items, b->n, &error);
+    for (int i = 0; i < b->n; i++)
+        free(stored[i]);
+    free(stored);
     for (int i = 0; i < b->n; i++) {
         const struct lunit *u = b->units[i];
         if (rc == 0 && items[i].result == 0) {
@@ -261,8 +267,11 @@ static void batch_start(struct queue *q, struct lacct *a)
     b->q = q;
     b->a = a;
     b->units = xcalloc(LOCAL_BATCH_MAX, sizeof *b->units);
-    while (a->head && b->n < LOCAL_BATCH_MAX) {
+    size_t bytes = 0;
+    while (a->head && b->n < LOCAL_BATCH_MAX &&
+           (b->n == 0 || bytes + a->head->qm->msg->len <= LOCAL_BATCH_BYTES)) {
         struct lunit *u = a->head;
+        bytes += u->qm->msg->len;
         a->head = u->next;
         u->next = NULL;
         b->units[b->n++] = u;

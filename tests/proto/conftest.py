@@ -142,9 +142,24 @@ def dot_stuff(msg: bytes) -> bytes:
     return CRLF.join(out) + CRLF + b".\r\n"
 
 
-def split_received(stored: bytes):
-    """Splits a stored message into (Received field, rest).  The field is the
-    first line plus any continuation lines (starting with SP or HTAB)."""
+RETURN_PATH_RE = re.compile(rb"Return-Path: <([^<>\r\n]*)>\r\n")
+
+
+def split_return_path(stored: bytes):
+    """Splits a message as final delivery stored it into (envelope sender, rest):
+    the store puts "Return-Path: <sender>" on the first line (RFC 5321 4.4)."""
+    m = RETURN_PATH_RE.match(stored)
+    assert m, f"stored message does not start with a Return-Path: field: {stored[:200]!r}"
+    return m.group(1).decode("utf-8", "replace"), stored[m.end():]
+
+
+def split_received(stored: bytes, return_path=True):
+    """Splits a stored message into (Received field, rest), after its
+    Return-Path: line (return_path=False: a message without one, such as a
+    part of a stored message or a queued one).  The field is the first line
+    plus any continuation lines (starting with SP or HTAB)."""
+    if return_path:
+        _, stored = split_return_path(stored)
     assert stored.startswith(b"Received:"), \
         f"stored message does not start with the server's Received: field: {stored[:200]!r}"
     pos = stored.find(CRLF)

@@ -22,7 +22,7 @@ from email.message import EmailMessage
 import pytest
 
 from conftest import SMTP, RoostServer, _finish, check, make_message, random_password, \
-    unique, wait_until
+    split_return_path, unique, wait_until
 from dnsfix import DNS, FakeMX, log_lines, stop_world, submit, wait_log, wildcard_free_port
 
 A_IP, B_IP, PARTIAL_IP, FLAKY_IP, DEAD_IP = ("127.0.0.30", "127.0.0.31", "127.0.0.32",
@@ -208,9 +208,10 @@ def test_forward_to_other_instance_srs_and_bounce(pair):
         check(s.mail_transaction(orig, [fwd], sent), 250)
         s.cmd("QUIT")
     stored = b.fetch_one(target, timeout=30)
+    return_path, stored = split_return_path(stored)
     head = stored.split(b"\r\n\r\n")[0].decode("utf-8", "replace")
     assert "forward me to B" in head
-    # Roost writes no Return-Path field: B's queue log has the envelope sender
+    # the envelope sender, in B's queue log and in the Return-Path: B stored
     qid = re.search(r"by mx\.b\.test \(Roost\) with ESMTPS id (\w+)", head)
     assert qid, head
     acc = wait_log(b, "comp=queue", "event=accepted", f"queue={qid.group(1)}")[0]
@@ -220,6 +221,7 @@ def test_forward_to_other_instance_srs_and_bounce(pair):
     mm = SRS_RE.fullmatch(srs)
     assert mm, f"envelope sender on B is not SRS0: {srs!r}"
     assert (mm.group(1), mm.group(2), mm.group(3)) == ("b.test", orig.split("@")[0], "a.test")
+    assert return_path == srs, (return_path, srs)
     # the top Received field is B's: from A (EHLO mx.a.test), over TLS
     assert head.startswith("Received: from mx.a.test "), head[:300]
     assert re.search(r"\(version=TLSv1\.[23] ", head), head[:300]

@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import (CRLF, IMAP_LISTENERS, SMTP, RoostServer, _finish, check, imap_login,
-                      make_message, smtp_deliver_one, split_received, unique)
+                      make_message, smtp_deliver_one, split_received, split_return_path,
+                      unique)
 
 OTHER = "other.test"          # a second served domain (the original senders')
 REMOTE = "remote.example"     # not served: forwarding there waits in the queue
@@ -97,6 +98,9 @@ def imap_flags(srv, addr, pw, mailbox="INBOX"):
 def strip_delivered_to(stored, account_addr):
     """The forwarded copy: one Delivered-To: field naming the account, then
     the account's copy as stored (our Received: + the bytes sent)."""
+    return_path, stored = split_return_path(stored)
+    domain = account_addr.rsplit("@", 1)[1]
+    assert return_path.startswith("SRS0=") and return_path.endswith("@" + domain), return_path
     head = f"Delivered-To: {account_addr}".encode() + CRLF
     assert stored.startswith(head), stored[:200]
     return stored[len(head):]
@@ -137,14 +141,17 @@ def test_keep_options(srv, keep):
     assert len(got) == 1
     stored_b = srv.cat(b, got[0]["uid"])
     a_copy = strip_delivered_to(stored_b, a)
-    _, rest = split_received(a_copy)
+    _, rest = split_received(a_copy, return_path=False)
     assert rest == msg, "the forwarded body differs from what was sent"
     wait_queue_clear(srv, a, b)
 
     inbox, archive = rows(srv, a), rows(srv, a, "Archive")
+    # the account's own copy: the original envelope sender on top (B's copy
+    # has the SRS one), then identical apart from Delivered-To:
+    kept = b"Return-Path: <someone@remote.test>\r\n" + a_copy
     if keep in ("keep", "mark-read"):
         assert len(inbox) == 1 and archive == [], (inbox, archive)
-        assert srv.cat(a, inbox[0][0]) == a_copy     # identical apart from Delivered-To:
+        assert srv.cat(a, inbox[0][0]) == kept
         flags = imap_flags(srv, a, apw)
         assert len(flags) == 1
         if keep == "keep":
@@ -153,7 +160,7 @@ def test_keep_options(srv, keep):
             assert "\\Seen" in flags[0], flags
     elif keep == "archive":
         assert inbox == [] and len(archive) == 1, (inbox, archive)
-        assert srv.cat(a, archive[0][0], "Archive") == a_copy
+        assert srv.cat(a, archive[0][0], "Archive") == kept
         assert imap_flags(srv, a, apw, "Archive") == [set()] or \
             "\\Seen" not in imap_flags(srv, a, apw, "Archive")[0]
     else:
@@ -550,4 +557,4 @@ def test_kill9_while_forwarding(make_server):
         missing = acked - set(ids)
         assert not missing, f"acknowledged but not in {who}: {sorted(missing)[:5]} ({s.base})"
     for _, raw in got_b:
-        assert raw.startswith(f"Delivered-To: {a}\r\n".encode())
+        assert split_return_path(raw)[1].startswith(f"Delivered-To: {a}\r\n".encode())

@@ -401,7 +401,8 @@ def test_fetch_sections(srv, multi):
         b"Subject: Quarterly report\r\nX-Tag: alpha\r\n\r\n"
     it = section(m, "HEADER.FIELDS.NOT (RECEIVED FROM TO CC DATE MESSAGE-ID MIME-VERSION "
                     "CONTENT-TYPE)")
-    assert list(it.values())[0] == b"Subject: Quarterly report\r\nX-Tag: alpha\r\n\r\n"
+    assert list(it.values())[0] == (b"Return-Path: <alice@remote.test>\r\n"
+                                    b"Subject: Quarterly report\r\nX-Tag: alpha\r\n\r\n")
     assert section(m, "1")["BODY[1]"] == b"Hello Bob, the numbers are attached."
     assert section(m, "1.MIME")["BODY[1.MIME]"] == \
         b"Content-Type: text/plain; charset=utf-8\r\n\r\n"

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import (CRLF, DOMAIN, assert_stored_exactly, check, dot_stuff, make_message,
-                      queue_id, unique)
+                      queue_id, split_received, unique)
 
 EXT_SENDER = "sender@remote.test"
 RELAY_DENIED = "550 5.7.1 Relaying denied"
@@ -436,3 +436,24 @@ def test_auth_response_longer_than_command_limit(server):
         r = c.cmd(tok)
         assert r.text == "535 5.7.8 Username and Password not accepted", r.text
         assert c.auth_plain(address, pw).text == "235 2.7.0 Accepted"
+
+
+def test_return_path_is_the_envelope_sender(server):
+    """Final delivery puts the envelope sender on top of the stored message
+    (RFC 5321 4.4), "<>" for a null sender (a bounce), and the content sent
+    after it unchanged."""
+    rcpt, _ = server.new_account("retpath")
+    sender = f"{unique('list-bounces')}@elsewhere.example"
+    msg = make_message("news@elsewhere.example", rcpt, subject="envelope sender differs from From:")
+    with server.connect("smtp") as c:
+        c.ehlo()
+        check(c.mail_transaction(sender, [rcpt], msg), 250)
+        check(c.mail_transaction("", [rcpt], make_message("MAILER-DAEMON@elsewhere.example",
+                                                          rcpt, subject="a bounce")), 250)
+    rows = server.wait_for_message(rcpt, 2)
+    first, second = (server.cat(rcpt, r["uid"]) for r in rows[:2])
+    assert first.startswith(f"Return-Path: <{sender}>\r\nReceived: ".encode()), first[:200]
+    assert first.count(b"Return-Path:") == 1
+    _, rest = split_received(first)
+    assert rest == msg
+    assert second.startswith(b"Return-Path: <>\r\nReceived: "), second[:200]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import DOMAIN, make_message, wait_until
+from conftest import DOMAIN, make_message, split_return_path, wait_until
 
 
 def make_cert(path_prefix, cn):
@@ -103,7 +103,8 @@ def test_received_field_names_tls_version_and_authenticated_protocol(tls_server)
     with c:
         r = c.mail_transaction(address, [address], make_message(address, address))
         assert r.code == 250
-    stored = tls_server.fetch_one(address)
+    return_path, stored = split_return_path(tls_server.fetch_one(address))
+    assert return_path == address
     head = stored.split(b"\r\n\r\n", 1)[0]
     first = head.split(b"\r\n")[0]
     assert first.startswith(b"Received: from client.example.net ([127.0.0.1])")
