@@ -126,7 +126,8 @@ struct store_fmsg {
     char *keywords;                 /* NULL or space-separated */
     char *envelope;                 /* cached IMAP ENVELOPE, NULL if not cached */
     char *bodystructure;            /* cached extended BODYSTRUCTURE, or NULL */
-    char *header;                   /* cached header block (NUL-terminated), or NULL */
+    char *header;                   /* cached header block (HEADER_LEN bytes; NUL-terminated only in
+                                     * store_fetch_rows copies), or NULL */
     size_t header_len;
     char *path;                     /* the message file (whole, or its pack) */
     int64_t offset;                 /* in the pack; STORE_WHOLE_FILE: a whole file */

@@ -295,8 +295,9 @@ static int row_lend(struct fmsg_walk *w, sqlite3_stmt *st, uint32_t index)
     m.path = path;
     m.offset = sqlite3_column_type(st, 9) == SQLITE_NULL ? STORE_WHOLE_FILE
                                                          : sqlite3_column_int64(st, 9);
-    /* sqlite3_column_text: the blob with a NUL after it, as store_fmsg wants */
-    m.header = (char *)sqlite3_column_text(st, 8);
+    /* the blob where SQLite has it: sqlite3_column_text would copy every
+     * header to put a NUL after it (a copy per row of a SEARCH) */
+    m.header = (char *)sqlite3_column_blob(st, 8);
     m.header_len = m.header ? (size_t)sqlite3_column_bytes(st, 8) : 0;
     int stop = w->fn(w->arg, &m, index);
     if (path != stack)
@@ -412,7 +413,8 @@ static int row_copy(void *arg, const struct store_fmsg *row, uint32_t index)
     m->path = xstrdup(row->path);
     if (row->header) {
         m->header = xmalloc(row->header_len + 1);
-        memcpy(m->header, row->header, row->header_len + 1);
+        memcpy(m->header, row->header, row->header_len);
+        m->header[row->header_len] = '\0';
     }
     return 0;
 }
