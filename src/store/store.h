@@ -122,6 +122,14 @@ int store_compact_account(const char *data_dir, const char *account,
 /* The grace period in seconds (tests, `roost mailbox compact --grace`);
  * negative: back to STORE_COMPACT_GRACE. */
 void store_compact_grace_set(int64_t seconds);
+/* The accounts due for a pass (store_compact_due.c), recorded only once
+ * enabled (the server): a change left a pack partly live, a delivery
+ * rotated away from a pack with mail in it, or retired packs wait. */
+void store_compact_due_enable(int on);
+void store_compact_due_add(const char *account);
+/* Takes the set (a malloc'd array of *N_R malloc'd names, may be NULL);
+ * *ALL_R = 1 when it overflowed: every account is due. */
+char **store_compact_due_take(size_t *n_r, int *all_r);
 
 /* ---- the POP3 maildrop ----
  * A POP3 session holds an exclusive lock on the account's maildrop (INBOX)

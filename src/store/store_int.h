@@ -169,6 +169,12 @@ void store_pack_limit_set(uint64_t bytes);
  * after the copy and its fdatasync instead of committing (a crash there). */
 void store_compact_abort_set(int on);
 
+/* ---- store_compact_due.c ---- */
+
+/* Records the account of index DB as due for the periodic compaction pass
+ * (when enabled; no I/O). */
+void store_compact_note(sqlite3 *db);
+
 /* ---- store_cache.c ---- */
 
 /* What the index caches of a message (the messages columns envelope,

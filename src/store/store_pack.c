@@ -155,6 +155,8 @@ int store_pack_begin(struct store_ix *ix, uint64_t adding, struct store_pack *p,
             goto fail;
         if (!used)
             p->retired = xstrdup(old);
+        else
+            store_compact_note(ix->db);   /* it may hold expunged space */
     }
     if ((uint64_t)active != p->seq && active_set(ix->db, p->seq) < 0) {
         *error_r = "cannot update the mailbox index";
@@ -243,6 +245,8 @@ int store_pack_filter(sqlite3 *db, char **files, size_t *n_r)
                     return -1;
                 }
                 drop = used || strcmp(files[i], active_name) == 0;
+                if (drop)
+                    store_compact_note(db);   /* a pack that stays lost some mail */
             }
             if (drop) {
                 free(files[i]);

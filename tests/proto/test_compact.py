@@ -5,14 +5,15 @@ server runs, and the disk use of msg/pack shrinks once the retired packs
 are removed (`--grace 0`). Every remaining message FETCHes byte-identical
 through imaplib and RETRs through poplib, also from a POP3 session whose
 snapshot was taken before the rewrite (it reads the retired pack during the
-grace period)."""
+grace period). With `[store] compact_interval = 1s` the server compacts on
+its own after an expunge."""
 import poplib
 import smtplib
 import time
 
 import pytest
 
-from conftest import client_context
+from conftest import ALL_LISTENERS, DOMAIN, RoostServer, _finish, client_context
 
 N = 26                  # messages of ~800 KiB: more than one 16 MiB pack
 LINES = 800             # lines of 1,000 octets each
@@ -81,11 +82,9 @@ def pop_retr(p, n):
     return b"\r\n".join(lines) + b"\r\n"
 
 
-@pytest.fixture(scope="module")
-def filled(all_server):
-    """An account with N big messages, all but KEEP expunged through IMAP."""
-    srv = all_server
-    address, pw = srv.new_account("compact")
+def fill_and_expunge(srv, address, pw):
+    """N big messages by smtplib, all but KEEP expunged through IMAP; returns
+    {uid: stored bytes} of the survivors."""
     with smtplib.SMTP("127.0.0.1", srv.smtp, timeout=120) as s:
         for i in range(1, N + 1):
             s.sendmail("sender@remote.test", [address], big_message(address, i))
@@ -105,7 +104,14 @@ def filled(all_server):
     typ, _ = m.expunge()
     assert typ == "OK"
     m.logout()
-    return srv, address, pw, {u: before[u] for u in KEEP}
+    return {u: before[u] for u in KEEP}
+
+
+@pytest.fixture(scope="module")
+def filled(all_server):
+    srv = all_server
+    address, pw = srv.new_account("compact")
+    return srv, address, pw, fill_and_expunge(srv, address, pw)
 
 
 def test_compact_cli_shrinks_and_keeps_bytes(filled):
@@ -174,3 +180,30 @@ def test_compact_all_and_bad_input(filled):
                  ["compact", "--bogus"]):
         r = srv.roost("mailbox", *args)
         assert r.rc == 2 and "usage" in r.stderr, (args, r)
+
+
+def test_server_compacts_on_its_own(roost_binary):
+    srv = RoostServer(listeners=ALL_LISTENERS,
+                      extra_config="[store]\ncompact_interval = 1s\ncompact_grace = 0\n")
+    srv.start()
+    try:
+        srv.ensure_domain(DOMAIN)
+        address, pw = srv.new_account("autocompact")
+        want = fill_and_expunge(srv, address, pw)
+        # the expunge made the account due: within a few passes the mostly
+        # empty packs are rewritten, then (grace 0) removed
+        deadline = time.monotonic() + 60
+        while pack_bytes(srv, address) > 6 * 1024 * 1024 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert pack_bytes(srv, address) <= 6 * 1024 * 1024, packs(srv, address)
+        assert imap_bodies(srv, address, pw) == want
+        p = pop_login(srv, address, pw)
+        for n, uid in enumerate(sorted(want), 1):
+            assert pop_retr(p, n) == want[uid]
+        p.quit()
+        r = srv.roost("mailbox", "compact", address)
+        assert r.rc == 0 and r.stdout.startswith(f"{address}: 0 packs rewritten"), r.stdout
+        log = (srv.data / "log" / "roost.log").read_text(errors="replace")
+        assert "event=compacted" in log and f"account={address}" in log
+    finally:
+        _finish(srv)

@@ -36,5 +36,7 @@ void test_compact_copies_and_orphans(void);
 void test_compact_crash_before_commit(void);
 void test_compact_races_delivery(void);
 void test_compact_no_store(void);
+void test_compact_due_set(void);
+void test_compact_config(void);
 
 #endif

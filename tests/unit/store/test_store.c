@@ -333,6 +333,6 @@ int main(void)
                                  test_compact_rewrite_retire_remove, test_compact_reader_grace,
                                  test_compact_copies_and_orphans,
                                  test_compact_crash_before_commit, test_compact_races_delivery,
-                                 test_compact_no_store,
+                                 test_compact_no_store, test_compact_due_set, test_compact_config,
                                  NULL });
 }

@@ -5,10 +5,12 @@
  * rewritten, a reader holding an old (pack, offset) still reading during
  * the grace, COPY twins moved once, a pack no row names retired, a crash
  * between the copy and the commit (store_compact_abort_set) leaving every
- * row valid, and deliveries racing with compaction losing nothing. */
+ * row valid, deliveries racing with compaction losing nothing, the set of
+ * accounts due for the server's pass, and the [store] keys. */
 #include "store/store.h"
 #include "store/store_imap.h"
 #include "store/store_int.h"
+#include "core/config.h"
 #include "core/xalloc.h"
 #include "store_tests.h"
 #include "test.h"
@@ -424,5 +426,81 @@ void test_compact_no_store(void)
     const char *err = NULL;
     test_assert(store_compact_account(dir, "nobody@example.test", &st, &err) == 1);
     test_assert(store_compact_account(dir, "../x", &st, &err) < 0);
+    test_end();
+}
+
+void test_compact_due_set(void)
+{
+    test_begin("compact: accounts become due on a partial expunge, a rotation, waiting packs");
+    const char *dir = test_tmpdir();
+    size_t n;
+    int all;
+    char **names = store_compact_due_take(&n, &all);   /* empty whatever came before */
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    fill(dir, 2);   /* off: nothing recorded */
+    names = store_compact_due_take(&n, &all);
+    test_assert(n == 0 && !all && names == NULL);
+
+    store_compact_due_enable(1);
+    /* a rotation away from a pack that holds mail */
+    test_assert(deliver_batch(dir, 2 * PER + 1) == 0);
+    names = store_compact_due_take(&n, &all);
+    test_assert(n == 1 && !all && names && strcmp(names[0], ACCT) == 0);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    /* an expunge that leaves a pack partly live; twice: recorded once */
+    uint32_t a[2] = { 1, 2 };
+    const char *err = NULL;
+    test_assert(store_expunge(dir, ACCT, "INBOX", a, 1, &err) == 0);
+    test_assert(store_expunge(dir, ACCT, "INBOX", a + 1, 1, &err) == 0);
+    names = store_compact_due_take(&n, &all);
+    test_assert(n == 1 && names && strcmp(names[0], ACCT) == 0);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    names = store_compact_due_take(&n, &all);
+    test_assert(n == 0 && names == NULL);
+    /* overflow: "every account" */
+    char name[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof name, "a%d@example.test", i);
+        store_compact_due_add(name);
+    }
+    names = store_compact_due_take(&n, &all);
+    test_assert(all == 1 && n == 4096);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    store_compact_due_enable(0);
+    store_compact_due_add("x@example.test");
+    names = store_compact_due_take(&n, &all);
+    test_assert(n == 0 && !all);
+    store_pack_limit_set(0);
+    test_end();
+}
+
+void test_compact_config(void)
+{
+    test_begin("compact: [store] compact_interval and compact_grace");
+    struct config c;
+    char *err = NULL;
+    test_assert(config_load_string("", "e.conf", &c, &err) == 0);
+    test_assert(c.compact_interval == 3600 && c.compact_grace == 3600);
+    config_free(&c);
+    test_assert(config_load_string("[store]\ncompact_interval = 10m\ncompact_grace = 0\n",
+                                   "s.conf", &c, &err) == 0);
+    test_assert(c.compact_interval == 600 && c.compact_grace == 0);
+    config_free(&c);
+    test_assert(config_load_string("[store]\ncompact_interval = soon\ncompact_grace = 31d\n"
+                                   "bogus = 1\n",
+                                   "b.conf", &c, &err) < 0);
+    test_assert(err && strstr(err, "b.conf:2: compact_interval") &&
+                strstr(err, "b.conf:3: compact_grace") &&
+                strstr(err, "b.conf:4: unknown key 'bogus' in [store]"));
+    free(err);
+    config_free(&c);
     test_end();
 }
