@@ -46,7 +46,7 @@ static const char usage_text[] =
     "  mailbox compact [--grace SECONDS] ADDRESS|--all\n"
     "                                     give back the space of expunged mail: rewrite\n"
     "                                     mostly-empty packs, remove retired ones older\n"
-    "                                     than the grace period (default 3600 s)\n"
+    "                                     than the grace period ([store] compact_grace)\n"
     "  queue list | show ID               queued messages; one message's envelope, header and\n"
     "                                     attempts per recipient\n"
     "  queue retry ID|--all | hold ID | release ID | delete ID | bounce ID\n"

@@ -2,12 +2,13 @@
  * one compaction pass (store_compact_account, src/store/store_compact.c)
  * over one account or every account store under DATA/mail: packs whose
  * live messages fell below half of their size are rewritten into the active
- * pack and retired; retired packs older than the grace period (default
- * STORE_COMPACT_GRACE, one hour) are unlinked. Safe while `roost serve`
+ * pack and retired; retired packs older than the grace period (--grace, else
+ * the config's [store] compact_grace, one hour by default) are unlinked. Safe while `roost serve`
  * runs: each pack is rewritten under the account index's write lock, the
  * one deliveries take. Prints one line per account that had something to
  * do (with ADDRESS: always). */
 #include "cli/cli.h"
+#include "core/config.h"
 #include "store/store.h"
 
 #include <dirent.h>
@@ -96,8 +97,9 @@ static int parse_seconds(const char *s, int64_t *out)
 
 int cli_mailbox_compact(int argc, char **argv, const struct cli_ctx *ctx)
 {
-    /* argv[0] = "compact" */
+    /* argv[0] = "compact"; the grace the server uses unless --grace */
     int i = 1;
+    store_compact_grace_set(ctx->cfg ? (int64_t)ctx->cfg->compact_grace : -1);
     if (i + 1 < argc && strcmp(argv[i], "--grace") == 0) {
         int64_t grace;
         if (parse_seconds(argv[i + 1], &grace) < 0)

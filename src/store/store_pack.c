@@ -17,7 +17,10 @@
  * (store_pack_filter): a delivery, which takes the active pack under the
  * same lock, can never append to a pack being unlinked, and the active
  * sequence number only grows. Bytes never change once written and packs are
- * never truncated, so readers (store_msgfile.c) may map them. */
+ * never truncated, so readers (store_msgfile.c) may map them. A pack that
+ * keeps little live mail is rewritten into the active one and retired by
+ * store_compact.c; the changes that may leave such a pack note the account
+ * as due for the server's pass (store_compact_note). */
 #include "store/store_int.h"
 #include "core/fsutil.h"
 #include "core/log.h"
