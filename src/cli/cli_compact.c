@@ -30,12 +30,13 @@ static void print_stats(const char *account, const struct store_compact_stats *s
            " bytes copied), %" PRIu64 " empty packs retired, %" PRIu64
            " bytes to reclaim after the grace period; %" PRIu64
            " retired packs removed (%" PRIu64 " bytes freed); %" PRIu64
-           " retired packs in their grace period\n",
+           " retired packs in their grace period%s\n",
            account, st->packs_rewritten, st->messages_moved, st->bytes_copied,
            st->packs_emptied,
            st->bytes_retired > st->bytes_copied ? st->bytes_retired - st->bytes_copied : 0,
            st->packs_removed,
-           st->bytes_freed, st->packs_waiting);
+           st->bytes_freed, st->packs_waiting,
+           st->removal_postponed ? " (none removed: a POP3 session is open)" : "");
 }
 
 /* One account. 0 done, 1 failed; QUIET: no line when nothing happened or

@@ -72,16 +72,18 @@ static void pass_work(void *arg)
         struct store_compact_stats st;
         const char *err = NULL;
         int rc = store_compact_account(data_dir, p->names[i], &st, &err);
+        char qb[LOG_QSIZE];
+        log_q(qb, sizeof qb, p->names[i], strlen(p->names[i]));
         if (rc < 0)
-            log_warn("store", "event=compact-pass-failed account=%s error=\"%s\"",
-                     p->names[i], err ? err : "?");
+            log_warn("store", "event=compact-pass-failed account=%s error=\"%s\"", qb,
+                     err ? err : "?");
         if (rc == 0 && st.packs_waiting > 0)
             store_compact_due_add(p->names[i]);   /* remove them once the grace is over */
         if (rc == 0 && (st.packs_rewritten || st.packs_emptied || st.packs_removed))
             log_info("store", "event=compacted account=%s rewritten=%" PRIu64 " moved=%" PRIu64
                      " copied=%" PRIu64 " removed=%" PRIu64 " freed=%" PRIu64
                      " waiting=%" PRIu64,
-                     p->names[i], st.packs_rewritten + st.packs_emptied, st.messages_moved,
+                     qb, st.packs_rewritten + st.packs_emptied, st.messages_moved,
                      st.bytes_copied, st.packs_removed, st.bytes_freed, st.packs_waiting);
         rewritten += st.packs_rewritten + st.packs_emptied;
         removed += st.packs_removed;

@@ -110,9 +110,10 @@ struct store_compact_stats {
     uint64_t packs_removed;     /* retired packs unlinked after their grace */
     uint64_t bytes_freed;       /* their size */
     uint64_t packs_waiting;     /* retired packs still in their grace period */
+    int removal_postponed;      /* a POP3 session was open: no retired pack removed */
 };
 /* One compaction pass over ACCOUNT: unlinks the retired packs past the
- * grace period, then rewrites every pack below the active one that is
+ * grace period (unless a POP3 session holds the maildrop lock), then rewrites every pack below the active one that is
  * worth it (one write transaction each, serialised with deliveries by the
  * index's write lock) and retires it. Safe while the server runs. 0 done,
  * 1 no store for the account, -1 error (*error_r: the last one; the packs

@@ -21,7 +21,8 @@
  * The old pack is not unlinked at that COMMIT: a POP3 snapshot or an IMAP
  * FETCH that looked the row up just before still reads the old place, which
  * holds the same bytes. It goes on a later pass once retired_at is older
- * than the grace period. A crash before the COMMIT leaves copied bytes at
+ * than the grace period and no POP3 session holds the maildrop lock (a
+ * snapshot lives as long as its session). A crash before the COMMIT leaves copied bytes at
  * the end of the active pack that no row names (as a delivery's crash
  * does) and every row as it was; a crash after the COMMIT and before an
  * unlink leaves a pack no row names, which the next pass retires again.
@@ -38,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -73,8 +75,34 @@ struct cand {
 
 /* ---- step 1: retired packs past their grace ---- */
 
+/* 1 when a POP3 session holds the account's maildrop lock (store_pop.c),
+ * 0 not (or no lock file: no session ever). The lock is taken and dropped
+ * at once: a session that starts after this saw the rewritten rows. */
+static int pop_session_open(const struct store_ix *ix)
+{
+    char *path = xasprintf("%s/pop.lock", ix->root);
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    free(path);
+    if (fd < 0)
+        return 0;
+    int r;
+    do
+        r = flock(fd, LOCK_EX | LOCK_NB);
+    while (r < 0 && errno == EINTR);
+    int busy = r < 0 && errno == EWOULDBLOCK;
+    close(fd);   /* drops the lock when we took it */
+    return busy;
+}
+
 static int retired_expire(struct store_ix *ix, struct store_compact_stats *st)
 {
+    /* A POP3 session keeps its snapshot's (pack, offset)s for its whole
+     * life, however long: while one is open (it may have started before a
+     * rewrite), no retired pack goes. */
+    if (pop_session_open(ix)) {
+        st->removal_postponed = 1;
+        return 0;
+    }
     int64_t cutoff = (int64_t)time(NULL) - __atomic_load_n(&grace_s, __ATOMIC_RELAXED);
     sqlite3 *db = ix->db;
     if (store_ix_exec(db, "BEGIN IMMEDIATE") < 0)

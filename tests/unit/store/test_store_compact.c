@@ -3,7 +3,7 @@
  * every survivor reads back byte for byte, usage unchanged, the old packs
  * retired and removed only after the grace, the active pack never
  * rewritten, a reader holding an old (pack, offset) still reading during
- * the grace, COPY twins moved once, a pack no row names retired, a crash
+ * the grace (and a POP3 session's snapshot for as long as it is open), COPY twins moved once, a pack no row names retired, a crash
  * between the copy and the commit (store_compact_abort_set) leaving every
  * row valid, deliveries racing with compaction losing nothing, the set of
  * accounts due for the server's pass, and the [store] keys. */
@@ -210,7 +210,8 @@ static void grab_uid1(const struct store_msg_info *m, void *arg)
 
 void test_compact_reader_grace(void)
 {
-    test_begin("compact: a POP3 snapshot and a looked-up row read the old pack in the grace");
+    test_begin("compact: a POP3 snapshot and a looked-up row read the old pack in the grace;"
+               " no pack goes while a POP3 session is open");
     const char *dir = test_tmpdir();
     fill(dir, 3);
     expunge_most(dir, 1);
@@ -244,11 +245,18 @@ void test_compact_reader_grace(void)
     test_assert(store_list(dir, ACCT, "INBOX", grab_uid1, &now) == 0);
     test_assert(strcmp(now.path, info.path) != 0);
     test_assert(read_is(dir, "INBOX", 1, 1));
+
+    /* past the grace, but the POP3 session is still open: the pack stays */
+    store_compact_grace_set(0);
+    test_assert(compact(dir, &st) == 0 && st.packs_removed == 0 && st.removal_postponed &&
+                st.packs_waiting == 1);
+    test_assert(store_msg_read(pm->path, pm->offset, pm->size, 1 << 20, &data, &len) == 0);
+    test_assert_memeq(data, len, want, MSGLEN);
+    free(data);
     store_pop_close(&pop);
 
-    /* after the grace the old pack is gone: a stale reader sees "expunged" */
-    store_compact_grace_set(0);
-    test_assert(compact(dir, &st) == 0 && st.packs_removed == 1);
+    /* once it ended the old pack goes: a stale reader sees "expunged" */
+    test_assert(compact(dir, &st) == 0 && st.packs_removed == 1 && !st.removal_postponed);
     errno = 0;
     test_assert(store_msg_read(info.path, info.offset, info.size, 1 << 20, &data, &len) < 0 &&
                 errno == ENOENT);
