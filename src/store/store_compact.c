@@ -358,8 +358,9 @@ out:
     return rc;
 }
 
-/* Inside the write transaction: copies the live set L of C (open as FD,
- * SIZE bytes) to the active pack P. 0 or -1 (*error_r). */
+/* Inside the write transaction: copies the N live messages L (BYTES in
+ * all) of the old pack open as FD (SIZE bytes) to the end of the active
+ * pack P, noting each one's new offset, and fdatasync's P. 0 or -1. */
 static int live_copy(struct store_ix *ix, int fd, uint64_t size, struct live *l, size_t n,
                      uint64_t bytes, struct store_pack *p, const char **error_r)
 {
@@ -407,10 +408,11 @@ static int pack_compact(struct store_ix *ix, const struct cand *c,
     }
     char *path = xasprintf("%s/%s", ix->root, c->name);
     fd = open(path, O_RDONLY | O_CLOEXEC);
+    int open_errno = errno;
     free(path);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        rc = fd < 0 && errno == ENOENT ? 0 : -1;   /* unlinked since the listing */
+        rc = fd < 0 && open_errno == ENOENT ? 0 : -1;   /* unlinked since the listing */
         *error_r = "cannot open the pack file";
         goto out;
     }
