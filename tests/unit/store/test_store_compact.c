@@ -3,7 +3,8 @@
  * every survivor reads back byte for byte, usage unchanged, the old packs
  * retired and removed only after the grace, the active pack never
  * rewritten, a reader holding an old (pack, offset) still reading during
- * the grace (and a POP3 session's snapshot for as long as it is open), COPY twins moved once, a pack no row names retired, a crash
+ * the grace (and a POP3 session's snapshot for as long as it is open),
+ * COPY twins moved once, a pack no row names retired, a crash
  * between the copy and the commit (store_compact_abort_set) leaving every
  * row valid, deliveries racing with compaction losing nothing, the set of
  * accounts due for the server's pass, and the [store] keys. */
