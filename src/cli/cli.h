@@ -32,6 +32,10 @@ int cli_sendmail_main(int argc, char **argv, const struct cli_ctx *ctx);
  * /etc/roost/roost.conf if present, and treats every argument as sendmail's. */
 int cli_sendmail_entry(int argc, char **argv);
 int cli_dns_main(int argc, char **argv, const struct cli_ctx *ctx);
+/* `roost mailbox compact` (cli_compact.c); argv[0] = "compact". */
+int cli_mailbox_compact(int argc, char **argv, const struct cli_ctx *ctx);
+/* Fills ACCOUNT (320 bytes) with the account ADDRESS belongs to (cli_mailbox.c). */
+void cli_mailbox_account(const struct cli_ctx *ctx, const char *address, char *account);
 
 /* Shared helpers. */
 /* Reads one line (without the newline) from stdin into a malloc'd string. */

@@ -5,7 +5,8 @@
  * (src/store). ADDRESS is resolved through the directory
  * (aliases, +tags, case) when it names a local recipient; otherwise it is
  * taken as the account address itself, lower-cased, so a store whose
- * account was deleted can still be read. */
+ * account was deleted can still be read. `roost mailbox compact` (the one
+ * subcommand that writes) lives in cli_compact.c. */
 #include "auth/directory.h"
 #include "cli/cli.h"
 #include "core/fsutil.h"
@@ -26,12 +27,12 @@ static int usage(void)
 {
     fprintf(stderr, "usage: roost mailbox list ADDRESS [MAILBOX]\n"
                     "       roost mailbox cat ADDRESS UID [MAILBOX]\n"
-                    "       roost mailbox export ADDRESS DIR [MAILBOX]\n");
+                    "       roost mailbox export ADDRESS DIR [MAILBOX]\n"
+                    "       roost mailbox compact [--grace SECONDS] ADDRESS|--all\n");
     return 2;
 }
 
-/* Fills ACCOUNT (320 bytes) with the account ADDRESS belongs to. */
-static void resolve_account(const struct cli_ctx *ctx, const char *address, char *account)
+void cli_mailbox_account(const struct cli_ctx *ctx, const char *address, char *account)
 {
     size_t n = strlen(address);
     if (n >= 320)
@@ -65,7 +66,7 @@ static void print_message(const struct store_msg_info *m, void *arg)
 static int mailbox_list(const struct cli_ctx *ctx, const char *address, const char *mailbox)
 {
     char account[320];
-    resolve_account(ctx, address, account);
+    cli_mailbox_account(ctx, address, account);
     uint32_t uidvalidity, uidnext, count;
     int rc = store_mailbox_status(ctx->data_dir, account, mailbox, &uidvalidity, &uidnext,
                                   &count);
@@ -104,7 +105,7 @@ static int mailbox_cat(const struct cli_ctx *ctx, const char *address, const cha
     if (parse_uid(uid_s, &uid) < 0)
         return usage();
     char account[320];
-    resolve_account(ctx, address, account);
+    cli_mailbox_account(ctx, address, account);
     char *data = NULL;
     size_t len = 0;
     int rc = store_read(ctx->data_dir, account, mailbox, uid, &data, &len);
@@ -164,7 +165,7 @@ static int mailbox_export(const struct cli_ctx *ctx, const char *address, const 
                           const char *mailbox)
 {
     char account[320];
-    resolve_account(ctx, address, account);
+    cli_mailbox_account(ctx, address, account);
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "roost: %s: %s\n", dir, strerror(errno));
         return 1;
@@ -192,6 +193,8 @@ int cli_mailbox_main(int argc, char **argv, const struct cli_ctx *ctx)
 {
     if (argc < 3)
         return usage();
+    if (strcmp(argv[1], "compact") == 0)
+        return cli_mailbox_compact(argc - 1, argv + 1, ctx);
     if (strcmp(argv[1], "list") == 0 && argc <= 4)
         return mailbox_list(ctx, argv[2], argc == 4 ? argv[3] : "INBOX");
     if (strcmp(argv[1], "cat") == 0 && argc >= 4 && argc <= 5)

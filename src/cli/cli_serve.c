@@ -6,6 +6,7 @@
  * finish (bounded), and exits 0. */
 #include "cli/cli.h"
 #include "cli/cli_serve.h"
+#include "cli/serve_compact.h"
 #include "auth/directory.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -347,6 +348,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
         fatal("queue: %s", err ? err : "cannot start");
     if (pickup_start(data_dir, cfg->hostname, cfg->max_message_size, pool, loops[0], &err) < 0)
         fatal("pickup: %s", err ? err : "cannot start");
+    serve_compact_start(data_dir, pool, loops[0], cfg->compact_interval, cfg->compact_grace);
     smtp_srv = (struct smtp_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
                                     .on_idle = on_protocol_idle};
     pop3_srv = (struct pop3_server){.cfg = cfg, .data_dir = data_dir, .pool = pool,
@@ -380,6 +382,7 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     pickup_stop();
     http_stop();
     queue_stop();
+    serve_compact_stop();
     /* Let in-flight jobs report back while the pool still exists. */
     for (int i = 0; i < nloops; i++)
         while (loop_pending_jobs(loops[i]) > 0)

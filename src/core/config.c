@@ -70,6 +70,8 @@ void config_defaults(struct config *cfg, int dev)
     cfg->log_level = xstrdup("info");
     cfg->log_max_size = 100ULL * 1024 * 1024;
     cfg->log_keep = 10;
+    cfg->compact_interval = 3600;   /* [store]: docs/storage.md, "Compaction" */
+    cfg->compact_grace = 3600;
     /* argon2id: 19 MiB, 2 passes, 1 lane (OWASP's first recommendation);
      * measured in docs/security.md. */
     cfg->argon2_t_cost = 2;
@@ -417,6 +419,22 @@ static void handle_http(struct parse_ctx *c, const char *name, const char *value
     }
 }
 
+/* [store]: pack compaction (docs/storage.md, "Compaction"). */
+static void handle_store(struct parse_ctx *c, const char *name, const char *value)
+{
+    unsigned d;
+    int interval = strcmp(name, "compact_interval") == 0;
+    if (!interval && strcmp(name, "compact_grace") != 0) {
+        perr(c, "unknown key '%s' in [store]", name);
+    } else if (config_parse_duration(value, &d) < 0 || d > 30u * 86400) {
+        perr(c, "%s: '%s' is not a duration of at most 30d (e.g. 0, 30m, 1h)", name, value);
+    } else if (interval) {
+        c->cfg->compact_interval = d;
+    } else {
+        c->cfg->compact_grace = d;
+    }
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parse_ctx *c = user;
@@ -504,6 +522,8 @@ static int handler(void *user, const char *section, const char *name, const char
         } else {
             perr(c, "unknown key '%s' in [%s]", name, section);
         }
+    } else if (strcmp(section, "store") == 0) {
+        handle_store(c, name, value);
     } else if (strcmp(section, "http") == 0) {
         handle_http(c, name, value);
     } else if (strcmp(section, "queue") == 0 && strcmp(name, "retry_unit_ms") != 0) {

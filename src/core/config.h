@@ -109,6 +109,8 @@ struct config {
     int queue_max_per_domain;      /* ... and per destination domain */
     struct outbound_conf outbound;
     unsigned retry_unit_ms;  /* [queue] retry_unit_ms; 0 = the queue's default */
+    unsigned compact_interval; /* [store] seconds between compaction passes; 0 = off */
+    unsigned compact_grace;    /* [store] seconds a retired pack is kept for readers */
 };
 
 const char *listener_kind_name(enum listener_kind k);

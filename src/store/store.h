@@ -93,6 +93,45 @@ int store_add_flag(const char *data_dir, const char *account, const char *mailbo
 int store_move(const char *data_dir, const char *account, const char *from, const char *to,
                const uint32_t *uids, int n, const char **error_r);
 
+/* ---- compaction (store_compact.c) ----
+ * A pack (not the active one) whose live bytes fall below this share of its
+ * size has its live messages rewritten into the active pack. */
+#define STORE_COMPACT_LIVE_PERCENT 50
+/* A pack emptied by compaction is unlinked on a pass this many seconds or
+ * more after it was retired (readers that looked its rows up before may
+ * still open it meanwhile). */
+#define STORE_COMPACT_GRACE 3600
+struct store_compact_stats {
+    uint64_t packs_rewritten;   /* packs whose live messages were copied */
+    uint64_t packs_emptied;     /* packs no row named, retired without a copy */
+    uint64_t messages_moved;    /* distinct (pack, offset) copied */
+    uint64_t bytes_copied;
+    uint64_t bytes_retired;     /* size of the packs retired by this pass */
+    uint64_t packs_removed;     /* retired packs unlinked after their grace */
+    uint64_t bytes_freed;       /* their size */
+    uint64_t packs_waiting;     /* retired packs still in their grace period */
+    int removal_postponed;      /* a POP3 session was open: no retired pack removed */
+};
+/* One compaction pass over ACCOUNT: unlinks the retired packs past the
+ * grace period (unless a POP3 session holds the maildrop lock), then rewrites every pack below the active one that is
+ * worth it (one write transaction each, serialised with deliveries by the
+ * index's write lock) and retires it. Safe while the server runs. 0 done,
+ * 1 no store for the account, -1 error (*error_r: the last one; the packs
+ * that could be done were). Blocking: worker threads only. */
+int store_compact_account(const char *data_dir, const char *account,
+                          struct store_compact_stats *st, const char **error_r);
+/* The grace period in seconds (tests, `roost mailbox compact --grace`);
+ * negative: back to STORE_COMPACT_GRACE. */
+void store_compact_grace_set(int64_t seconds);
+/* The accounts due for a pass (store_compact_due.c), recorded only once
+ * enabled (the server): a change left a pack partly live, a delivery
+ * rotated away from a pack with mail in it, or retired packs wait. */
+void store_compact_due_enable(int on);
+void store_compact_due_add(const char *account);
+/* Takes the set (a malloc'd array of *N_R malloc'd names, may be NULL);
+ * *ALL_R = 1 when it overflowed: every account is due. */
+char **store_compact_due_take(size_t *n_r, int *all_r);
+
 /* ---- the POP3 maildrop ----
  * A POP3 session holds an exclusive lock on the account's maildrop (INBOX)
  * for its whole life; IMAP sessions are not blocked by it. */

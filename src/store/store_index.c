@@ -47,13 +47,14 @@ static int schema_create_v2(sqlite3 *db);
 static int schema_create_v3(sqlite3 *db);
 static int schema_create_v4(sqlite3 *db);
 static int schema_create_v5(sqlite3 *db);
+static int schema_create_v6(sqlite3 *db);
 static int schema_migrate(sqlite3 *db);
 static int db_configure(sqlite3 *db);
 
 /* schema_steps[v]: version v to v + 1 (0: an empty file, the whole v1). */
 static int (*const schema_steps[])(sqlite3 *db) = { schema_create_v1, schema_create_v2,
                                                           schema_create_v3, schema_create_v4,
-                                                          schema_create_v5 };
+                                                          schema_create_v5, schema_create_v6 };
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,
                "one schema step per version");
 
@@ -372,6 +373,17 @@ static int schema_create_v5(sqlite3 *db)
                              "CREATE TABLE pack_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
                              " active INTEGER NOT NULL);"
                              "INSERT INTO pack_state(id, active) VALUES (1, 0);");
+}
+
+/* Version 6 (compaction, store_compact.c): the packs whose live messages
+ * were rewritten elsewhere. No row names them any more, but a reader that
+ * looked a row up just before (a POP3 snapshot, an IMAP FETCH) may still
+ * open them, so they are unlinked only once retired_at (seconds since the
+ * epoch) is older than the grace period. */
+static int schema_create_v6(sqlite3 *db)
+{
+    return store_ix_exec(db, "CREATE TABLE pack_retired(file TEXT PRIMARY KEY,"
+                             " retired_at INTEGER NOT NULL);");
 }
 
 /* Brings the index to STORE_SCHEMA_VERSION in one transaction. */

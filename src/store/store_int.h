@@ -20,7 +20,9 @@
  * messages(mailbox_id, modseq) index. Version 4 adds messages.header (the
  * cached header block, store_cached). Version 5 adds messages.offset (a
  * message inside a pack file, store_pack.c), the messages(file) index and
- * pack_state (the active pack). docs/storage.md describes the schema. */
+ * pack_state (the active pack). Version 6 adds pack_retired (packs
+ * compaction emptied, unlinked after a grace period: store_compact.c).
+ * docs/storage.md describes the schema. */
 #ifndef ROOST_STORE_INT_H
 #define ROOST_STORE_INT_H
 
@@ -30,7 +32,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /* The flags column must fit struct store_msg_info.flags (256 with the NUL). */
 #define STORE_MAX_FLAGS_LEN 255
 /* One flag or keyword (RFC 3501 flag-keyword is an atom; we bound it). */
@@ -160,6 +162,18 @@ int store_pack_filter(sqlite3 *db, char **files, size_t *n_r);
 int store_pack_is(const char *file);
 /* Tests: rotate past BYTES instead (0: back to STORE_PACK_MAX). */
 void store_pack_limit_set(uint64_t bytes);
+
+/* ---- store_compact.c ---- */
+
+/* Tests: with ON, every compaction transaction that copied bytes rolls back
+ * after the copy and its fdatasync instead of committing (a crash there). */
+void store_compact_abort_set(int on);
+
+/* ---- store_compact_due.c ---- */
+
+/* Records the account of index DB as due for the periodic compaction pass
+ * (when enabled; no I/O). */
+void store_compact_note(sqlite3 *db);
 
 /* ---- store_cache.c ---- */
 

@@ -17,7 +17,10 @@
  * (store_pack_filter): a delivery, which takes the active pack under the
  * same lock, can never append to a pack being unlinked, and the active
  * sequence number only grows. Bytes never change once written and packs are
- * never truncated, so readers (store_msgfile.c) may map them. */
+ * never truncated, so readers (store_msgfile.c) may map them. A pack that
+ * keeps little live mail is rewritten into the active one and retired by
+ * store_compact.c; the changes that may leave such a pack note the account
+ * as due for the server's pass (store_compact_note). */
 #include "store/store_int.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -155,6 +158,8 @@ int store_pack_begin(struct store_ix *ix, uint64_t adding, struct store_pack *p,
             goto fail;
         if (!used)
             p->retired = xstrdup(old);
+        else
+            store_compact_note(ix->db);   /* it may hold expunged space */
     }
     if ((uint64_t)active != p->seq && active_set(ix->db, p->seq) < 0) {
         *error_r = "cannot update the mailbox index";
@@ -243,6 +248,8 @@ int store_pack_filter(sqlite3 *db, char **files, size_t *n_r)
                     return -1;
                 }
                 drop = used || strcmp(files[i], active_name) == 0;
+                if (drop)
+                    store_compact_note(db);   /* a pack that stays lost some mail */
             }
             if (drop) {
                 free(files[i]);

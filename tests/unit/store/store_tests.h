@@ -29,4 +29,14 @@ void test_pack_migrate_v4(void);
 void test_pack_concurrent(void);
 void test_pack_timing(void);
 
+/* test_store_compact.c: pack compaction */
+void test_compact_rewrite_retire_remove(void);
+void test_compact_reader_grace(void);
+void test_compact_copies_and_orphans(void);
+void test_compact_crash_before_commit(void);
+void test_compact_races_delivery(void);
+void test_compact_no_store(void);
+void test_compact_due_set(void);
+void test_compact_config(void);
+
 #endif

@@ -330,5 +330,9 @@ int main(void)
                                  test_pack_rotation_and_unlink, test_pack_copy_then_expunge,
                                  test_pack_crash_tail, test_pack_migrate_v4, test_pack_concurrent,
                                  test_pack_timing,
+                                 test_compact_rewrite_retire_remove, test_compact_reader_grace,
+                                 test_compact_copies_and_orphans,
+                                 test_compact_crash_before_commit, test_compact_races_delivery,
+                                 test_compact_no_store, test_compact_due_set, test_compact_config,
                                  NULL });
 }

@@ -519,6 +519,7 @@ static void test_migrate_v2(void)
     for (int i = 0; i < 3; i++)   /* whole files, as version 2 had */
         test_assert(put(dir, "INBOX", 0) == (uint32_t)i + 1);
     test_assert(ix_exec(dir, "DROP INDEX messages_file; DROP TABLE pack_state;"
+                             " DROP TABLE pack_retired;"
                              " ALTER TABLE messages DROP COLUMN offset;"
                              " DROP TRIGGER usage_insert; DROP TRIGGER usage_delete;"
                              " DROP TABLE usage; DROP TABLE subscriptions;"
@@ -531,7 +532,7 @@ static void test_migrate_v2(void)
     struct store_usage u;
     test_assert(store_usage_get(dir, ACCT, &u, &err) == 0);
     test_assert(u.messages == 3 && u.bytes == 3 * MSGLEN);
-    test_assert(ix_int(dir, "SELECT version FROM schema_version") == 5);
+    test_assert(ix_int(dir, "SELECT version FROM schema_version") == 6);
     struct store_mailbox *l = NULL;
     int n = 0;
     test_assert(store_mailboxes(dir, ACCT, &l, &n, &err) == 0 && n == 6);
