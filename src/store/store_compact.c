@@ -201,29 +201,10 @@ static uint64_t pack_seq(const char *d_name)
     return v;
 }
 
-/* The active sequence number (0: none yet), or -1. */
-static int64_t active_seq(sqlite3 *db)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT active FROM pack_state WHERE id = 1", -1, &st, NULL) !=
-        SQLITE_OK)
-        return -1;
-    int64_t v = store_ix_step(st) == 0 ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* 1 when FILE is in pack_retired, 0 not, -1 error. */
 static int is_retired(sqlite3 *db, const char *file)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pack_retired WHERE file = ?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
-    int rc = store_ix_step(st);
-    sqlite3_finalize(st);
-    return rc == 0 ? 1 : rc == 1 ? 0 : -1;
+    return store_ix_exists(db, "SELECT 1 FROM pack_retired WHERE file = ?", file);
 }
 
 /* The distinct live messages of pack FILE, by offset (*n_r of them, their
@@ -480,7 +461,7 @@ int store_compact_account(const char *data_dir, const char *account,
         *error_r = "cannot update the mailbox index";
         goto out;
     }
-    int64_t active = active_seq(ix.db);
+    int64_t active = store_pack_active(ix.db);
     if (active < 0) {
         *error_r = "cannot read the mailbox index";
         goto out;

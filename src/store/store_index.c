@@ -108,6 +108,17 @@ int store_ix_step(sqlite3_stmt *st)
     return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? 1 : -1;
 }
 
+int store_ix_exists(sqlite3 *db, const char *sql, const char *arg)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    int rc = store_ix_step(st);
+    sqlite3_finalize(st);
+    return rc == 0 ? 1 : rc == 1 ? 0 : -1;
+}
+
 const char *store_mailbox_canonical(const char *name)
 {
     return strcasecmp(name, "INBOX") == 0 ? "INBOX" : name;

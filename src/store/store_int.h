@@ -94,6 +94,10 @@ void store_ixpool_give(sqlite3 *db, const char *path, const struct stat *st);
 int store_ix_exec(sqlite3 *db, const char *sql);
 /* Steps ST once: 0 a row, 1 no row (done), -1 error. */
 int store_ix_step(sqlite3_stmt *st);
+/* 1 when SQL (one text parameter, ARG) returns a row, 0 not, -1 error. */
+int store_ix_exists(sqlite3 *db, const char *sql, const char *arg);
+/* pack_state.active: the pack deliveries append to (0: none yet), or -1. */
+int64_t store_pack_active(sqlite3 *db);
 /* IMAP (RFC 3501 5.1): "INBOX" for any case of INBOX, NAME otherwise. */
 const char *store_mailbox_canonical(const char *name);
 /* The id of mailbox NAME (INBOX case-insensitive). 0 found, 1 none, -1 error. */

@@ -56,8 +56,7 @@ static void pack_name(char *out, size_t outsz, uint64_t seq)
     snprintf(out, outsz, PACK_PREFIX "%016" PRIx64, seq);
 }
 
-/* pack_state.active (0: none yet), or -1. */
-static int64_t active_get(sqlite3 *db)
+int64_t store_pack_active(sqlite3 *db)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT active FROM pack_state WHERE id = 1", -1, &st, NULL) !=
@@ -83,14 +82,7 @@ static int active_set(sqlite3 *db, uint64_t seq)
 /* 1 when some row names FILE, 0 not, -1 error. */
 static int pack_referenced(sqlite3 *db, const char *file)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM messages WHERE file = ? LIMIT 1", -1, &st, NULL) !=
-        SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
-    int rc = store_ix_step(st);
-    sqlite3_finalize(st);
-    return rc == 0 ? 1 : rc == 1 ? 0 : -1;
+    return store_ix_exists(db, "SELECT 1 FROM messages WHERE file = ? LIMIT 1", file);
 }
 
 /* Opens pack SEQ for appending (creating it, and msg/pack/ for a store made
@@ -133,7 +125,7 @@ int store_pack_begin(struct store_ix *ix, uint64_t adding, struct store_pack *p,
 {
     memset(p, 0, sizeof *p);
     p->fd = -1;
-    int64_t active = active_get(ix->db);
+    int64_t active = store_pack_active(ix->db);
     if (active < 0) {
         *error_r = "cannot read the mailbox index";
         return -1;
@@ -238,7 +230,7 @@ int store_pack_filter(sqlite3 *db, char **files, size_t *n_r)
             int drop = strcmp(files[i], prev) == 0;   /* decided already */
             if (!drop) {
                 snprintf(prev, sizeof prev, "%s", files[i]);
-                if (active < 0 && (active = active_get(db)) >= 0)
+                if (active < 0 && (active = store_pack_active(db)) >= 0)
                     pack_name(active_name, sizeof active_name, (uint64_t)active);
                 int used = active < 0 ? -1 : pack_referenced(db, files[i]);
                 if (used < 0) {
