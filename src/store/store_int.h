@@ -39,7 +39,7 @@
 #define STORE_MAX_FLAG_LEN 64
 
 /* An open index. Every call of the store API opens its own and closes it
- * (the connection itself is kept for the thread's next call: store_ixpool). */
+ * (the connection itself is kept for the next call: store_ixpool). */
 struct store_ix {
     sqlite3 *db;
     char *root;      /* DATA/mail/<account> */
@@ -61,7 +61,7 @@ struct store_ix {
  * CREATE), -1 error; *error_r is set unless 0. IX is zeroed unless 0. */
 int store_ix_open(const char *data_dir, const char *account, int create, struct store_ix *ix,
                   const char **error_r);
-/* Closes the connection (an idle one goes back to the thread's pool) and
+/* Closes the connection (an idle one goes back to the pool) and
  * frees the paths; IX may be zeroed or closed. */
 void store_ix_close(struct store_ix *ix);
 
@@ -83,11 +83,11 @@ void store_vblock_unref(struct store_vblock *b);
 
 /* ---- store_ixpool.c ---- */
 
-/* The pooled connection of this thread to index file PATH (ST: its stat), or
- * NULL; the caller owns it. */
+/* The pooled connection to index file PATH (ST: its stat), or NULL; the
+ * caller owns it (out of the pool) until store_ixpool_give. */
 sqlite3 *store_ixpool_take(const char *path, const struct stat *st);
-/* Keeps DB (idle: no transaction, no statement) for this thread's next
- * store_ixpool_take of PATH, or closes it. */
+/* Keeps DB (idle: no transaction, no statement) for the next
+ * store_ixpool_take of PATH, on any thread, or closes it. */
 void store_ixpool_give(sqlite3 *db, const char *path, const struct stat *st);
 
 /* Runs SQL without results; 0 or -1 (logged). */
