@@ -12,15 +12,17 @@
  * out of the pool, so only one thread uses it at a time, which is all
  * SQLite's multi-thread mode (SQLITE_OPEN_NOMUTEX) asks.
  *
- * One pool for the process rather than one per thread: an account's index
- * is mapped (PRAGMA mmap_size) by one connection, not by one per worker, so
- * its pages are mapped and faulted in once, a job finds them warm whichever
- * worker runs it, and the memory does not depend on which worker last
- * served the account. Concurrent users of one index open a connection each;
- * the pool keeps one per file, the least recently used goes when it is
- * full. A pooled connection sees every commit made by others at the start
- * of its next transaction (WAL), exactly as a new one would. The schema
- * cookie is compared too: an index whose schema was changed meanwhile (by
+ * One pool for the process rather than one per thread: a take gets the
+ * most recently used connection to the file, whichever thread used it, so
+ * a job finds the index's pages mapped (PRAGMA mmap_size) and warm on any
+ * worker, and the server's memory does not depend on which worker last
+ * served an account. Concurrent users of one index use a connection each,
+ * and the pool keeps up to IXPOOL_PER_FILE of them per file (a delivery
+ * batch, an RCPT's quota read and an IMAP command at the same moment must
+ * not reopen the file each time); the least recently used goes when the
+ * pool is full. A pooled connection sees every commit made by others at
+ * the start of its next transaction (WAL), exactly as a new one would. The
+ * schema cookie is compared too: an index whose schema was changed meanwhile (by
  * another process, or by hand) gets a new connection, which checks and
  * migrates it as store_ix_open always does. */
 #include "store/store_int.h"
@@ -30,7 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IXPOOL_SIZE 16
+#define IXPOOL_SIZE 32
+#define IXPOOL_PER_FILE 4   /* jobs on one account at once: RCPT, delivery, IMAP, POP3 */
 
 struct ixpool_entry {
     sqlite3 *db;
@@ -67,26 +70,28 @@ static void entry_clear(struct ixpool_entry *e, sqlite3 **close_r)
 
 sqlite3 *store_ixpool_take(const char *path, const struct stat *st)
 {
-    sqlite3 *db = NULL, *stale = NULL;
-    int cookie = -1;
+    sqlite3 *db = NULL, *stale[IXPOOL_SIZE];
+    int nstale = 0, cookie = -1;
     pthread_mutex_lock(&pool_lock);
+    struct ixpool_entry *best = NULL;
     for (int i = 0; i < IXPOOL_SIZE; i++) {
         struct ixpool_entry *e = &pool[i];
         if (!e->db || strcmp(e->path, path) != 0)
             continue;
         if (e->dev != st->st_dev || e->ino != st->st_ino) {
-            entry_clear(e, &stale);   /* the store was deleted and made again */
-            break;
+            entry_clear(e, &stale[nstale++]);   /* the store was deleted and made again */
+            continue;
         }
-        cookie = e->cookie;
-        sqlite3 *taken;
-        entry_clear(e, &taken);
-        db = taken;
-        break;
+        if (!best || e->used > best->used)
+            best = e;   /* the most recently used: its pages are the warmest */
+    }
+    if (best) {
+        cookie = best->cookie;
+        entry_clear(best, &db);
     }
     pthread_mutex_unlock(&pool_lock);
-    if (stale)
-        sqlite3_close(stale);
+    for (int i = 0; i < nstale; i++)
+        sqlite3_close(stale[i]);
     if (db && schema_cookie(db) != cookie) {
         sqlite3_close(db);
         db = NULL;
@@ -104,20 +109,22 @@ void store_ixpool_give(sqlite3 *db, const char *path, const struct stat *st)
     }
     sqlite3 *closing = NULL;
     pthread_mutex_lock(&pool_lock);
-    struct ixpool_entry *slot = &pool[0];
+    /* an empty slot, else the least recently used entry; but a file that
+     * has IXPOOL_PER_FILE entries already gives up its own oldest */
+    struct ixpool_entry *slot = NULL, *own_oldest = NULL;
+    int own = 0;
     for (int i = 0; i < IXPOOL_SIZE; i++) {
         struct ixpool_entry *e = &pool[i];
         if (e->db && strcmp(e->path, path) == 0) {
-            slot = e;   /* one connection per file is enough */
-            break;
+            own++;
+            if (!own_oldest || e->used < own_oldest->used)
+                own_oldest = e;
         }
-        if (!e->db) {
-            slot = e;
-            continue;
-        }
-        if (slot->db && e->used < slot->used)
+        if (!slot || (slot->db && (!e->db || e->used < slot->used)))
             slot = e;
     }
+    if (own >= IXPOOL_PER_FILE)
+        slot = own_oldest;
     entry_clear(slot, &closing);
     slot->db = db;
     slot->path = xstrdup(path);
