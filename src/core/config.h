@@ -73,6 +73,8 @@ struct outbound_conf {
     int max_per_destination;
     int idle_seconds;            /* idle connection kept for reuse */
     int timeout_percent;         /* RFC 5321 4.5.3.2 timeouts scaled (tests) */
+    char source4[16];            /* source_address: bind IPv4 connections to it ("": the kernel's choice) */
+    char source6[46];            /* the same for IPv6 */
     int ntransport;
     struct transport_route *transport;
 };

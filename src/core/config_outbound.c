@@ -5,7 +5,7 @@
  *   [outbound]  enabled, resolver, smtp_port, tls_required_domains, tls_ca_file,
  *               relay, relay_tls, relay_auth_file, relay_ca_file,
  *               max_connections, max_connections_per_destination,
- *               idle_seconds, timeout_percent
+ *               idle_seconds, timeout_percent, source_address
  *   [transport] DOMAIN = relay | mx | smtp:host[:port] | smtp:[host][:port]
  *               ("*" names the default route)
  *   [queue]     retry_unit_ms
@@ -15,6 +15,7 @@
 #include "core/limits.h"
 #include "core/xalloc.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -242,6 +243,34 @@ static int domains_key(struct outbound_conf *o, const char *value, char *err, si
     return 0;
 }
 
+/* source_address = ADDR [ADDR]: an IPv4 and/or an IPv6 address (numeric),
+ * the source of outbound connections of that family. */
+static int source_key(struct outbound_conf *o, const char *value, char *err, size_t errsz)
+{
+    o->source4[0] = o->source6[0] = '\0';
+    char buf[128];
+    if (strlen(value) >= sizeof buf)
+        goto bad;
+    snprintf(buf, sizeof buf, "%s", value);
+    int n = 0;
+    for (char *save = NULL, *a = strtok_r(buf, " \t", &save); a; a = strtok_r(NULL, " \t", &save)) {
+        unsigned char bin[16];
+        if (++n > 2)
+            goto bad;
+        if (inet_pton(AF_INET, a, bin) == 1 && !o->source4[0])
+            snprintf(o->source4, sizeof o->source4, "%s", a);
+        else if (inet_pton(AF_INET6, a, bin) == 1 && !o->source6[0])
+            snprintf(o->source6, sizeof o->source6, "%s", a);
+        else
+            goto bad;
+    }
+    if (n > 0)
+        return 0;
+bad:
+    snprintf(err, errsz, "source_address: '%s' is not one IPv4 and/or one IPv6 address", value);
+    return -1;
+}
+
 static int outbound_key(struct config *cfg, const char *name, const char *value, char *err,
                         size_t errsz)
 {
@@ -292,6 +321,8 @@ static int outbound_key(struct config *cfg, const char *name, const char *value,
         set_str(&o->relay_auth_file, value);
     } else if (strcmp(name, "relay_ca_file") == 0) {
         set_str(&o->relay_ca_file, value);
+    } else if (strcmp(name, "source_address") == 0) {
+        return source_key(o, value, err, errsz);
     } else {
         snprintf(err, errsz, "unknown key '%s' in [outbound]", name);
         return -1;

@@ -26,6 +26,7 @@
 #include "dns/dns.h"
 #include "smtp/smtp_client.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 struct dest;
@@ -98,10 +100,41 @@ struct remote {
     struct dest *dests;
     struct attempt *busy;          /* every attempt in flight */
     struct remote_hold *holds;     /* answered, results not yet recorded */
+    char source4[16], source6[46]; /* outbound source addresses (source_for) */
     struct event *pump_ev;
 };
 
 static struct remote *rm_global;   /* the queue loop's thread only */
+
+/* The source address of outbound connections of FAMILY into OUT: [outbound]
+ * source_address, else the address the port 25 listener is bound to when
+ * that is one specific, non-loopback address of FAMILY (mail then leaves
+ * from the address its MX record names, which the receivers' SPF and
+ * reverse-DNS checks look at), else "" (the kernel's choice). */
+static void source_for(const struct config *cfg, int family, char *out, size_t outsz)
+{
+    const char *set = family == AF_INET6 ? cfg->outbound.source6 : cfg->outbound.source4;
+    out[0] = '\0';
+    if (cfg->outbound.source4[0] || cfg->outbound.source6[0]) {
+        snprintf(out, outsz, "%s", set);
+        return;
+    }
+    const char *found = NULL;
+    for (int i = 0; i < cfg->nlisteners; i++) {
+        const struct listener_conf *l = &cfg->listeners[i];
+        unsigned char a[16];
+        if (l->kind != LK_SMTP || inet_pton(family, l->host, a) != 1)
+            continue;
+        int wildcard = family == AF_INET6 ? memcmp(a, &in6addr_any, 16) == 0
+                                          : memcmp(a, "\0\0\0\0", 4) == 0;
+        int loopback = family == AF_INET6 ? memcmp(a, &in6addr_loopback, 16) == 0 : a[0] == 127;
+        if (wildcard || loopback || (found && strcmp(found, l->host) != 0))
+            return;   /* not one specific public address: leave it to the kernel */
+        found = l->host;
+    }
+    if (found)
+        snprintf(out, outsz, "%s", found);
+}
 
 static void attempt_start(struct attempt *at);
 static void attempt_finish(struct attempt *at, struct remote_hold *hold);
@@ -251,6 +284,8 @@ int remote_start(const struct config *cfg, struct loop *loop, const char **error
     const struct outbound_conf *o = &cfg->outbound;
     struct remote *rm = xcalloc(1, sizeof *rm);
     rm->cfg = cfg;
+    source_for(cfg, AF_INET, rm->source4, sizeof rm->source4);
+    source_for(cfg, AF_INET6, rm->source6, sizeof rm->source6);
     rm->loop = loop;
     rm->base = loop_base(loop);
     int dns_ms = 60 * 10 * o->timeout_percent;   /* one minute, scaled */
@@ -277,9 +312,10 @@ int remote_start(const struct config *cfg, struct loop *loop, const char **error
     }
     rm_global = rm;
     log_info("outbound", "event=started resolver=%s relay=%s max_connections=%d"
-             " per_destination=%d", o->resolver ? o->resolver : "system",
+             " per_destination=%d source4=%s source6=%s", o->resolver ? o->resolver : "system",
              o->relay_host ? o->relay_host : "none", o->max_connections,
-             o->max_per_destination);
+             o->max_per_destination, rm->source4[0] ? rm->source4 : "any",
+             rm->source6[0] ? rm->source6 : "any");
     return 0;
 fail:
     dns_free(&rm->dns);
@@ -574,6 +610,8 @@ static void dns_done(void *arg, const struct dns_answer *ans)
         snprintf(t->addr_str, sizeof t->addr_str, "%s", ans->addrs[i].str);
     }
     struct smtpc_params p = {.helo = rm->cfg->hostname, .timeout_percent = o->timeout_percent};
+    memcpy(p.source4, rm->source4, sizeof p.source4);
+    memcpy(p.source6, rm->source6, sizeof p.source6);
     if (at->route->kind == ROUTE_RELAY) {
         int implicit = o->relay_tls == RELAY_TLS_IMPLICIT ||
                        (o->relay_tls == RELAY_TLS_DEFAULT && o->relay_port == 465);

@@ -38,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define SMTPC_MAX_TARGETS 32
 
@@ -111,6 +113,7 @@ static struct smtpc *quitting;    /* the queue loop's thread only */
 static void read_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void try_target(struct smtpc *c);
+static int bound_socket(int family, const char *src);
 static void target_failed(struct smtpc *c, const char *event, const char *hint, int code,
                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void on_reply(struct smtpc *c);
@@ -316,8 +319,18 @@ static void try_target(struct smtpc *c)
     smtpc_reply_reset(&c->reply);
     memset(&c->caps, 0, sizeof c->caps);
     snprintf(c->tls_desc, sizeof c->tls_desc, "none");
-    c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    int fd = -1;
+    const char *src = t->addr.ss_family == AF_INET6 ? c->p.source6 : c->p.source4;
+    if (src[0] && (fd = bound_socket(t->addr.ss_family, src)) < 0) {
+        target_failed(c, "connect-failed", "check [outbound] source_address: it must be an"
+                      " address of this host", 0, "cannot use source address %s for %s [%s]: %s",
+                      src, t->host, t->addr_str, strerror(errno));
+        return;
+    }
+    c->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (!c->bev) {
+        if (fd >= 0)
+            close(fd);
         target_failed(c, "connect-failed", NULL, 0, "cannot create a socket");
         return;
     }
@@ -329,6 +342,42 @@ static void try_target(struct smtpc *c)
         return;
     }
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* A non-blocking TCP socket of FAMILY bound to numeric address SRC (any
+ * port), or -1 with errno. */
+static int bound_socket(int family, const char *src)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        len = sizeof *a;
+        if (inet_pton(AF_INET6, src, &a->sin6_addr) != 1) {
+            errno = EINVAL;
+            return -1;
+        }
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        len = sizeof *a;
+        if (inet_pton(AF_INET, src, &a->sin_addr) != 1) {
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 /* The current target failed while connecting: remember why, try the next. */

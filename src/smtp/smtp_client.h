@@ -80,6 +80,8 @@ struct smtpc_params {
     const char *auth_user;       /* NULL: no AUTH */
     const char *auth_pass;
     int timeout_percent;         /* RFC 5321 4.5.3.2 timeouts, scaled */
+    char source4[16];            /* numeric source address for IPv4 targets, "" none */
+    char source6[46];            /* and for IPv6 targets */
 };
 
 /* Result of connecting (greeting, EHLO, TLS, AUTH), or of a transaction. */

@@ -27,7 +27,7 @@ from dnsfix import DNS, FakeMX, log_lines, stop_world, submit, wait_log, wildcar
 
 A_IP, B_IP, PARTIAL_IP, FLAKY_IP, DEAD_IP = ("127.0.0.30", "127.0.0.31", "127.0.0.32",
                                              "127.0.0.33", "127.0.0.34")
-EXPIRE_IP, SMART_IP = "127.0.0.35", "127.0.0.36"
+EXPIRE_IP, SMART_IP, WRONG_SRC_IP = "127.0.0.35", "127.0.0.36", "127.0.0.37"
 SRS_RE = re.compile(r"SRS0=[A-Za-z0-9+/]{6}=[A-Z2-7]{2}=([^=@]+)=([^@]+)@([^>\s]+)")
 
 # A's outbound limits: the crash test's bound on messages in flight to one
@@ -67,7 +67,8 @@ def pair(roost_binary):
         a = RoostServer(hostname="mx.a.test", listen_host=A_IP, port_map={"smtp": mx_port},
                         outbound=True, extra_config=outbound_conf(
                             dns, mx_port, f"max_connections_per_destination = {PER_DEST}\n"
-                                          "max_connections = 6\n") + """
+                                          "max_connections = 6\n"
+                                          f"source_address = {A_IP}\n") + """
 [queue]
 retry_schedule = 1s 1s 2s
 """)
@@ -175,6 +176,29 @@ max_age = 6s
         _finish(e)
 
 
+def test_source_address_not_on_this_host_defers(pair):
+    """[outbound] source_address that this host does not have: the attempt
+    is deferred with a reply that names the address and the setting, the
+    message stays queued, and the server keeps working."""
+    w = RoostServer(hostname="mx.w.test", listen_host=WRONG_SRC_IP, outbound=True,
+                    extra_config=outbound_conf(pair["dns"], pair["mx_port"],
+                                               "source_address = 192.0.2.99\n"))
+    try:
+        w.start()
+        sender, pw = "walt@w.test", random_password()
+        w.make_account(sender, pw)
+        rcpt = f"{unique('nosrc')}@b.test"
+        pair["b"].make_account(rcpt)
+        submit(w, sender, pw, [rcpt], subject="from an address we do not have")
+        line = wait_log(w, "event=attempt", "outcome=deferred", rcpt)[0]
+        assert "192.0.2.99" in line and "source_address" in line, line
+        assert rcpt in w.queue_list()
+        assert not pair["b"].mailbox_rows(rcpt)
+        assert log_lines(w, "comp=outbound", "event=started", "source4=192.0.2.99")
+    finally:
+        _finish(w)
+
+
 # ---------------------------------------------------------------- 3
 
 def test_451_then_delivered_on_retry(pair):
@@ -222,8 +246,9 @@ def test_forward_to_other_instance_srs_and_bounce(pair):
     assert mm, f"envelope sender on B is not SRS0: {srs!r}"
     assert (mm.group(1), mm.group(2), mm.group(3)) == ("b.test", orig.split("@")[0], "a.test")
     assert return_path == srs, (return_path, srs)
-    # the top Received field is B's: from A (EHLO mx.a.test), over TLS
-    assert head.startswith("Received: from mx.a.test "), head[:300]
+    # the top Received field is B's: from A (EHLO mx.a.test), from A's own
+    # address ([outbound] source_address), over TLS
+    assert head.startswith(f"Received: from mx.a.test ([{A_IP}])"), head[:300]
     assert re.search(r"\(version=TLSv1\.[23] ", head), head[:300]
     assert f"Delivered-To: {fwd}" in head
 

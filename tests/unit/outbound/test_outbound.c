@@ -275,7 +275,7 @@ static void test_config(void)
         "[outbound]\nresolver = 127.0.0.1@5353\nrelay = smtp.gmail.com:465\n"
         "relay_auth_file = /etc/roost/relay\ntls_required_domains = Bank.example b.example\n"
         "max_connections = 20\nmax_connections_per_destination = 2\nidle_seconds = 3\n"
-        "timeout_percent = 5\nsmtp_port = 2525\n"
+        "timeout_percent = 5\nsmtp_port = 2525\nsource_address = 2001:db8::25 192.0.2.25\n"
         "[transport]\nexample.org = relay\nother.example = smtp:[10.0.0.1]:2525\n"
         "third.example = smtp:mx.third.example\n* = mx\n"
         "[queue]\nretry_unit_ms = 50\n";
@@ -288,6 +288,8 @@ static void test_config(void)
     test_assert(cfg.outbound.max_connections == 20 && cfg.outbound.max_per_destination == 2);
     test_assert(cfg.outbound.idle_seconds == 3 && cfg.outbound.timeout_percent == 5);
     test_assert(cfg.outbound.smtp_port == 2525 && cfg.retry_unit_ms == 50);
+    test_assert_streq(cfg.outbound.source4, "192.0.2.25");
+    test_assert_streq(cfg.outbound.source6, "2001:db8::25");
     const struct transport_route *r = config_route(&cfg, "example.org");
     test_assert(r->kind == ROUTE_RELAY);
     r = config_route(&cfg, "other.example");
@@ -322,6 +324,10 @@ static void test_config(void)
         "[outbound]\ntimeout_percent = 5000\n",
         "[outbound]\nnope = 1\n",
         "[outbound]\nenabled = maybe\n",
+        "[outbound]\nsource_address = mail.example.com\n",
+        "[outbound]\nsource_address = 192.0.2.1 192.0.2.2\n",
+        "[outbound]\nsource_address = 192.0.2.1 2001:db8::1 2001:db8::2\n",
+        "[outbound]\nsource_address =  \n",
         "[outbound]\ntls_required_domains = ok.example b@d\n",
         "[transport]\nexample.org = relay\n",
         "[transport]\nexample.org = carrier-pigeon\n",
