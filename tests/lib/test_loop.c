@@ -98,6 +98,17 @@ long long test_index_int(const char *dir, const char *account, const char *sql)
     return v;
 }
 
+char *test_pack_path(const char *dir, const char *account, int seq)
+{
+    return xasprintf("%s/mail/%s/msg/pack/%016x", dir, account, seq);
+}
+
+int test_path_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
 int test_index_exec(const char *dir, const char *account, const char *sql)
 {
     char *path = xasprintf("%s/mail/%s/index.sqlite", dir, account);

@@ -26,6 +26,11 @@ long long test_index_int(const char *dir, const char *account, const char *sql);
 /* Runs SQL on ACCOUNT's index under DIR; 1 ok, 0 not. */
 int test_index_exec(const char *dir, const char *account, const char *sql);
 
+/* ACCOUNT's pack file number SEQ under DIR (malloc'd). */
+char *test_pack_path(const char *dir, const char *account, int seq);
+/* 1 if PATH exists. */
+int test_path_exists(const char *path);
+
 /* Messages in ACCOUNT's INBOX under data directory DIR (0 if none). */
 int test_inbox_count(const char *dir, const char *account);
 

@@ -38,13 +38,7 @@ static long long ix_int(const char *dir, const char *sql)
 
 static char *pack_path(const char *dir, int seq)
 {
-    return xasprintf("%s/mail/%s/msg/pack/%016x", dir, ACCT, seq);
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
+    return test_pack_path(dir, ACCT, seq);
 }
 
 /* The bytes of message N (1-based UID order of delivery): MSGLEN bytes
@@ -154,7 +148,7 @@ void test_compact_rewrite_retire_remove(void)
     /* no row names packs 1..4; they stay on disk, retired */
     for (int i = 1; i <= 4; i++) {
         test_assert(rows_in(dir, i) == 0);
-        test_assert(exists(p[i]));
+        test_assert(test_path_exists(p[i]));
     }
     test_assert(ix_int(dir, "SELECT count(*) FROM pack_retired") == 4);
     /* pack 5 (all live) and the active pack 6 keep their rows and bytes; the
@@ -176,7 +170,7 @@ void test_compact_rewrite_retire_remove(void)
     test_assert(compact(dir, &st) == 0);
     test_assert(st.packs_rewritten == 0 && st.packs_removed == 0 && st.packs_waiting == 4);
     for (int i = 1; i <= 4; i++)
-        test_assert(exists(p[i]));
+        test_assert(test_path_exists(p[i]));
 
     /* past the grace: the retired packs go */
     store_compact_grace_set(0);
@@ -185,8 +179,8 @@ void test_compact_rewrite_retire_remove(void)
     test_assert(st.bytes_freed == 4 * PER * MSGLEN);
     test_assert(st.packs_waiting == 0);
     for (int i = 1; i <= 4; i++)
-        test_assert(!exists(p[i]));
-    test_assert(exists(p[5]) && exists(p[6]) && exists(p[7]));
+        test_assert(!test_path_exists(p[i]));
+    test_assert(test_path_exists(p[5]) && test_path_exists(p[6]) && test_path_exists(p[7]));
     test_assert(ix_int(dir, "SELECT count(*) FROM pack_retired") == 0);
     for (int pk = 0; pk < 4; pk++)
         test_assert(read_is(dir, "INBOX", (uint32_t)(pk * PER + 1), pk * PER + 1));
@@ -292,7 +286,7 @@ void test_compact_copies_and_orphans(void)
         all3[i] = (uint32_t)(2 * PER + i + 1);
     test_assert(store_expunge(dir, ACCT, "INBOX", all3, PER, &err) == 0);
     char *p3 = pack_path(dir, 3);
-    test_assert(!exists(p3));
+    test_assert(!test_path_exists(p3));
     int fd = open(p3, O_WRONLY | O_CREAT | O_EXCL, 0600);
     test_assert(fd >= 0 && write(fd, "orphan bytes", 12) == 12);
     close(fd);
@@ -321,7 +315,7 @@ void test_compact_copies_and_orphans(void)
         test_assert(read_is(dir, "INBOX", (uint32_t)n, n));
     store_compact_grace_set(0);
     test_assert(compact(dir, &st) == 0 && st.packs_removed == 2);
-    test_assert(!exists(p3));
+    test_assert(!test_path_exists(p3));
     test_assert(read_is(dir, "Archive", arch, 1));
     free(p3);
     store_compact_grace_set(-1);

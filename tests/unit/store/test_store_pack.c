@@ -59,13 +59,7 @@ static int ix_exec(const char *dir, const char *sql)
 
 static char *pack_path(const char *dir, int seq)
 {
-    return xasprintf("%s/mail/%s/msg/pack/%016x", dir, ACCT, seq);
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
+    return test_pack_path(dir, ACCT, seq);
 }
 
 static int read_is(const char *dir, const char *mailbox, uint32_t uid, const char *want,
@@ -113,7 +107,7 @@ void test_pack_batch_read_back(void)
         test_assert(read_is(dir, "INBOX", (uint32_t)i + 1, msgs[i], lens[i]));
     /* one pack, no whole files */
     char *p1 = pack_path(dir, 1);
-    test_assert(exists(p1));
+    test_assert(test_path_exists(p1));
     test_assert(ix_int(dir, "SELECT count(*) FROM messages WHERE offset IS NULL") == 0);
     test_assert(ix_int(dir, "SELECT count(DISTINCT file) FROM messages") == 1);
     test_assert(ix_int(dir, "SELECT active FROM pack_state") == 1);
@@ -334,7 +328,7 @@ void test_pack_rotation_and_unlink(void)
     }
     /* three batches of 7200 bytes: three packs, the last active */
     char *p1 = pack_path(dir, 1), *p2 = pack_path(dir, 2), *p3 = pack_path(dir, 3);
-    test_assert(exists(p1) && exists(p2) && exists(p3));
+    test_assert(test_path_exists(p1) && test_path_exists(p2) && test_path_exists(p3));
     test_assert(ix_int(dir, "SELECT active FROM pack_state") == 3);
     test_assert(ix_int(dir, "SELECT count(*) FROM messages WHERE file ="
                             " 'msg/pack/0000000000000002'") == 8);
@@ -346,14 +340,14 @@ void test_pack_rotation_and_unlink(void)
     /* all but one message of pack 1: it stays; then the last one: gone */
     uint32_t some[7] = { 1, 2, 3, 4, 5, 6, 7 };
     test_assert(store_expunge(dir, ACCT, "INBOX", some, 7, &err) == 0);
-    test_assert(exists(p1));
+    test_assert(test_path_exists(p1));
     uint32_t last[1] = { 8 };
     test_assert(store_expunge(dir, ACCT, "INBOX", last, 1, &err) == 0);
-    test_assert(!exists(p1));
+    test_assert(!test_path_exists(p1));
     /* every message of the active pack: it stays (deliveries append to it) */
     uint32_t act[8] = { 17, 18, 19, 20, 21, 22, 23, 24 };
     test_assert(store_expunge(dir, ACCT, "INBOX", act, 8, &err) == 0);
-    test_assert(exists(p3));
+    test_assert(test_path_exists(p3));
     /* the IMAP expunge path (\Deleted + EXPUNGE) unlinks pack 2 */
     uint32_t two[8] = { 9, 10, 11, 12, 13, 14, 15, 16 };
     struct store_flag_result *res = NULL;
@@ -367,7 +361,7 @@ void test_pack_rotation_and_unlink(void)
                 0);
     test_assert(nexp == 8);
     free(exp);
-    test_assert(!exists(p2) && exists(p3));
+    test_assert(!test_path_exists(p2) && test_path_exists(p3));
     test_assert(ix_int(dir, "SELECT count(*) FROM messages") == 0);
 
     /* a mailbox deleted with the last rows of a pack takes the pack along */
@@ -382,19 +376,19 @@ void test_pack_rotation_and_unlink(void)
     struct store_batch_item next[1] = { { .mailbox = "INBOX", .data = "n", .len = 1 } };
     test_assert(store_deliver_batch(dir, ACCT, next, 1, &err) == 0);  /* rotates to 4 */
     char *p4 = pack_path(dir, 4);
-    test_assert(exists(p3) && exists(p4));
+    test_assert(test_path_exists(p3) && test_path_exists(p4));
     test_assert(store_mailbox_delete(dir, ACCT, "Old", &err) == 0);
-    test_assert(!exists(p3) && exists(p4));
+    test_assert(!test_path_exists(p3) && test_path_exists(p4));
     test_assert(read_is(dir, "INBOX", 25, "n", 1));
     /* rotating away from a pack nothing uses any more unlinks it */
     uint32_t n25[1] = { 25 };
     test_assert(store_expunge(dir, ACCT, "INBOX", n25, 1, &err) == 0);
-    test_assert(exists(p4));   /* active */
+    test_assert(test_path_exists(p4));   /* active */
     store_pack_limit_set(1);
     struct store_batch_item again[1] = { { .mailbox = "INBOX", .data = want, .len = 900 } };
     test_assert(store_deliver_batch(dir, ACCT, again, 1, &err) == 0);  /* rotates to 5 */
     char *p5 = pack_path(dir, 5);
-    test_assert(!exists(p4) && exists(p5));
+    test_assert(!test_path_exists(p4) && test_path_exists(p5));
     store_pack_limit_set(0);
     free(p1);
     free(p2);
@@ -435,14 +429,14 @@ void test_pack_copy_then_expunge(void)
     char *p1 = pack_path(dir, 1);
     test_assert(ix_int(dir, "SELECT active FROM pack_state") == 2);
     test_assert(store_expunge(dir, ACCT, "INBOX", uids, 1, &err) == 0);
-    test_assert(exists(p1));
+    test_assert(test_path_exists(p1));
     test_assert(read_is(dir, "Archive", 1, it[0].data, it[0].len));
     test_assert(read_is(dir, "Trash", 1, it[1].data, it[1].len));
     uint32_t one[1] = { 1 };
     test_assert(store_expunge(dir, ACCT, "Archive", one, 1, &err) == 0);
-    test_assert(exists(p1));   /* the moved message still uses it */
+    test_assert(test_path_exists(p1));   /* the moved message still uses it */
     test_assert(store_expunge(dir, ACCT, "Trash", one, 1, &err) == 0);
-    test_assert(!exists(p1));
+    test_assert(!test_path_exists(p1));
     test_assert(read_is(dir, "INBOX", 3, "more", 4));
     store_pack_limit_set(0);
     free(p1);
@@ -501,10 +495,10 @@ void test_pack_migrate_v4(void)
     /* a store made before packs has no msg/pack/ yet: the first delivery makes it */
     char *pdir = xasprintf("%s/mail/%s/msg/pack", dir, ACCT);
     rmdir(pdir);
-    test_assert(!exists(pdir));
+    test_assert(!test_path_exists(pdir));
     int dup;
     test_assert(store_deliver(dir, ACCT, "INBOX", "N1", "new", 3, 0, &uid, &dup, &err) == 0);
-    test_assert(uid == 3 && exists(pdir));
+    test_assert(uid == 3 && test_path_exists(pdir));
     test_assert(read_is(dir, "INBOX", 2, m2, sizeof m2 - 1));
     test_assert(read_is(dir, "INBOX", 3, "new", 3));
     /* whole files still go with their rows; copies of them are links */
@@ -523,14 +517,14 @@ void test_pack_migrate_v4(void)
         sqlite3_close(db);
         free(path);
     }
-    test_assert(file && exists(file));
+    test_assert(file && test_path_exists(file));
     uint32_t one[1] = { 1 }, *src = NULL, *dst = NULL, n = 0;
     test_assert(store_copy(dir, ACCT, "INBOX", "Archive", one, 1, 0, 0, &src, &dst, &n, &uv,
                            &err) == 0 && n == 1);
     free(src);
     free(dst);
     test_assert(store_expunge(dir, ACCT, "INBOX", one, 1, &err) == 0);
-    test_assert(file && !exists(file));
+    test_assert(file && !test_path_exists(file));
     test_assert(read_is(dir, "Archive", 1, m1, sizeof m1 - 1));
     free(file);
     free(pdir);
@@ -700,7 +694,7 @@ void test_pack_concurrent(void)
         long long used = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
         sqlite3_finalize(st);
         char *p = pack_path(dir, (int)seq);
-        int on_disk = exists(p);
+        int on_disk = test_path_exists(p);
         free(p);
         if (on_disk && used == 0 && seq != active)
             stray++;
