@@ -135,13 +135,20 @@ def login(srv, address, password, which="pop3s", **kw):
 
 def try_login(srv, address, password, which="pop3s", mech="USER", source=None):
     """The reply to a login attempt (USER/PASS, PLAIN or LOGIN) on a new
-    connection, which is then closed."""
+    connection. A session that logged in ends with QUIT, as clients end
+    theirs: the server releases the maildrop lock before it answers, so the
+    next login finds it free (a connection merely dropped keeps the lock
+    until the server has noticed: -ERR [IN-USE] meanwhile, RFC 1939 8)."""
     with pop3_connect(srv, which, source=source) as c:
         if mech == "USER":
-            return c.user_pass(address, password)
-        if mech == "PLAIN":
-            return c.auth_plain(address, password)
-        return c.auth_login(address, password)
+            r = c.user_pass(address, password)
+        elif mech == "PLAIN":
+            r = c.auth_plain(address, password)
+        else:
+            r = c.auth_login(address, password)
+        if r.startswith("+OK"):
+            quit_ok(c)
+        return r
 
 
 def login_when_free(srv, address, password, which="pop3s", timeout=10):
