@@ -76,6 +76,11 @@ int mime_header_contains(const struct mime_msg *m, const char *name, const char 
 /* NEEDLE as the SEARCH comparisons want it (case-folded UTF-8; malloc'd,
  * *len_r its length): fold once, compare with many messages. */
 char *mime_search_fold(const char *needle, size_t *len_r);
+/* The next From: field of the header block [P, P+LEN) from *POS on: its
+ * value unfolded (CR and LF removed), malloc'd, *POS moved past it; NULL at
+ * the end of the header. */
+char *mime_next_from_field(const char *p, size_t len, size_t *pos);
+
 /* mime_header_contains on a raw header block (DATA[off..off+len), e.g. the
  * index's cached header) with a needle from mime_search_fold. */
 int mime_hdrblock_contains(const char *data, size_t off, size_t len, const char *name,

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
+#include "dkim/dkim_served.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -161,6 +162,16 @@ static int resolve_rcpts(struct pickup *p, const struct pickup_env *env, int tru
     return 0;
 }
 
+/* The DKIM-Signature field for a trusted user's message BODY (dkim_served.h),
+ * or NULL: unsigned. */
+static char *sign_local(struct pickup *p, const char *sender, const char *body, size_t len,
+                        const char *qid)
+{
+    const char *err = NULL;
+    struct directory *d = dir_for_thread(p->data_dir, &err);
+    return d ? dkim_sign_served(d, p->data_dir, sender, body, len, qid) : NULL;
+}
+
 /* Reads one pickup file and builds its message; NULL when the file was
  * dealt with (quarantined, dropped) or must wait for a retry. */
 static struct spool_msg *take_file(struct pickup *p, int dfd, const char *name)
@@ -231,13 +242,21 @@ static struct spool_msg *take_file(struct pickup *p, int dfd, const char *name)
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
     char *recv = xasprintf("Received: by %s (Roost, from userid %u)\r\n\tid %s;\r\n\t%s\r\n",
                            p->hostname, (unsigned)uid, m->id, date);
-    size_t rl = strlen(recv), ml;
+    size_t ml;
     char *body = pickup_normalize(data + env.msg_off, (size_t)st.st_size - env.msg_off, &ml);
-    m->data = xmalloc(rl + ml + 1);
-    memcpy(m->data, recv, rl);
-    memcpy(m->data + rl, body, ml);
-    m->data[rl + ml] = '\0';
-    m->len = rl + ml;
+    /* a trusted user's mail leaves signed like a logged-in sender's (its
+     * From: or envelope domain, when served here with a key); an untrusted
+     * user's only goes to local mailboxes and says whatever it says */
+    char *sig = trusted ? sign_local(p, sender, body, ml, m->id) : NULL;
+    size_t sl = sig ? strlen(sig) : 0, rl = strlen(recv);
+    m->data = xmalloc(sl + rl + ml + 1);
+    if (sl)
+        memcpy(m->data, sig, sl);
+    memcpy(m->data + sl, recv, rl);
+    memcpy(m->data + sl + rl, body, ml);
+    m->data[sl + rl + ml] = '\0';
+    m->len = sl + rl + ml;
+    free(sig);
     free(body);
     free(recv);
     char qs[LOG_QSIZE];

@@ -120,10 +120,6 @@ int smtp_quota_room(struct directory *d, const char *data_dir, const char *accou
 void smtp_check_quota(struct smtp_session *s, void (*cont)(struct smtp_session *s));
 /* Builds our Received: field into tx->data. */
 void smtp_add_received(struct smtp_session *s);
-/* Finds the next "From:" field in the header block [P, P+LEN) from *POS;
- * returns its unfolded value (malloc'd) and advances *POS past it, or NULL
- * at the end of the header. */
-char *smtp_next_from_field(const char *p, size_t len, size_t *pos);
 
 /* dkim.c: worker thread. DKIM-signs TX's message for the domain of its
  * From: (else of its envelope sender) when that domain is served here and

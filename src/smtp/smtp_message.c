@@ -15,6 +15,7 @@
 #include "core/xalloc.h"
 #include "net/conn.h"
 #include "net/tls.h"
+#include "mime/mime.h"
 #include "queue/queue.h"
 
 #include <gmime/gmime.h>
@@ -140,39 +141,6 @@ void smtp_check_daily_limit(struct smtp_session *s, void (*cont)(struct smtp_ses
 
 /* ---------------------------------------------------------------- From: */
 
-char *smtp_next_from_field(const char *p, size_t len, size_t *pos)
-{
-    size_t i = *pos;
-    while (i < len) {
-        size_t eol = i;
-        while (eol < len && p[eol] != '\n')
-            eol++;
-        size_t linelen = eol - i;
-        if (linelen == 0 || (linelen == 1 && p[i] == '\r'))
-            return NULL; /* end of header */
-        size_t next = eol < len ? eol + 1 : eol;
-        if (linelen >= 5 && strncasecmp(p + i, "From:", 5) == 0) {
-            struct buf v;
-            buf_init(&v, len);
-            size_t vstart = i + 5;
-            size_t end = next;
-            while (end < len && (p[end] == ' ' || p[end] == '\t')) {
-                while (end < len && p[end] != '\n')
-                    end++;
-                if (end < len)
-                    end++;
-            }
-            for (size_t k = vstart; k < end; k++)
-                if (p[k] != '\r' && p[k] != '\n' && buf_append(&v, p + k, 1) < 0)
-                    break;
-            *pos = end;
-            return buf_steal(&v, NULL);
-        }
-        i = next;
-    }
-    return NULL;
-}
-
 /* 1 if every address in every From: field is owned by ACCOUNT, 0 if not,
  * -1 on a directory error. */
 static int from_owned(struct directory *d, const char *account, const char *hdr, size_t len)
@@ -180,7 +148,7 @@ static int from_owned(struct directory *d, const char *account, const char *hdr,
     size_t pos = 0;
     char *value;
     int result = 1;
-    while (result == 1 && (value = smtp_next_from_field(hdr, len, &pos)) != NULL) {
+    while (result == 1 && (value = mime_next_from_field(hdr, len, &pos)) != NULL) {
         InternetAddressList *list = internet_address_list_parse(NULL, value);
         free(value);
         int n = list ? internet_address_list_length(list) : 0;

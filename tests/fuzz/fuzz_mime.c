@@ -259,6 +259,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mime_sent_date(m, &t, &tz) == 0)
         CHECK(tz > -24 * 60 && tz < 24 * 60);
 
+    /* the From: fields (submission's ownership check, the DKIM domain):
+     * each call moves forward, values hold no CR or LF */
+    size_t pos = 0, last = 0;
+    char *from;
+    while ((from = mime_next_from_field(msg, size, &pos)) != NULL) {
+        CHECK(pos > last && pos <= size);
+        CHECK(!strchr(from, '\r') && !strchr(from, '\n'));
+        last = pos;
+        free(from);
+    }
+
     mime_free(&m);
     CHECK(m == NULL);
     free(msg);

@@ -13,6 +13,7 @@ import re
 import smtplib
 import stat
 import struct
+import subprocess
 
 import pytest
 
@@ -312,3 +313,23 @@ def test_broken_key_accepts_unsigned_and_logs(server):
     log = server.stderr_text()
     assert re.search(rb"level=error comp=dkim event=key-error .*domain=" + domain.encode() +
                      rb" .*result=unsigned", log), log[-2000:]
+
+
+def test_sendmail_from_trusted_user_signed(server):
+    """`roost sendmail` run by a trusted user (root, or the data directory's
+    owner: whoever runs the tests): the message leaves signed for its From:
+    domain like a logged-in sender's, and the signature verifies."""
+    domain = new_domain(server, "cron")
+    name, value = record_of(server.ok("dkim", "generate", domain, "--selector", "s1").stdout)
+    sender, _ = server.new_account("cron", domain=domain)
+    rcpt, _ = server.new_account("ops", domain=domain)
+    msg = f"From: Nightly job <{sender}>\nTo: {rcpt}\nSubject: nightly\n\nHello, all good\n".encode()
+    cp = subprocess.run([server.bin, "--data", str(server.data), "sendmail", "-f", sender, rcpt],
+                        input=msg, capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr.decode("utf-8", "replace")
+    stored = server.fetch_one(rcpt)
+    tags, rest = signature_tags(stored)
+    assert tags["d"] == domain and tags["s"] == "s1"
+    assert rest.startswith(b"Received: by "), rest[:200]
+    assert verify(stored, {name: value}), "dkimpy could not verify the pickup signature"
+    assert not verify(alter_body_byte(stored), {name: value})
