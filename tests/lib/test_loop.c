@@ -109,6 +109,17 @@ int test_path_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+int test_store_read_is(const char *dir, const char *account, const char *mailbox,
+                       unsigned uid, const char *want, size_t wlen)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int ok = store_read(dir, account, mailbox, uid, &data, &len) == 0 && len == wlen &&
+             memcmp(data, want, len) == 0;
+    free(data);
+    return ok;
+}
+
 int test_index_exec(const char *dir, const char *account, const char *sql)
 {
     char *path = xasprintf("%s/mail/%s/index.sqlite", dir, account);

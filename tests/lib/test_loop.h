@@ -6,6 +6,8 @@
 #ifndef ROOST_TEST_LOOP_H
 #define ROOST_TEST_LOOP_H
 
+#include <stddef.h>
+
 struct loop;
 
 /* Runs LOOP until COND(ARG) holds (checked every 5 ms) or TIMEOUT_MS pass.
@@ -30,6 +32,10 @@ int test_index_exec(const char *dir, const char *account, const char *sql);
 char *test_pack_path(const char *dir, const char *account, int seq);
 /* 1 if PATH exists. */
 int test_path_exists(const char *path);
+/* 1 when store_read of UID in ACCOUNT's MAILBOX under DIR gives exactly the
+ * WLEN bytes at WANT. */
+int test_store_read_is(const char *dir, const char *account, const char *mailbox,
+                       unsigned uid, const char *want, size_t wlen);
 
 /* Messages in ACCOUNT's INBOX under data directory DIR (0 if none). */
 int test_inbox_count(const char *dir, const char *account);

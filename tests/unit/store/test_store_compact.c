@@ -54,12 +54,7 @@ static int read_is(const char *dir, const char *mailbox, uint32_t uid, int n)
 {
     char want[MSGLEN];
     msg_bytes(n, want);
-    char *data = NULL;
-    size_t len = 0;
-    int ok = store_read(dir, ACCT, mailbox, uid, &data, &len) == 0 && len == MSGLEN &&
-             memcmp(data, want, MSGLEN) == 0;
-    free(data);
-    return ok;
+    return test_store_read_is(dir, ACCT, mailbox, uid, want, MSGLEN);
 }
 
 /* Delivers messages FIRST..FIRST+PER-1 (queue ids C<n>) as one batch. */

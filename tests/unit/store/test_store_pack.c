@@ -65,12 +65,7 @@ static char *pack_path(const char *dir, int seq)
 static int read_is(const char *dir, const char *mailbox, uint32_t uid, const char *want,
                    size_t wlen)
 {
-    char *data = NULL;
-    size_t len = 0;
-    int ok = store_read(dir, ACCT, mailbox, uid, &data, &len) == 0 && len == wlen &&
-             memcmp(data, want, len) == 0;
-    free(data);
-    return ok;
+    return test_store_read_is(dir, ACCT, mailbox, uid, want, wlen);
 }
 
 /* Delivers messages FIRST..FIRST+N-1 (queue ids P<i>) into INBOX. */
