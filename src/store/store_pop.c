@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 struct store_pop {
@@ -36,6 +37,10 @@ struct store_pop {
     int n, cap;
     struct store_pop_msg *msgs;
 };
+
+/* A busy maildrop lock is tried again this many times, this far apart. */
+#define POP_LOCK_RETRIES 10
+#define POP_LOCK_RETRY_NS (5 * 1000 * 1000L)
 
 static int pop_lock(const char *root, int *fd_r, const char **error_r);
 static int pop_snapshot(struct store_pop *p, const struct store_ix *ix, time_t since,
@@ -53,10 +58,21 @@ static int pop_lock(const char *root, int *fd_r, const char **error_r)
         *error_r = "cannot open the maildrop lock";
         return -1;
     }
+    /* A lock held a moment longer than the session that took it (a client
+     * that dropped its connection and comes straight back before the
+     * server has noticed; a compaction pass looking whether a session
+     * runs) is worth a short wait on this worker thread: a session that
+     * really is open keeps it far longer, and gets [IN-USE]. */
     int r;
-    do
-        r = flock(fd, LOCK_EX | LOCK_NB);
-    while (r < 0 && errno == EINTR);
+    for (int tries = 0;; tries++) {
+        do
+            r = flock(fd, LOCK_EX | LOCK_NB);
+        while (r < 0 && errno == EINTR);
+        if (r == 0 || errno != EWOULDBLOCK || tries >= POP_LOCK_RETRIES)
+            break;
+        struct timespec ts = {0, POP_LOCK_RETRY_NS};
+        nanosleep(&ts, NULL);
+    }
     if (r < 0) {
         int busy = errno == EWOULDBLOCK;
         close(fd);

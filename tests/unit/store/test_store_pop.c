@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ACCT "pop@example.test"
@@ -441,6 +442,18 @@ void test_store_pop_lock(void)
     store_pop_close(&b);
     test_assert(store_pop_open(dir, ACCT, 0, &b, &err) == 0);
     store_pop_close(&b);
+
+    /* a lock let go within the retry window (a dropped session the server
+     * is still closing): the login waits for it instead of [IN-USE] */
+    test_assert(store_pop_open(dir, ACCT, 0, &a, &err) == 0);
+    struct try_open t = { dir, -2, -1 };
+    pthread_t th;
+    test_assert(pthread_create(&th, NULL, try_open_thread, &t) == 0);
+    struct timespec ts = {0, 5 * 1000 * 1000L};   /* well inside the 50 ms */
+    nanosleep(&ts, NULL);
+    store_pop_close(&a);
+    pthread_join(th, NULL);
+    test_assert(t.rc == 0 && t.got_handle == 1);
     test_end();
 }
 
