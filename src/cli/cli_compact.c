@@ -11,7 +11,6 @@
 #include "core/config.h"
 #include "store/store.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -60,28 +59,24 @@ static int compact_one(const struct cli_ctx *ctx, const char *account, int quiet
 
 static int compact_all(const struct cli_ctx *ctx)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/mail", ctx->data_dir);
-    DIR *d = opendir(path);
-    if (!d) {
-        if (errno == ENOENT) {
-            printf("no mail stores\n");
-            return 0;
-        }
-        fprintf(stderr, "roost: %s: %s\n", path, strerror(errno));
+    char **names;
+    size_t n;
+    int r = store_compact_all_accounts(ctx->data_dir, &names, &n);
+    if (r > 0) {
+        printf("no mail stores\n");
+        return 0;
+    }
+    if (r < 0) {
+        fprintf(stderr, "roost: %s/mail: %s\n", ctx->data_dir, strerror(errno));
         return 1;
     }
     int failed = 0;
-    unsigned long n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        failed |= compact_one(ctx, de->d_name, 1);
-        n++;
+    for (size_t i = 0; i < n; i++) {
+        failed |= compact_one(ctx, names[i], 1);
+        free(names[i]);
     }
-    closedir(d);
-    printf("%lu account stores looked at\n", n);
+    free(names);
+    printf("%zu account stores looked at\n", n);
     return failed;
 }
 

@@ -16,7 +16,6 @@
 #include "core/xalloc.h"
 #include "store/store.h"
 
-#include <dirent.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,37 +34,15 @@ struct pass {
     int all;
 };
 
-/* Every account store under DATA/mail (the set overflowed). */
-static void list_all(struct pass *p)
-{
-    char *path = xasprintf("%s/mail", data_dir);
-    DIR *d = opendir(path);
-    free(path);
-    if (!d)
-        return;
-    size_t cap = p->n;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (p->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            p->names = xrealloc(p->names, cap * sizeof *p->names);
-        }
-        p->names[p->n++] = xstrdup(de->d_name);
-    }
-    closedir(d);
-}
-
 static void pass_work(void *arg)
 {
     struct pass *p = arg;
     p->names = store_compact_due_take(&p->n, &p->all);
-    if (p->all) {
+    if (p->all) {   /* the set overflowed: every account store */
         for (size_t i = 0; i < p->n; i++)
             free(p->names[i]);
-        p->n = 0;
-        list_all(p);
+        free(p->names);
+        store_compact_all_accounts(data_dir, &p->names, &p->n);   /* none listed: nothing to do */
     }
     uint64_t rewritten = 0, removed = 0, freed = 0;
     for (size_t i = 0; i < p->n; i++) {

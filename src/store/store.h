@@ -131,6 +131,10 @@ void store_compact_due_add(const char *account);
 /* Takes the set (a malloc'd array of *N_R malloc'd names, may be NULL);
  * *ALL_R = 1 when it overflowed: every account is due. */
 char **store_compact_due_take(size_t *n_r, int *all_r);
+/* Every account store under DATA_DIR/mail (a pass over all of them): a
+ * malloc'd array of *N_R malloc'd names. 0, 1 no mail stores at all, -1
+ * error (errno). */
+int store_compact_all_accounts(const char *data_dir, char ***names_r, size_t *n_r);
 
 /* ---- the POP3 maildrop ----
  * A POP3 session holds an exclusive lock on the account's maildrop (INBOX)

@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -75,31 +74,12 @@ struct cand {
 
 /* ---- step 1: retired packs past their grace ---- */
 
-/* 1 when a POP3 session holds the account's maildrop lock (store_pop.c),
- * 0 not (or no lock file: no session ever). The lock is taken and dropped
- * at once: a session that starts after this saw the rewritten rows. */
-static int pop_session_open(const struct store_ix *ix)
-{
-    char *path = xasprintf("%s/pop.lock", ix->root);
-    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    free(path);
-    if (fd < 0)
-        return 0;
-    int r;
-    do
-        r = flock(fd, LOCK_EX | LOCK_NB);
-    while (r < 0 && errno == EINTR);
-    int busy = r < 0 && errno == EWOULDBLOCK;
-    close(fd);   /* drops the lock when we took it */
-    return busy;
-}
-
 static int retired_expire(struct store_ix *ix, struct store_compact_stats *st)
 {
     /* A POP3 session keeps its snapshot's (pack, offset)s for its whole
      * life, however long: while one is open (it may have started before a
      * rewrite), no retired pack goes. */
-    if (pop_session_open(ix)) {
+    if (store_pop_locked(ix->root)) {
         st->removal_postponed = 1;
         return 0;
     }
@@ -107,12 +87,10 @@ static int retired_expire(struct store_ix *ix, struct store_compact_stats *st)
     sqlite3 *db = ix->db;
     if (store_ix_exec(db, "BEGIN IMMEDIATE") < 0)
         return -1;
-    sqlite3_stmt *sel = NULL, *used = NULL, *del = NULL;
+    sqlite3_stmt *sel = NULL, *del = NULL;
     char **files = NULL;
     size_t n = 0, cap = 0;
     if (sqlite3_prepare_v2(db, "SELECT file FROM pack_retired WHERE retired_at <= ?", -1, &sel,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT 1 FROM messages WHERE file = ? LIMIT 1", -1, &used,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "DELETE FROM pack_retired WHERE file = ?", -1, &del, NULL) !=
             SQLITE_OK)
@@ -133,16 +111,14 @@ static int retired_expire(struct store_ix *ix, struct store_compact_stats *st)
         goto fail;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(used);
-        sqlite3_bind_text(used, 1, files[i], -1, SQLITE_STATIC);
-        int u = store_ix_step(used);
-        if (u < 0)
+        int used = store_pack_referenced(db, files[i]);
+        if (used < 0)
             goto fail;
         sqlite3_reset(del);
         sqlite3_bind_text(del, 1, files[i], -1, SQLITE_STATIC);
         if (sqlite3_step(del) != SQLITE_DONE)
             goto fail;
-        if (u == 0) {   /* a row names it again: it is live, not retired */
+        if (used) {   /* a row names it again: it is live, not retired */
             log_warn("store", "event=pack-retired-in-use file=%s", files[i]);
             free(files[i]);
             continue;
@@ -151,9 +127,8 @@ static int retired_expire(struct store_ix *ix, struct store_compact_stats *st)
     }
     n = k;
     sqlite3_finalize(sel);
-    sqlite3_finalize(used);
     sqlite3_finalize(del);
-    sel = used = del = NULL;
+    sel = del = NULL;
     if (store_ix_exec(db, "COMMIT") < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
@@ -173,7 +148,6 @@ static int retired_expire(struct store_ix *ix, struct store_compact_stats *st)
 fail:
     log_error("store", "event=index-failed op=compact-expire error=\"%s\"", sqlite3_errmsg(db));
     sqlite3_finalize(sel);
-    sqlite3_finalize(used);
     sqlite3_finalize(del);
     for (size_t i = 0; i < n; i++)
         free(files[i]);
@@ -276,7 +250,7 @@ static int candidates(struct store_ix *ix, uint64_t active, struct cand **out, s
         }
         struct cand *c = &(*out)[(*n_r)++];
         c->seq = seq;
-        snprintf(c->name, sizeof c->name, "msg/pack/%016" PRIx64, seq);
+        store_pack_name(c->name, sizeof c->name, seq);
     }
     closedir(d);
     return 0;

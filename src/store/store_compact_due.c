@@ -12,6 +12,8 @@
 #include "store/store_int.h"
 #include "core/xalloc.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,4 +85,28 @@ char **store_compact_due_take(size_t *n_r, int *all_r)
     due_all = 0;
     pthread_mutex_unlock(&due_lock);
     return out;
+}
+
+int store_compact_all_accounts(const char *data_dir, char ***names_r, size_t *n_r)
+{
+    *names_r = NULL;
+    *n_r = 0;
+    char *path = xasprintf("%s/mail", data_dir);
+    DIR *d = opendir(path);
+    free(path);
+    if (!d)
+        return errno == ENOENT ? 1 : -1;
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (*n_r == cap) {
+            cap = cap ? cap * 2 : 64;
+            *names_r = xrealloc(*names_r, cap * sizeof **names_r);
+        }
+        (*names_r)[(*n_r)++] = xstrdup(de->d_name);
+    }
+    closedir(d);
+    return 0;
 }

@@ -164,8 +164,19 @@ void store_pack_end(const struct store_ix *ix, struct store_pack *p, int committ
 int store_pack_filter(sqlite3 *db, char **files, size_t *n_r);
 /* 1 when FILE (relative to the root) names a pack. */
 int store_pack_is(const char *file);
+/* The name of pack SEQ relative to the account's root ("msg/pack/<16 hex>"). */
+void store_pack_name(char *out, size_t outsz, uint64_t seq);
+/* 1 when some message row names FILE, 0 not, -1 error. */
+int store_pack_referenced(sqlite3 *db, const char *file);
 /* Tests: rotate past BYTES instead (0: back to STORE_PACK_MAX). */
 void store_pack_limit_set(uint64_t bytes);
+
+/* ---- store_pop.c ---- */
+
+/* 1 when a POP3 session holds the maildrop lock of the account at ROOT, 0
+ * not (or no lock file: no session ever). The lock is taken and dropped at
+ * once; a login meeting it meanwhile waits (store_pop_open retries). */
+int store_pop_locked(const char *root);
 
 /* ---- store_compact.c ---- */
 

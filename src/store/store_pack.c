@@ -51,7 +51,7 @@ int store_pack_is(const char *file)
     return file && strncmp(file, PACK_PREFIX, sizeof PACK_PREFIX - 1) == 0;
 }
 
-static void pack_name(char *out, size_t outsz, uint64_t seq)
+void store_pack_name(char *out, size_t outsz, uint64_t seq)
 {
     snprintf(out, outsz, PACK_PREFIX "%016" PRIx64, seq);
 }
@@ -79,8 +79,7 @@ static int active_set(sqlite3 *db, uint64_t seq)
     return rc;
 }
 
-/* 1 when some row names FILE, 0 not, -1 error. */
-static int pack_referenced(sqlite3 *db, const char *file)
+int store_pack_referenced(sqlite3 *db, const char *file)
 {
     return store_ix_exists(db, "SELECT 1 FROM messages WHERE file = ? LIMIT 1", file);
 }
@@ -90,7 +89,7 @@ static int pack_referenced(sqlite3 *db, const char *file)
 static int pack_open(struct store_ix *ix, struct store_pack *p, uint64_t seq)
 {
     char *path;
-    pack_name(p->name, sizeof p->name, seq);
+    store_pack_name(p->name, sizeof p->name, seq);
     path = xasprintf("%s/%s", ix->root, p->name);
     p->fd = open(path, O_RDWR | O_CLOEXEC);
     if (p->fd < 0 && errno == ENOENT) {
@@ -141,7 +140,7 @@ int store_pack_begin(struct store_ix *ix, uint64_t adding, struct store_pack *p,
         memcpy(old, p->name, sizeof old);
         close(p->fd);
         p->fd = -1;
-        int used = pack_referenced(ix->db, old);
+        int used = store_pack_referenced(ix->db, old);
         if (used < 0) {
             *error_r = "cannot read the mailbox index";
             return -1;
@@ -231,8 +230,8 @@ int store_pack_filter(sqlite3 *db, char **files, size_t *n_r)
             if (!drop) {
                 snprintf(prev, sizeof prev, "%s", files[i]);
                 if (active < 0 && (active = store_pack_active(db)) >= 0)
-                    pack_name(active_name, sizeof active_name, (uint64_t)active);
-                int used = active < 0 ? -1 : pack_referenced(db, files[i]);
+                    store_pack_name(active_name, sizeof active_name, (uint64_t)active);
+                int used = active < 0 ? -1 : store_pack_referenced(db, files[i]);
                 if (used < 0) {
                     while (i < n)   /* keep the list whole for the caller to free */
                         files[k++] = files[i++];

@@ -48,6 +48,29 @@ static int pop_snapshot(struct store_pop *p, const struct store_ix *ix, time_t s
 static int pop_read_inbox(sqlite3 *db, int64_t *mbox_r, uint32_t *uidvalidity_r);
 static int pop_add(struct store_pop *p, const struct store_ix *ix, sqlite3_stmt *st);
 
+/* One non-blocking try for the exclusive lock on FD: 0, or -1 with errno
+ * (EWOULDBLOCK: another session holds it). */
+static int lock_try(int fd)
+{
+    int r;
+    do
+        r = flock(fd, LOCK_EX | LOCK_NB);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+int store_pop_locked(const char *root)
+{
+    char *path = xasprintf("%s/pop.lock", root);
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    free(path);
+    if (fd < 0)
+        return 0;
+    int busy = lock_try(fd) < 0 && errno == EWOULDBLOCK;
+    close(fd);   /* drops the lock when we took it */
+    return busy;
+}
+
 /* 0 locked (*fd_r open), 1 held by another session, -1 error. */
 static int pop_lock(const char *root, int *fd_r, const char **error_r)
 {
@@ -65,9 +88,7 @@ static int pop_lock(const char *root, int *fd_r, const char **error_r)
      * really is open keeps it far longer, and gets [IN-USE]. */
     int r;
     for (int tries = 0;; tries++) {
-        do
-            r = flock(fd, LOCK_EX | LOCK_NB);
-        while (r < 0 && errno == EINTR);
+        r = lock_try(fd);
         if (r == 0 || errno != EWOULDBLOCK || tries >= POP_LOCK_RETRIES)
             break;
         struct timespec ts = {0, POP_LOCK_RETRY_NS};
