@@ -66,7 +66,7 @@ static int key_for(struct directory *d, const char *data_dir, const char *domain
 }
 
 char *dkim_sign_served(struct directory *d, const char *data_dir, const char *sender,
-                       const char *msg, size_t len, const char *qid)
+                       const char *msg, size_t len, size_t room, const char *qid)
 {
     char from_dom[DKIMKEY_DOMAIN_MAX + 1], env_dom[DKIMKEY_DOMAIN_MAX + 1];
     from_domain(msg, len, from_dom);
@@ -82,12 +82,18 @@ char *dkim_sign_served(struct directory *d, const char *data_dir, const char *se
         return NULL;
     const char *err = NULL;
     char *field = dkimsign_message(&k, msg, len, qid, &err);
-    if (!field)
+    if (!field) {
         log_error("dkim", "event=sign-failed queue=%s domain=%s selector=%s error=\"%s\" "
                   "result=unsigned", qid, k.domain, k.selector, err ? err : "?");
-    else
+    } else if (strlen(field) > room) {
+        log_warn("dkim", "event=sign-failed queue=%s domain=%s reason=size result=unsigned",
+                 qid, k.domain);
+        free(field);
+        field = NULL;
+    } else {
         log_info("dkim", "event=signed queue=%s domain=%s selector=%s a=%s", qid, k.domain,
                  k.selector, k.alg == DKIMKEY_ED25519 ? "ed25519-sha256" : "rsa-sha256");
+    }
     dkimkey_clear(&k);
     return field;
 }

@@ -15,8 +15,9 @@ struct directory;
 
 /* The DKIM-Signature field (ending in CRLF, malloc'd) for the message
  * [MSG, MSG+LEN) whose envelope sender is SENDER (may be NULL), or NULL
- * when it goes unsigned (no key; an error, logged with QID). */
+ * when it goes unsigned (no key; an error; a field longer than ROOM, the
+ * octets the caller can still add: logged with QID). */
 char *dkim_sign_served(struct directory *d, const char *data_dir, const char *sender,
-                       const char *msg, size_t len, const char *qid);
+                       const char *msg, size_t len, size_t room, const char *qid);
 
 #endif

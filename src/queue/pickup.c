@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,7 +170,7 @@ static char *sign_local(struct pickup *p, const char *sender, const char *body, 
 {
     const char *err = NULL;
     struct directory *d = dir_for_thread(p->data_dir, &err);
-    return d ? dkim_sign_served(d, p->data_dir, sender, body, len, qid) : NULL;
+    return d ? dkim_sign_served(d, p->data_dir, sender, body, len, SIZE_MAX, qid) : NULL;
 }
 
 /* Reads one pickup file and builds its message; NULL when the file was

@@ -7,7 +7,6 @@
  * logged and the message is accepted unsigned. Mail arriving on port 25
  * never comes here (only submission sessions are authenticated). */
 #include "smtp/smtp_int.h"
-#include "core/log.h"
 #include "dkim/dkim_served.h"
 
 #include <stdlib.h>
@@ -17,12 +16,11 @@ void smtp_dkim_sign(struct directory *d, const char *data_dir, struct smtp_tx *t
 {
     const char *msg = tx->data.data + tx->header_len;
     size_t len = tx->data.len - tx->header_len;
-    char *field = dkim_sign_served(d, data_dir, tx->from, msg, len, tx->queue_id);
+    size_t room = tx->data.max > tx->data.len ? tx->data.max - tx->data.len : 0;
+    char *field = dkim_sign_served(d, data_dir, tx->from, msg, len, room, tx->queue_id);
     if (!field)
         return;
-    if (buf_prepend(&tx->data, field, strlen(field)) < 0)
-        log_warn("dkim", "event=sign-failed queue=%s reason=size result=unsigned", tx->queue_id);
-    else
+    if (buf_prepend(&tx->data, field, strlen(field)) == 0)   /* fits: ROOM said so */
         tx->header_len += strlen(field);
     free(field);
 }
