@@ -3,9 +3,9 @@
  *
  * Idle workers wait each on a semaphore of their own, on a stack: a new
  * job wakes the worker that went idle last (its stack and caches are the
- * warmest), and only when no worker is free to notice it on its own, after
- * the pool's lock is released, so the woken thread does not block at once
- * on the lock its waker still holds. */
+ * warmest), if any is idle (a busy one takes queued jobs when it is done),
+ * after the pool's lock is released, so the woken thread does not block at
+ * once on the lock its waker still holds. */
 #include "core/worker.h"
 #include "core/xalloc.h"
 

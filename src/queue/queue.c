@@ -854,8 +854,6 @@ static int holds_release(struct qmsg *qm)
     return n;
 }
 
-
-
 /* A slot came free: messages that waited for one go again. */
 static void wake_starved(struct queue *q)
 {
