@@ -5,6 +5,7 @@
  * stable message. */
 #include "auth/dir_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,8 +71,27 @@ void dir_stmt_cache_drop(struct directory *d)
         }
 }
 
+/* One statement (BEGIN, COMMIT, a PRAGMA) runs from the statement cache:
+ * sqlite3_exec would parse it again on every call, and a submitted message
+ * runs five of them. */
+static int exec_cached(struct directory *d, const char *sql)
+{
+    sqlite3_stmt *st = dir_prep(d, sql);
+    if (!st)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    if (rc != SQLITE_DONE)
+        snprintf(d->err, sizeof d->err, "sqlite: %s", sqlite3_errmsg(d->db));
+    dir_finish(d, st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int dir_exec(struct directory *d, const char *sql)
 {
+    if (!strchr(sql, ';'))
+        return exec_cached(d, sql);
     char *msg = NULL;
     if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(d->err, sizeof d->err, "sqlite: %s", msg ? msg : "unknown error");
@@ -81,9 +101,37 @@ int dir_exec(struct directory *d, const char *sql)
     return 0;
 }
 
+/* Write transactions of this process's directory connections queue on a
+ * mutex rather than in SQLite's busy handler, which sleeps 1, 2, 5 ms... and
+ * polls: with a send count per submitted message, workers slept in it while
+ * the lock was long free. Other processes (the CLI) still meet the busy
+ * timeout. A thread holds the mutex from dir_begin to its commit or
+ * rollback; a nested dir_begin fails in SQLite as before, without taking it
+ * again. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread int write_held;
+
+static void write_release(void)
+{
+    if (write_held) {
+        write_held = 0;
+        pthread_mutex_unlock(&write_lock);
+    }
+}
+
 int dir_begin(struct directory *d)
 {
-    return dir_exec(d, "BEGIN IMMEDIATE");
+    int took = !write_held;
+    if (took) {
+        pthread_mutex_lock(&write_lock);
+        write_held = 1;
+    }
+    if (dir_exec(d, "BEGIN IMMEDIATE") < 0) {
+        if (took)
+            write_release();
+        return -1;
+    }
+    return 0;
 }
 
 int dir_commit(struct directory *d)
@@ -92,6 +140,7 @@ int dir_commit(struct directory *d)
         dir_rollback(d);
         return -1;
     }
+    write_release();
     return 0;
 }
 
@@ -99,6 +148,7 @@ void dir_rollback(struct directory *d)
 {
     if (!sqlite3_get_autocommit(d->db))
         (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    write_release();
 }
 
 int dir_bind_text(sqlite3_stmt *st, int idx, const char *s)

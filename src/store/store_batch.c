@@ -75,12 +75,8 @@ struct batch {
 static sqlite3_stmt *stmt(struct batch *bt, int which)
 {
     sqlite3_stmt *st = bt->st[which];
-    if (!st) {
-        if (sqlite3_prepare_v2(bt->ix.db, batch_sql[which], -1, &bt->st[which], NULL) !=
-            SQLITE_OK)
-            return NULL;
-        return bt->st[which];
-    }
+    if (!st)
+        return bt->st[which] = store_stmt_take(bt->ix.db, batch_sql[which]);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return st;
@@ -315,7 +311,7 @@ fail:
 static void batch_free(struct batch *bt, int committed)
 {
     for (int i = 0; i < ST_N; i++)
-        sqlite3_finalize(bt->st[i]);
+        store_stmt_give(bt->ix.db, bt->st[i]);
     for (int i = 0; i < bt->n; i++) {
         free(bt->b[i].flags);
         store_cached_free(&bt->b[i].cache);

@@ -93,6 +93,12 @@ static int make_dirs(const char *data_dir, const char *mail, const struct store_
 
 int store_ix_exec(sqlite3 *db, const char *sql)
 {
+    if (!strchr(sql, ';')) {   /* one statement: kept prepared (store_stmt.c) */
+        if (store_ix_run(db, sql) == SQLITE_OK)
+            return 0;
+        log_error("store", "event=sql-failed error=\"%s\"", sqlite3_errmsg(db));
+        return -1;
+    }
     char *err = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
         log_error("store", "event=sql-failed error=\"%s\"", err ? err : sqlite3_errmsg(db));
@@ -499,7 +505,7 @@ int store_ix_open(const char *data_dir, const char *account, int create, struct 
     free(mail);
     if (rc != 0) {
         if (ix->db)
-            sqlite3_close(ix->db);
+            store_ix_db_close(ix->db);
         ix->db = NULL;
         store_ix_close(ix);
     }

@@ -81,6 +81,23 @@ struct store_vblock;
 /* Drops one reference to a shared block (store_view_free does it). */
 void store_vblock_unref(struct store_vblock *b);
 
+/* ---- store_stmt.c ---- */
+
+/* A prepared statement of SQL on DB: one kept from an earlier
+ * store_stmt_give on DB, else a new one; NULL on error (sqlite3_errmsg). */
+sqlite3_stmt *store_stmt_take(sqlite3 *db, const char *sql);
+/* Resets ST (NULL is fine) and keeps it for the next take on DB. */
+void store_stmt_give(sqlite3 *db, sqlite3_stmt *st);
+/* Finalizes the statements kept for DB. */
+void store_stmt_forget(sqlite3 *db);
+/* 1 when every statement DB has is a kept (idle) one. */
+int store_stmt_only_kept(sqlite3 *db);
+/* store_stmt_forget, then sqlite3_close; DB may be NULL. */
+void store_ix_db_close(sqlite3 *db);
+/* Runs the single statement SQL (rows ignored) from a kept statement:
+ * SQLITE_OK or the error code. */
+int store_ix_run(sqlite3 *db, const char *sql);
+
 /* ---- store_ixpool.c ---- */
 
 /* The pooled connection to index file PATH (ST: its stat), or NULL; the

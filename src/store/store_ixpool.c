@@ -51,11 +51,11 @@ static uint64_t pool_clock;
 /* SQLite's schema cookie (it changes with every schema change), -1 error. */
 static int schema_cookie(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = store_stmt_take(db, "PRAGMA schema_version");
+    if (!st)
         return -1;
     int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-    sqlite3_finalize(st);
+    store_stmt_give(db, st);
     return v;
 }
 
@@ -91,9 +91,9 @@ sqlite3 *store_ixpool_take(const char *path, const struct stat *st)
     }
     pthread_mutex_unlock(&pool_lock);
     for (int i = 0; i < nstale; i++)
-        sqlite3_close(stale[i]);
+        store_ix_db_close(stale[i]);
     if (db && schema_cookie(db) != cookie) {
-        sqlite3_close(db);
+        store_ix_db_close(db);
         db = NULL;
     }
     return db;
@@ -102,9 +102,9 @@ sqlite3 *store_ixpool_take(const char *path, const struct stat *st)
 void store_ixpool_give(sqlite3 *db, const char *path, const struct stat *st)
 {
     int cookie = -1;
-    if (!sqlite3_get_autocommit(db) || sqlite3_next_stmt(db, NULL) != NULL ||
+    if (!sqlite3_get_autocommit(db) || !store_stmt_only_kept(db) ||
         (cookie = schema_cookie(db)) < 0) {
-        sqlite3_close(db);
+        store_ix_db_close(db);
         return;
     }
     sqlite3 *closing = NULL;
@@ -134,5 +134,5 @@ void store_ixpool_give(sqlite3 *db, const char *path, const struct stat *st)
     slot->used = ++pool_clock;
     pthread_mutex_unlock(&pool_lock);
     if (closing)
-        sqlite3_close(closing);
+        store_ix_db_close(closing);
 }

@@ -11,10 +11,9 @@
 
 int store_usage_read(sqlite3 *db, struct store_usage *u)
 {
-    sqlite3_stmt *st;
     memset(u, 0, sizeof *u);
-    if (sqlite3_prepare_v2(db, "SELECT bytes, messages FROM usage WHERE id = 1", -1, &st,
-                           NULL) != SQLITE_OK)
+    sqlite3_stmt *st = store_stmt_take(db, "SELECT bytes, messages FROM usage WHERE id = 1");
+    if (!st)
         return -1;
     int rc = store_ix_step(st);
     if (rc == 0) {
@@ -22,7 +21,7 @@ int store_usage_read(sqlite3 *db, struct store_usage *u)
         u->bytes = b > 0 ? (uint64_t)b : 0;
         u->messages = m > 0 ? (uint64_t)m : 0;
     }
-    sqlite3_finalize(st);
+    store_stmt_give(db, st);
     return rc < 0 ? -1 : 0;
 }
 
