@@ -85,6 +85,7 @@ class FakeMX:
     FAIL_FIRST = 2
 
     def __init__(self, ip, port, mode, tls_ctx=None):
+        """IP may be an IPv6 address (::1)."""
         self.mode = mode
         self.tls_ctx = tls_ctx
         self.auth = []
@@ -94,7 +95,8 @@ class FakeMX:
         self.conns = 0
         self.rsets = 0
         self.lock = threading.Lock()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((ip, port))
         self.sock.listen(16)

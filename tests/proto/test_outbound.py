@@ -5,7 +5,8 @@ The world is loopback: a dnsmasq started here (127.0.0.1, a free port,
 b.test and imp.test (A record only: implicit MX); small Python SMTP servers
 on 127.0.0.4-9 play a server that answers 451 at first, one that refuses one
 recipient and has a SIZE limit, and three that talk garbage; on 127.0.0.21-22
-two that offer CHUNKING (RFC 3030), with and without PIPELINING. Every MX server
+two that offer CHUNKING (RFC 3030), with and without PIPELINING; mx.v6.test has
+an AAAA (::1) and an A (127.0.0.23) record, a server on each. Every MX server
 listens on one shared port, which A uses as its [outbound] smtp_port.
 Roost C on 127.0.0.7 stands in for Gmail's smtp.gmail.com:465 (implicit TLS,
 AUTH) for the smarthost tests.
@@ -31,6 +32,7 @@ HELO_IP, BADTLS_IP, DEAD_IP = "127.0.0.14", "127.0.0.15", "127.0.0.13"
 RSETCLOSE_IP = "127.0.0.19"
 LOGINRELAY_IP = "127.0.0.20"
 CHUNK_IP, CHUNKNP_IP = "127.0.0.21", "127.0.0.22"
+V6_IP4 = "127.0.0.23"
 GARBAGE = {"garbage1.test": ("127.0.0.6", "greeting"),
            "garbage2.test": ("127.0.0.8", "overlong"),
            "garbage3.test": ("127.0.0.9", "midreply"),
@@ -58,7 +60,8 @@ def world(roost_binary):
                f"--host-record=login.relay.test,{LOGINRELAY_IP}",
                "--mx-host=chunk.test,mx.chunk.test,10", f"--host-record=mx.chunk.test,{CHUNK_IP}",
                "--mx-host=chunknp.test,mx.chunknp.test,10",
-               f"--host-record=mx.chunknp.test,{CHUNKNP_IP}"]
+               f"--host-record=mx.chunknp.test,{CHUNKNP_IP}",
+               "--mx-host=v6.test,mx.v6.test,10", f"--host-record=mx.v6.test,{V6_IP4},::1"]
     for dom, (ip, _) in GARBAGE.items():
         records += [f"--mx-host={dom},mx.{dom},10", f"--host-record=mx.{dom},{ip}"]
     dns = DNS(records)
@@ -68,7 +71,9 @@ def world(roost_binary):
              "badtls": FakeMX(BADTLS_IP, mx_port, "badtls"),
              "rsetclose": FakeMX(RSETCLOSE_IP, mx_port, "rsetclose"),
              "chunking": FakeMX(CHUNK_IP, mx_port, "chunking"),
-             "chunknp": FakeMX(CHUNKNP_IP, mx_port, "chunknp")}
+             "chunknp": FakeMX(CHUNKNP_IP, mx_port, "chunknp"),
+             "v6": FakeMX("::1", mx_port, "partial"),
+             "v6v4": FakeMX(V6_IP4, mx_port, "partial")}
     for dom, (ip, mode) in GARBAGE.items():
         fakes[dom] = FakeMX(ip, mx_port, mode)
     servers = []
@@ -220,6 +225,34 @@ def test_next_mx_after_connection_refused(world):
     wait_log(a, "event=connect-failed", f"mx1.fo.test [{DEAD_IP}]")
     line = wait_log(a, 'rcpt="fo@fo.test"', "outcome=delivered")[0]
     assert f'remote="mx.partial.test [{PARTIAL_IP}]"' in line, line
+
+
+def test_ipv6_address_tried_first(world):
+    """An MX host with an AAAA and an A record: A connects over IPv6 first."""
+    a, six, four = world["a"], world["fakes"]["v6"], world["fakes"]["v6v4"]
+    submit(a, a.user, a.pw, ["six@v6.test"], subject="over ipv6")
+    line = wait_log(a, 'rcpt="six@v6.test"', "outcome=delivered")[0]
+    assert 'remote="mx.v6.test [::1]"' in line, line
+    assert [m[1] for m in six.messages] == [["six@v6.test"]]
+    assert four.messages == []
+
+
+def test_ipv4_when_ipv6_refused(world):
+    """The IPv6 address refuses the connection: the same host's IPv4
+    address takes the message."""
+    a, six, four = world["a"], world["fakes"]["v6"], world["fakes"]["v6v4"]
+    wait_log(a, 'rcpt="six@v6.test"', "outcome=delivered")
+    six.stop()
+    # a connection A still holds to [::1] from the test above is idle for
+    # at most idle_seconds (1 s); A must not be able to reuse it
+    time.sleep(1.5)
+    before = len(six.messages)
+    submit(a, a.user, a.pw, ["four@v6.test"], subject="over ipv4")
+    line = wait_log(a, 'rcpt="four@v6.test"', "outcome=delivered")[0]
+    assert f'remote="mx.v6.test [{V6_IP4}]"' in line, line
+    wait_log(a, "event=connect-failed", "mx.v6.test [::1]")
+    assert [m[1] for m in four.messages] == [["four@v6.test"]]
+    assert len(six.messages) == before
 
 
 def test_helo_fallback(world):
