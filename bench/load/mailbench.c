@@ -1,6 +1,7 @@
 /* mailbench: Roost's load generator for `make bench` (bench/run). One
- * process, blocking sockets, OpenSSL; it measures what a mail client waits
- * for, against any server (Roost or a peer) on loopback.
+ * process, OpenSSL; blocking sockets, except submit (an epoll loop per
+ * thread); it measures what a mail client waits for, against any server
+ * (Roost or a peer) on loopback.
  *
  *   mailbench fill HOST PORT RCPT N SIZE
  *       delivers N messages of about SIZE octets to RCPT over plain SMTP,
@@ -31,7 +32,12 @@
  *       submission: one new implicit-TLS connection per message (no session
  *       resumption), EHLO, AUTH PLAIN, MAIL/RCPT/DATA pipelined, content,
  *       QUIT; CONC at once. Prints like smtp; the latencies are of a whole
- *       message (connect to the 250 after DATA)
+ *       message (connect to the 250 after DATA). Event-driven, so that the
+ *       generator's own CPU stays small beside the server's on a shared
+ *       machine: MAILBENCH_THREADS threads (default: the online CPUs, at
+ *       most CONC), each an epoll loop over its share of the CONC
+ *       connections, non-blocking sockets and TLS; one SSL_write per
+ *       command group, as a blocking client sends
  *   mailbench smtpnull N SIZE CONC
  *       the SMTP generator alone: the smtp workload against a sink in this
  *       process (threads on 127.0.0.1, no disk); the rate includes the sink's
@@ -49,11 +55,14 @@
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -75,15 +84,21 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The first thread to fail reports and ends the process; others that fail
+ * at the same moment wait here. _exit: no atexit cleanup (OpenSSL's) under
+ * threads still in a TLS call. */
 static void die(const char *fmt, ...)
 {
+    static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&once);
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "mailbench: ");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    exit(1);
+    fflush(stdout);
+    _exit(1);
 }
 
 static int tcp_connect(const char *host, const char *port)
@@ -100,14 +115,23 @@ static int tcp_connect(const char *host, const char *port)
 
 static SSL_CTX *ctx;
 
+/* LIB: the library context (NULL: the process's default one). */
+static SSL_CTX *tls_ctx_new(OSSL_LIB_CTX *lib)
+{
+    SSL_CTX *c = SSL_CTX_new_ex(lib, NULL, TLS_client_method());
+    if (!c)
+        die("cannot make a TLS context");
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL); /* loopback, self-signed */
+    /* every connection pays a full handshake, as a client without a cache */
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    return c;
+}
+
 /* Made once in main, before any thread starts. */
 static void tls_init(void)
 {
-    ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* loopback, self-signed */
-    /* every connection pays a full handshake, as a client without a cache */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    ctx = tls_ctx_new(NULL);
 }
 
 static void io_open(struct io *io, const char *host, const char *port, int tls)
@@ -456,6 +480,10 @@ struct run {
     long next;             /* atomic: next message number */
     long done;             /* atomic: latencies recorded */
     double *lat;           /* n slots, milliseconds */
+    int threads;           /* client threads */
+    int started;           /* atomic: threads that took their index */
+    struct sockaddr_storage addr;   /* submit: HOST:PORT, resolved once */
+    socklen_t addrlen;
 };
 
 static char *make_body(long size, size_t *len_r)
@@ -547,36 +575,308 @@ static void *smtp_client(void *arg)
     return NULL;
 }
 
-/* One new TLS connection per message, as a mail client sends. */
-static void *submit_client(void *arg)
+/* ---- submission: event-driven, a few threads ---- */
+
+/* One new TLS connection per message, as a mail client sends. Each of the
+ * r->threads threads runs an epoll loop over its share of the CONC
+ * connection slots; a slot is a state machine (connect, handshake, then the
+ * steps below, then close_notify) that starts the next message as soon as
+ * its connection is closed. Sockets and OpenSSL are non-blocking and
+ * registered edge-triggered for both directions once per connection, so
+ * every pass runs until a call would block. The bytes on the wire are those
+ * of a blocking client: one SSL_write per command group, as below. */
+
+/* What each step writes (nothing for the greeting and the 221) and the
+ * reply codes it then waits for, in order. */
+enum { SUB_GREETING, SUB_EHLO, SUB_AUTH, SUB_ENVELOPE, SUB_MESSAGE, SUB_QUIT, SUB_STEPS };
+static const int sub_codes[SUB_STEPS][4] = {
+    [SUB_GREETING] = {220}, [SUB_EHLO] = {250}, [SUB_AUTH] = {235},
+    [SUB_ENVELOPE] = {250, 250, 354}, [SUB_MESSAGE] = {250}, [SUB_QUIT] = {221},
+};
+
+enum sub_phase { SUB_CONNECTING, SUB_HANDSHAKE, SUB_WRITING, SUB_READING, SUB_CLOSING };
+
+struct sub_slot {
+    struct sub_loop *loop;
+    int fd;
+    SSL *ssl;
+    enum sub_phase phase;
+    int step, got;          /* the step, and how many of its codes arrived */
+    long i;                 /* message number */
+    double t0;              /* connect start */
+    const char *wp;         /* the pending SSL_write (retried unchanged) */
+    size_t wn;
+    char *out;              /* out_size(r): envelope, or message + QUIT */
+    size_t ilen, ipos;
+    char in[16384];         /* replies; a line must fit */
+};
+
+struct sub_loop {
+    struct run *r;
+    /* the thread's own library context and TLS context: OpenSSL 3's
+     * algorithm and decoder stores (and their locks) are per library
+     * context, so threads share no lock and no cache line there */
+    OSSL_LIB_CTX *lib;
+    SSL_CTX *ctx;
+    int ep;
+    int active;             /* slots with a connection */
+};
+
+/* The SSL error of a failed call, for die(). */
+static const char *sub_err(SSL *ssl, int rc)
+{
+    static __thread char msg[300];
+    int e = SSL_get_error(ssl, rc);
+    unsigned long q = ERR_get_error();
+    if (e == SSL_ERROR_SYSCALL && q == 0)
+        snprintf(msg, sizeof msg, "%s", rc == 0 || errno == 0 ? "connection closed by the server"
+                                                              : strerror(errno));
+    else if (e == SSL_ERROR_ZERO_RETURN)
+        snprintf(msg, sizeof msg, "connection closed by the server (close_notify)");
+    else
+        ERR_error_string_n(q, msg, sizeof msg);
+    return msg;
+}
+
+/* 1 when the call would block (wait for the next edge), 0 otherwise. */
+static int sub_would_block(SSL *ssl, int rc)
+{
+    int e = SSL_get_error(ssl, rc);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+}
+
+/* Takes the next message and opens its connection; a slot with nothing left
+ * to send goes idle. */
+static void sub_start(struct sub_slot *s)
+{
+    struct run *r = s->loop->r;
+    s->i = run_take(r);
+    if (s->i < 0) {
+        s->loop->active--;
+        return;
+    }
+    s->t0 = now();
+    s->fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->fd < 0)
+        die("socket: %s", strerror(errno));
+    if (connect(s->fd, (struct sockaddr *)&r->addr, r->addrlen) != 0 && errno != EINPROGRESS)
+        die("cannot connect to %s:%s: %s", r->host, r->port, strerror(errno));
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = s};
+    if (epoll_ctl(s->loop->ep, EPOLL_CTL_ADD, s->fd, &ev) != 0)
+        die("epoll_ctl: %s", strerror(errno));
+    s->ssl = NULL;
+    s->ilen = s->ipos = 0;
+    s->phase = SUB_CONNECTING;
+}
+
+/* Sets up STEP: its write, if any, then its replies. */
+static void sub_begin(struct sub_slot *s, int step)
+{
+    struct run *r = s->loop->r;
+    s->step = step;
+    s->got = 0;
+    s->wn = 0;
+    switch (step) {
+    case SUB_EHLO:
+        s->wp = "EHLO bench.example\r\n";
+        s->wn = strlen(s->wp);
+        break;
+    case SUB_AUTH:
+        s->wp = r->auth;
+        s->wn = strlen(r->auth);
+        break;
+    case SUB_ENVELOPE:
+        s->wp = s->out;
+        s->wn = put_envelope(s->out, r);
+        break;
+    case SUB_MESSAGE:
+        s->wp = s->out;
+        s->wn = put_message(s->out, r, s->i);
+        memcpy(s->out + s->wn, "QUIT\r\n", 6);
+        s->wn += 6;
+        break;
+    }
+    s->phase = s->wn > 0 ? SUB_WRITING : SUB_READING;
+}
+
+/* Consumes the complete reply lines in the buffer; 1 once the step has all
+ * its codes (lines after them stay for the next step). */
+static int sub_replies(struct sub_slot *s)
+{
+    const int *codes = sub_codes[s->step];
+    for (;;) {
+        char *line = s->in + s->ipos;
+        char *lf = memchr(line, '\n', s->ilen - s->ipos);
+        if (!lf)
+            return 0;
+        size_t n = (size_t)(lf - line);
+        s->ipos += n + 1;
+        if (n > 0 && line[n - 1] == '\r')
+            n--;
+        line[n] = '\0';
+        if (atoi(line) != codes[s->got])
+            die("SMTP: expected %d, got: %.200s", codes[s->got], line);
+        if (n >= 4 && line[3] == '-')
+            continue;       /* a continuation line: same reply */
+        if (codes[++s->got] == 0)
+            return 1;
+    }
+}
+
+/* One SSL_read into the buffer; 0 if it would block. */
+static int sub_read(struct sub_slot *s)
+{
+    if (s->ipos > 0) {
+        memmove(s->in, s->in + s->ipos, s->ilen - s->ipos);
+        s->ilen -= s->ipos;
+        s->ipos = 0;
+    }
+    if (s->ilen == sizeof s->in - 1)
+        die("SMTP: reply line too long");
+    int rc = SSL_read(s->ssl, s->in + s->ilen, (int)(sizeof s->in - 1 - s->ilen));
+    if (rc > 0) {
+        s->ilen += (size_t)rc;
+        return 1;
+    }
+    if (sub_would_block(s->ssl, rc))
+        return 0;
+    die("SMTP: message %ld, waiting for %d: %s", s->i, sub_codes[s->step][s->got],
+        sub_err(s->ssl, rc));
+    return 0;
+}
+
+/* Moves the slot on until a call would block or its connection is done. */
+static void sub_run(struct sub_slot *s, uint32_t events)
+{
+    struct run *r = s->loop->r;
+    for (;;) {
+        int rc;
+        switch (s->phase) {
+        case SUB_CONNECTING:
+            if (events & (EPOLLERR | EPOLLHUP)) {
+                int err = 0;
+                socklen_t el = sizeof err;
+                getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+                die("cannot connect to %s:%s: %s", r->host, r->port,
+                    strerror(err ? err : ECONNRESET));
+            }
+            if (!(events & EPOLLOUT))
+                return;
+            s->ssl = SSL_new(s->loop->ctx);
+            if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1)
+                die("cannot make a TLS session");
+            SSL_set_connect_state(s->ssl);
+            s->phase = SUB_HANDSHAKE;
+            break;
+        case SUB_HANDSHAKE:
+            rc = SSL_connect(s->ssl);
+            if (rc == 1) {
+                sub_begin(s, SUB_GREETING);
+                break;
+            }
+            if (sub_would_block(s->ssl, rc))
+                return;
+            die("TLS handshake failed: %s", sub_err(s->ssl, rc));
+            break;
+        case SUB_WRITING:
+            /* no partial writes: all of it, or retry with the same buffer */
+            rc = SSL_write(s->ssl, s->wp, (int)s->wn);
+            if (rc > 0) {
+                s->phase = SUB_READING;
+                break;
+            }
+            if (sub_would_block(s->ssl, rc))
+                return;
+            die("write failed: %s", sub_err(s->ssl, rc));
+            break;
+        case SUB_READING:
+            if (sub_replies(s)) {
+                if (s->step == SUB_MESSAGE)
+                    run_latency(r, now() - s->t0);
+                if (s->step == SUB_QUIT)
+                    s->phase = SUB_CLOSING;
+                else
+                    sub_begin(s, s->step + 1);
+            } else if (!sub_read(s)) {
+                return;
+            }
+            break;
+        case SUB_CLOSING:
+            /* close_notify, as the blocking client did; no wait for the
+             * server's */
+            rc = SSL_shutdown(s->ssl);
+            if (rc < 0 && SSL_get_error(s->ssl, rc) == SSL_ERROR_WANT_WRITE)
+                return;
+            ERR_clear_error();
+            SSL_free(s->ssl);
+            close(s->fd);   /* leaves the epoll set */
+            sub_start(s);
+            return;
+        }
+    }
+}
+
+/* Stop when no connection of a thread moves for this long. */
+#define SUB_STALL_MS 60000
+
+/* One thread: its share of the r->conc slots, until no message is left. */
+static void *submit_loop(void *arg)
 {
     struct run *r = arg;
-    struct io *io = malloc(sizeof *io);
-    char *out = malloc(out_size(r));
-    for (long i; (i = run_take(r)) >= 0;) {
-        double t0 = now();
-        io_open(io, r->host, r->port, 1);
-        smtp_expect(io, 220);
-        io_printf(io, "EHLO bench.example\r\n");
-        smtp_expect(io, 250);
-        io_write(io, r->auth, strlen(r->auth));
-        smtp_expect(io, 235);
-        io_write(io, out, put_envelope(out, r));
-        smtp_expect(io, 250);
-        smtp_expect(io, 250);
-        smtp_expect(io, 354);
-        size_t len = put_message(out, r, i);
-        memcpy(out + len, "QUIT\r\n", 6);
-        io_write(io, out, len + 6);
-        smtp_expect(io, 250);
-        run_latency(r, now() - t0);
-        smtp_expect(io, 221);
-        SSL_shutdown(io->ssl);
-        io_close(io);
+    int k = __atomic_fetch_add(&r->started, 1, __ATOMIC_RELAXED);
+    int nslots = r->conc / r->threads + (k < r->conc % r->threads);
+    struct sub_loop loop = {.r = r, .ep = epoll_create1(EPOLL_CLOEXEC), .lib = OSSL_LIB_CTX_new()};
+    if (loop.ep < 0)
+        die("epoll_create1: %s", strerror(errno));
+    if (!loop.lib)
+        die("cannot make an OpenSSL library context");
+    loop.ctx = tls_ctx_new(loop.lib);
+    /* records are read as many at a time as have arrived, not a header
+     * and a body per read(2); what goes on the wire does not change */
+    SSL_CTX_set_read_ahead(loop.ctx, 1);
+    struct sub_slot *slots = calloc((size_t)nslots, sizeof *slots);
+    if (!slots)
+        die("out of memory");
+    for (int j = 0; j < nslots; j++) {
+        slots[j].loop = &loop;
+        slots[j].out = malloc(out_size(r));
+        if (!slots[j].out)
+            die("out of memory");
+        loop.active++;
+        sub_start(&slots[j]);
     }
-    free(out);
-    free(io);
+    struct epoll_event evs[64];
+    while (loop.active > 0) {
+        int n = epoll_wait(loop.ep, evs, 64, SUB_STALL_MS);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die("epoll_wait: %s", strerror(errno));
+        if (n == 0)
+            die("submit: no progress for %d s (%d connections open)", SUB_STALL_MS / 1000,
+                loop.active);
+        for (int e = 0; e < n; e++)
+            sub_run(evs[e].data.ptr, evs[e].events);
+    }
+    for (int j = 0; j < nslots; j++)
+        free(slots[j].out);
+    free(slots);
+    SSL_CTX_free(loop.ctx);
+    OSSL_LIB_CTX_free(loop.lib);
+    close(loop.ep);
     return NULL;
+}
+
+/* Threads for submit: MAILBENCH_THREADS, or the online CPUs; at most CONC. */
+static int submit_threads(int conc)
+{
+    const char *env = getenv("MAILBENCH_THREADS");
+    long t = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (env && *env && (t < 1 || t > 1024))
+        die("MAILBENCH_THREADS must be 1..1024");
+    if (t < 1)
+        t = 1;
+    return t > conc ? conc : (int)t;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -593,18 +893,21 @@ static double cpu_seconds(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-/* Runs CONC threads of FN over R and prints the line described at the top. */
+/* Runs r->threads threads of FN over R (CONC if unset, one connection
+ * each) and prints the line described at the top. */
 static int run_clients(struct run *r, void *(*fn)(void *))
 {
     if (r->n <= 0 || r->conc <= 0 || r->conc > 1024)
         die("bad message count or concurrency");
+    if (r->threads <= 0)
+        r->threads = r->conc;
     r->lat = calloc((size_t)r->n, sizeof *r->lat);
-    pthread_t *t = calloc((size_t)r->conc, sizeof *t);
+    pthread_t *t = calloc((size_t)r->threads, sizeof *t);
     double c0 = cpu_seconds(), t0 = now();
-    for (int k = 0; k < r->conc; k++)
+    for (int k = 0; k < r->threads; k++)
         if (pthread_create(&t[k], NULL, fn, r) != 0)
             die("cannot start a thread");
-    for (int k = 0; k < r->conc; k++)
+    for (int k = 0; k < r->threads; k++)
         pthread_join(t[k], NULL);
     double secs = now() - t0, cpu = cpu_seconds() - c0;
     long n = r->done < r->n ? r->done : r->n;
@@ -642,7 +945,18 @@ static int cmd_submit(char **av)
     int n = snprintf(r.auth, sizeof r.auth, "AUTH PLAIN ");
     n += EVP_EncodeBlock((unsigned char *)r.auth + n, plain, (int)(ul + pl + 2));
     memcpy(r.auth + n, "\r\n", 3);
-    return run_clients(&r, submit_client);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(r.host, r.port, &hints, &res) != 0)
+        die("cannot resolve %s", r.host);
+    memcpy(&r.addr, res->ai_addr, res->ai_addrlen);
+    r.addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    if (r.conc > 0)
+        r.threads = submit_threads(r.conc);
+    signal(SIGPIPE, SIG_IGN);   /* a closed connection is an error, reported */
+    int rc = run_clients(&r, submit_loop);
+    free(r.body);
+    return rc;
 }
 
 /* ---- the in-process sink (smtpnull) ---- */
