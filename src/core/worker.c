@@ -75,7 +75,14 @@ struct loop *loop_new(void)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, use_pthreads);
     struct loop *l = xcalloc(1, sizeof *l);
-    l->base = event_base_new();
+    /* The change list folds an event's add and delete in one turn of the
+     * loop (a reply's write event, conn.c) into no epoll_ctl at all. */
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        abort();
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    l->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
     if (!l->base)
         abort();
     pthread_mutex_init(&l->lock, NULL);

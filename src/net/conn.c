@@ -9,6 +9,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -132,11 +133,26 @@ size_t conn_output_len(struct conn *c)
     return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
+/* A reply goes out in this turn of the loop rather than the next: libevent
+ * only adds the write event when output appears and writes once epoll says
+ * the socket is writable, which it almost always is (one epoll round and
+ * two epoll_ctl per reply). Activating the write event runs the
+ * bufferevent's own write callback before the loop polls again; with the
+ * loop's change list (worker.c) the event's add and delete then cancel out
+ * without a system call. Not while a TLS handshake runs: the write event
+ * then drives the handshake. */
+static void write_now(struct conn *c)
+{
+    if (!c->tls_handshaking && event_pending(&c->bev->ev_write, EV_WRITE, NULL))
+        event_active(&c->bev->ev_write, EV_WRITE, 1);
+}
+
 void conn_write(struct conn *c, const void *data, size_t len)
 {
     if (c->phase >= PH_CLOSING && c->phase != PH_CLOSING)
         return;
     bufferevent_write(c->bev, data, len);
+    write_now(c);
 }
 
 void conn_printf(struct conn *c, const char *fmt, ...)
