@@ -16,6 +16,8 @@ _PORT._tcp.HOST (PORT: the shared MX port, A's smtp_port):
   bad.dane.test     mx-bad    3 1 1 of another key           deferred 4.7.5
   notls.dane.test   mx-notls  3 1 1, server without STARTTLS deferred, no plain text
   none.dane.test    mx-none   no TLSA (NXDOMAIN proven)      opportunistic, delivered
+  pkix.dane.test    mx-pkix   only 1 1 1 (PKIX-EE: unusable)  TLS required, unverified, delivered
+  pkixnotls.dane.test mx-pkixnotls  the same, no STARTTLS   deferred 4.7.5
   badsig.dane.test  mx-badsig TLSA signed by an unknown key  deferred (bogus TLSA)
   expired.test      mx        everything expired             deferred (bogus MX)
   plain.test        mx        unsigned, a wrong TLSA         opportunistic, delivered
@@ -32,12 +34,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import RoostServer, random_password, wait_until
+from conftest import RoostServer, _finish, random_password, wait_until
 from dnsfix import FakeMX, log_lines, stop_world, submit, wait_log, wildcard_free_port
 from dnssecfix import SignedDNS, Zone
 
 B_IP, NOTLS_IP = "127.0.0.41", "127.0.0.42"
-DELIVERED = ["ee.dane.test", "ta.dane.test", "none.dane.test", "plain.test"]
+DELIVERED = ["ee.dane.test", "ta.dane.test", "none.dane.test", "pkix.dane.test", "plain.test"]
 
 
 def make_chain(d):
@@ -96,6 +98,10 @@ def zones(mx_port, spki, ca_der):
         ("notls", "MX", "10 mx-notls"), ("mx-notls", "A", NOTLS_IP),
         (f"{tl}.mx-notls", "TLSA", f"3 1 1 {sha256(spki)}"),
         ("none", "MX", "10 mx-none"), ("mx-none", "A", B_IP),
+        ("pkix", "MX", "10 mx-pkix"), ("mx-pkix", "A", B_IP),
+        (f"{tl}.mx-pkix", "TLSA", f"1 1 1 {wrong}"),
+        ("pkixnotls", "MX", "10 mx-pkixnotls"), ("mx-pkixnotls", "A", NOTLS_IP),
+        (f"{tl}.mx-pkixnotls", "TLSA", f"1 1 1 {wrong}"),
         ("badsig", "MX", "10 mx-badsig"), ("mx-badsig", "A", B_IP),
         (f"{tl}.mx-badsig", "TLSA", f"3 1 1 {sha256(spki)}"),
     ], bad_sigs=[(f"{tl}.mx-badsig", "TLSA")])
@@ -138,7 +144,8 @@ retry_schedule = 1h
         a.make_account(a.user, a.pw)
         for dom in DELIVERED + ["bad.dane.test", "badsig.dane.test", "expired.test"]:
             b.make_account(f"u@{dom}", random_password())
-        yield {"a": a, "b": b, "dns": dns, "fakes": fakes, "tlsa": f"_{mx_port}._tcp"}
+        yield {"a": a, "b": b, "dns": dns, "fakes": fakes, "tlsa": f"_{mx_port}._tcp",
+               "mx_port": mx_port, "tmp": tmp}
     finally:
         try:
             stop_world(servers, fakes.values(), dns)
@@ -211,6 +218,21 @@ def test_secure_without_tlsa_opportunistic(world):
     # that failed or did not validate would have left the host out)
 
 
+def test_unusable_tlsa_requires_tls_only(world):
+    """Secure TLSA records, none usable for SMTP (PKIX-EE, RFC 7672 3.1.3):
+    TLS is still required, but the certificate is not checked against them
+    (delivered to B over TLS, not DANE-verified); a server without STARTTLS
+    gets nothing."""
+    a, b, fake = world["a"], world["b"], world["fakes"]["notls"]
+    submit(a, a.user, a.pw, ["u@pkix.dane.test", "u@pkixnotls.dane.test"], subject="pkix only")
+    assert b"pkix only" in b.fetch_one("u@pkix.dane.test", timeout=30)
+    line = wait_log(a, "event=attempt", 'rcpt="u@pkix.dane.test"', "outcome=delivered")[0]
+    assert "tls=TLSv1." in line and "/dane" not in line, line
+    line = wait_log(a, "event=attempt", 'rcpt="u@pkixnotls.dane.test"', "outcome=deferred")[0]
+    assert "4.7.5" in line and "STARTTLS" in line, line
+    assert fake.messages == []
+
+
 def test_insecure_zone_opportunistic(world):
     """(d) An unsigned zone: its (wrong) TLSA records are not used; delivered
     with opportunistic TLS as before."""
@@ -244,3 +266,36 @@ def test_bogus_mx_deferred(world):
     assert "4.4.3" in line and "DNSSEC validation of the MX records of expired.test failed" in line, line
     assert "u@expired.test" in a.queue_list()
     wait_until(lambda: a.running(), 1, what="A still running")
+
+
+def test_resolver_without_dnssec_turns_dane_off(world):
+    """A trust anchor that the resolver's answers cannot match (here: a DS
+    for plain.test, which the server serves unsigned, as a resolver that
+    drops DNSSEC records would): the start-up probe finds the anchor's
+    DNSKEY set bogus, so Roost runs without DNSSEC (an error line says so)
+    and mail still goes out instead of waiting forever."""
+    b, dns = world["b"], world["dns"]
+    anchor = os.path.join(world["tmp"], "wrong-anchor.key")
+    with open(anchor, "w") as f:
+        f.write("plain.test. 300 IN DS 12345 13 2 " + "ab" * 32 + "\n")
+    a2 = RoostServer(hostname="mx.a2.test", listen_host="127.0.0.43", outbound=True,
+                     extra_config=f"""
+[outbound]
+resolver = 127.0.0.1@{dns.port}
+dnssec_trust_anchor = {anchor}
+smtp_port = {world["mx_port"]}
+timeout_percent = 2
+idle_seconds = 0
+""")
+    try:
+        a2.start()
+        user, pw = "carol@a2.test", random_password()
+        a2.make_account(user, pw)
+        b.make_account("v@plain.test", random_password())
+        off = wait_log(a2, "event=dnssec-off", 'anchor="plain.test."')[0]
+        assert "dane=off" in off and "level=error" in off, off
+        submit(a2, user, pw, ["v@plain.test"], subject="no dnssec resolver")
+        assert b"no dnssec resolver" in b.fetch_one("v@plain.test", timeout=30)
+        wait_log(a2, "event=attempt", 'rcpt="v@plain.test"', "outcome=delivered")
+    finally:
+        _finish(a2)
