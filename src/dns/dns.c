@@ -213,6 +213,27 @@ static int anchor_name(const char *path, char *out, size_t outsz)
     return rc;
 }
 
+/* Makes the context again without the trust anchor (never from inside
+ * ub_process): no DNSSEC, no DANE, said as an error with HINT and WHY. */
+static void drop_validation(struct dns *d, const char *hint, const char *why)
+{
+    const char *err = NULL;
+    struct ub_ctx *ub = ctx_new(d->forwarder, NULL, &err);
+    if (ub) {
+        event_free(d->ev);
+        d->ev = NULL;
+        ub_ctx_delete(d->ub);
+        d->ub = ub;
+        d->validating = 0;
+        if (watch(d, &err) < 0)
+            log_error("dns", "event=watch-failed error=\"%s\"", err);
+    }
+    char qn[LOG_QSIZE], qw[LOG_QSIZE];
+    log_error("dns", "event=dnssec-off anchor=%s why=%s dane=off hint=\"%s\"",
+              log_q(qn, sizeof qn, d->probe_name, strlen(d->probe_name)),
+              log_q(qw, sizeof qw, why, strlen(why)), hint);
+}
+
 static void probe_cb(void *mydata, int err, struct ub_result *res)
 {
     struct dns *d = mydata;
@@ -245,26 +266,13 @@ static void probe_done(evutil_socket_t fd, short what, void *arg)
         ub_cancel(d->ub, d->probe_id);
         d->probe_pending = 0;
     }
-    char qn[LOG_QSIZE], qw[LOG_QSIZE];
+    char qn[LOG_QSIZE];
     log_q(qn, sizeof qn, d->probe_name, strlen(d->probe_name));
     if (d->probe_result == PROBE_BOGUS) {
-        const char *err = NULL;
-        struct ub_ctx *ub = ctx_new(d->forwarder, NULL, &err);
-        if (ub) {
-            event_free(d->ev);
-            d->ev = NULL;
-            ub_ctx_delete(d->ub);
-            d->ub = ub;
-            d->validating = 0;
-            if (watch(d, &err) < 0)
-                log_error("dns", "event=watch-failed error=\"%s\"", err);
-        }
-        log_error("dns", "event=dnssec-off anchor=%s why=%s dane=off hint=\"the DNSKEY"
-                  " records of the trust anchor's zone do not validate through this"
-                  " resolver: it drops DNSSEC records; mail goes out without DNSSEC and"
-                  " DANE -- use a DNSSEC-aware resolver ([outbound] resolver) or check"
-                  " dnssec_trust_anchor\"", qn,
-                  log_q(qw, sizeof qw, d->probe_why, strlen(d->probe_why)));
+        drop_validation(d, "the DNSKEY records of the trust anchor's zone do not validate"
+                        " through this resolver: it drops DNSSEC records; mail goes out"
+                        " without DNSSEC and DANE -- use a DNSSEC-aware resolver ([outbound]"
+                        " resolver) or check dnssec_trust_anchor", d->probe_why);
     } else {
         log_info("dns", "event=dnssec-probe anchor=%s result=%s", qn,
                  d->probe_result == PROBE_SECURE ? "secure"
@@ -293,7 +301,10 @@ static void probe_start(struct dns *d, const char *trust_anchor)
     int rc = ub_resolve_async(d->ub, d->probe_name, RR_DNSKEY, CLASS_IN, d, probe_cb,
                               &d->probe_id);
     if (rc != 0) {
-        log_warn("dns", "event=dnssec-probe result=skipped error=\"%s\"", ub_strerror(rc));
+        /* the trust anchor file did not load (libunbound reads it now):
+         * every lookup would fail the same way */
+        drop_validation(d, "the trust anchor file cannot be used: fix or remove"
+                        " [outbound] dnssec_trust_anchor", ub_strerror(rc));
         return;
     }
     d->probe_pending = 1;

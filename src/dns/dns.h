@@ -87,7 +87,10 @@ typedef void (*dns_fn)(void *arg, const struct dns_answer *ans);
 /* FORWARDER: "addr" or "addr@port", NULL for the system's resolvers.
  * TIMEOUT_MS bounds every lookup (then DNS_TEMPFAIL). TRUST_ANCHOR: a
  * file of DS/DNSKEY records (zone file format) for DNSSEC validation, or
- * NULL (no validation, so no DANE). */
+ * NULL (no validation, so no DANE). With one, the first lookups wait for
+ * a probe of the anchor zone's DNSKEY set (at most TIMEOUT_MS); if that
+ * does not validate (a resolver that drops DNSSEC records, a file that
+ * does not load) validation is turned off and the error logged. */
 struct dns *dns_new(struct event_base *base, const char *forwarder, int timeout_ms,
                     const char *trust_anchor, const char **error_r);
 /* 1 when answers are validated (a trust anchor was given). */

@@ -298,7 +298,7 @@ static const char *trust_anchor(const struct outbound_conf *o)
                  strerror(errno));
         return NULL;
     }
-    log_info("outbound", "event=dnssec-on trust_anchor=%s dane=on", ta);
+    log_info("outbound", "event=dnssec-on trust_anchor=%s", ta);   /* dns: event=dnssec-probe */
     return ta;
 }
 

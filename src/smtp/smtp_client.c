@@ -263,6 +263,8 @@ static int start_tls(struct smtpc *c, int implicit)
 {
     const struct smtpc_target *t = &c->targets[c->cur];
     int dane = t->dane == SMTPC_DANE_VERIFY;
+    if (dane && !c->p.dane_ctx)
+        return -1;   /* never without the verifier: the target fails */
     c->ssl = SSL_new(dane ? c->p.dane_ctx : c->p.ssl_ctx);
     if (!c->ssl)
         return -1;

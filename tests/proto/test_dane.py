@@ -268,16 +268,22 @@ def test_bogus_mx_deferred(world):
     wait_until(lambda: a.running(), 1, what="A still running")
 
 
-def test_resolver_without_dnssec_turns_dane_off(world):
-    """A trust anchor that the resolver's answers cannot match (here: a DS
-    for plain.test, which the server serves unsigned, as a resolver that
+@pytest.mark.parametrize("kind", ["stripped", "malformed"])
+def test_unusable_trust_anchor_turns_dane_off(world, kind):
+    """stripped: a trust anchor that the resolver's answers cannot match (a
+    DS for plain.test, which the server serves unsigned, as a resolver that
     drops DNSSEC records would): the start-up probe finds the anchor's
-    DNSKEY set bogus, so Roost runs without DNSSEC (an error line says so)
-    and mail still goes out instead of waiting forever."""
+    DNSKEY set bogus. malformed: a trust anchor file libunbound cannot
+    load. Either way Roost runs without DNSSEC (an error line says so) and
+    mail still goes out instead of waiting forever."""
     b, dns = world["b"], world["dns"]
-    anchor = os.path.join(world["tmp"], "wrong-anchor.key")
+    anchor = os.path.join(world["tmp"], f"{kind}-anchor.key")
     with open(anchor, "w") as f:
-        f.write("plain.test. 300 IN DS 12345 13 2 " + "ab" * 32 + "\n")
+        if kind == "stripped":
+            f.write("plain.test. 300 IN DS 12345 13 2 " + "ab" * 32 + "\n")
+        else:
+            f.write("plain.test. 300 IN DS this is not a DS record\n")
+    rcpt = f"{kind}@plain.test"
     a2 = RoostServer(hostname="mx.a2.test", listen_host="127.0.0.43", outbound=True,
                      extra_config=f"""
 [outbound]
@@ -291,11 +297,11 @@ idle_seconds = 0
         a2.start()
         user, pw = "carol@a2.test", random_password()
         a2.make_account(user, pw)
-        b.make_account("v@plain.test", random_password())
+        b.make_account(rcpt, random_password())
         off = wait_log(a2, "event=dnssec-off", 'anchor="plain.test."')[0]
         assert "dane=off" in off and "level=error" in off, off
-        submit(a2, user, pw, ["v@plain.test"], subject="no dnssec resolver")
-        assert b"no dnssec resolver" in b.fetch_one("v@plain.test", timeout=30)
-        wait_log(a2, "event=attempt", 'rcpt="v@plain.test"', "outcome=delivered")
+        submit(a2, user, pw, [rcpt], subject=f"no dnssec {kind}")
+        assert f"no dnssec {kind}".encode() in b.fetch_one(rcpt, timeout=30)
+        wait_log(a2, "event=attempt", f'rcpt="{rcpt}"', "outcome=delivered")
     finally:
         _finish(a2)
