@@ -27,6 +27,8 @@ static const char usage_text[] =
     "                                     127.0.0.1 without --config)\n"
     "                                     mail for other domains goes out by MX or via\n"
     "                                     [outbound] relay (docs/outbound.md)\n"
+    "                                     (DANE-verified TLS to MX hosts with DNSSEC\n"
+    "                                     TLSA records: [outbound] dnssec_trust_anchor)\n"
     "  config check FILE                  check a configuration file\n"
     "  domain add|list|del [DOMAIN]       domains served here\n"
     "  account add ADDRESS [--plan free|business] [--daily-limit N] [--password-stdin]\n"

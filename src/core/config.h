@@ -58,6 +58,9 @@ struct transport_route {
 };
 #define CONFIG_MAX_TRANSPORT 1024
 
+/* Debian's dns-root-data: the root zone's trust anchor (DNSSEC, DANE). */
+#define DNSSEC_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
+
 struct outbound_conf {
     int enabled;                 /* 0: remote recipients stay queued */
     char *resolver;              /* "addr@port" forwarder, NULL: /etc/resolv.conf */
@@ -75,6 +78,7 @@ struct outbound_conf {
     int timeout_percent;         /* RFC 5321 4.5.3.2 timeouts scaled (tests) */
     char source4[16];            /* source_address: bind IPv4 connections to it ("": the kernel's choice) */
     char source6[46];            /* the same for IPv6 */
+    char *dnssec_trust_anchor;   /* DS/DNSKEY file for DNSSEC (DANE), "none"; NULL: the default */
     int ntransport;
     struct transport_route *transport;
 };

@@ -5,7 +5,8 @@
  *   [outbound]  enabled, resolver, smtp_port, tls_required_domains, tls_ca_file,
  *               relay, relay_tls, relay_auth_file, relay_ca_file,
  *               max_connections, max_connections_per_destination,
- *               idle_seconds, timeout_percent, source_address
+ *               idle_seconds, timeout_percent, source_address,
+ *               dnssec_trust_anchor
  *   [transport] DOMAIN = relay | mx | smtp:host[:port] | smtp:[host][:port]
  *               ("*" names the default route)
  *   [queue]     retry_unit_ms
@@ -51,6 +52,7 @@ void config_outbound_free(struct config *cfg)
     free(o->relay_host);
     free(o->relay_auth_file);
     free(o->relay_ca_file);
+    free(o->dnssec_trust_anchor);
     for (int i = 0; i < o->ntransport; i++) {
         free(o->transport[i].domain);
         free(o->transport[i].host);
@@ -323,6 +325,14 @@ static int outbound_key(struct config *cfg, const char *name, const char *value,
         set_str(&o->relay_ca_file, value);
     } else if (strcmp(name, "source_address") == 0) {
         return source_key(o, value, err, errsz);
+    } else if (strcmp(name, "dnssec_trust_anchor") == 0) {
+        /* a file of DS/DNSKEY records, or "none" (no DNSSEC, no DANE); a
+         * missing file is said at start (DANE off), not an error here */
+        if (strcmp(value, "none") != 0 && value[0] != '/') {
+            snprintf(err, errsz, "dnssec_trust_anchor: must be an absolute path or none");
+            return -1;
+        }
+        set_str(&o->dnssec_trust_anchor, value);
     } else {
         snprintf(err, errsz, "unknown key '%s' in [outbound]", name);
         return -1;

@@ -55,5 +55,7 @@
  * smtp_mx_address_limit = 5, smtp_mx_session_limit = 2). */
 #define DNS_MAX_MX_HOSTS 10
 #define DNS_MAX_ADDRS 20
+#define DNS_MAX_TLSA 8             /* usable TLSA records kept per MX host */
+#define DNS_TLSA_MAX_DATA 16384    /* a full certificate or key (matching type 0) */
 
 #endif

@@ -7,8 +7,18 @@
  * callback, so the request is only touched on the loop's thread. A request
  * finishes when nothing is pending (or its timer fires); DONE is never
  * called from inside dns_lookup_*: immediate answers go through a zero
- * timer. */
+ * timer.
+ *
+ * With a trust anchor a third phase may follow the addresses (RFC 7672
+ * 2.2): one TLSA query per host whose MX and address records were secure.
+ * Every query keeps libunbound's secure / bogus flags; collect() turns
+ * them into the answer's per-host DNSSEC and DANE state.
+ *
+ * The context itself (dns_new, dns_free) and the trust anchor probe that
+ * may hold the first lookups are in dns_ctx.c; requests wait on the
+ * context's wait list while it runs (dns_release_waiting). */
 #include "dns/dns.h"
+#include "dns/dns_int.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -24,18 +34,7 @@
 #include <strings.h>
 #include <unbound.h>
 
-#define RR_A 1
-#define RR_MX 15
-#define RR_AAAA 28
-#define CLASS_IN 1
-#define RCODE_NXDOMAIN 3
 
-struct dns {
-    struct ub_ctx *ub;
-    struct event_base *base;
-    struct event *ev;
-    int timeout_ms;
-};
 
 struct dns_query {
     struct dns_req *req;
@@ -43,8 +42,12 @@ struct dns_query {
     int type;
     int async_id;
     int pending;
-    int tempfail;      /* SERVFAIL or error */
+    int tempfail;      /* SERVFAIL or error (bogus included) */
     int nxdomain;
+    int answered;      /* an answer that is not a failure (data, NODATA, NXDOMAIN) */
+    int secure;        /* libunbound: validated */
+    int bogus;         /* libunbound: validation failed */
+    char why[200];     /* why bogus */
     int n;             /* addresses found */
     struct sockaddr_storage addrs[DNS_MAX_ADDRS];
 };
@@ -63,9 +66,13 @@ struct dns_req {
     struct dns_mxhost hosts[DNS_MAX_MX_HOSTS];
     struct dns_query mxq;
     struct dns_query q[2 * DNS_MAX_MX_HOSTS];
+    int want_tlsa;     /* an MX lookup (dns_lookup_mx) */
+    struct dns_query tq[DNS_MAX_MX_HOSTS];     /* TLSA, per host */
+    int waiting;       /* on d's wait list (the trust anchor probe) */
+    struct dns_req *wait_next;
+    unsigned char *tlsa_data[DNS_MAX_MX_HOSTS][DNS_MAX_TLSA];   /* owned copies */
 };
 
-static void dns_readable(evutil_socket_t fd, short what, void *arg);
 static void req_timeout(evutil_socket_t fd, short what, void *arg);
 static void query_cb(void *mydata, int err, struct ub_result *result);
 static void req_finish(struct dns_req *r);
@@ -73,69 +80,9 @@ static void req_fail(struct dns_req *r, enum dns_status st, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 static int start_query(struct dns_req *r, struct dns_query *q, const char *name, int type);
 static void start_addresses(struct dns_req *r);
+static void addresses_done(struct dns_req *r);
 static void collect(struct dns_req *r);
-
-struct dns *dns_new(struct event_base *base, const char *forwarder, int timeout_ms,
-                    const char **error_r)
-{
-    struct ub_ctx *ub = ub_ctx_create();
-    if (!ub) {
-        *error_r = "cannot create the libunbound context";
-        return NULL;
-    }
-    int rc = ub_ctx_async(ub, 1);
-    if (rc == 0 && forwarder) {
-        /* a local forwarder (127.0.0.1@5353) is what the option is for */
-        rc = ub_ctx_set_option(ub, "do-not-query-localhost:", "no");
-        /* unbound answers the RFC 6761 name "test." itself (NXDOMAIN); with
-         * a forwarder of our own, let it answer (the test suite's dnsmasq) */
-        if (rc == 0)
-            rc = ub_ctx_set_option(ub, "local-zone:", "test. transparent");
-        if (rc == 0)
-            rc = ub_ctx_set_fwd(ub, forwarder);
-    } else if (rc == 0) {
-        int r2 = ub_ctx_resolvconf(ub, NULL);
-        if (r2 != 0)
-            log_warn("dns", "event=resolvconf-failed error=\"%s\" fallback=recursion",
-                     ub_strerror(r2));
-    }
-    if (rc != 0) {
-        *error_r = ub_strerror(rc);
-        ub_ctx_delete(ub);
-        return NULL;
-    }
-    struct dns *d = xcalloc(1, sizeof *d);
-    d->ub = ub;
-    d->base = base;
-    d->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
-    d->ev = event_new(base, ub_fd(ub), EV_READ | EV_PERSIST, dns_readable, d);
-    if (!d->ev || event_add(d->ev, NULL) < 0) {
-        *error_r = "cannot watch the resolver's descriptor";
-        dns_free(&d);
-        return NULL;
-    }
-    return d;
-}
-
-void dns_free(struct dns **dp)
-{
-    struct dns *d = *dp;
-    if (!d)
-        return;
-    if (d->ev)
-        event_free(d->ev);
-    ub_ctx_delete(d->ub);
-    free(d);
-    *dp = NULL;
-}
-
-static void dns_readable(evutil_socket_t fd, short what, void *arg)
-{
-    struct dns *d = arg;
-    int rc = ub_process(d->ub);
-    if (rc != 0)
-        log_error("dns", "event=process-failed error=\"%s\"", ub_strerror(rc));
-}
+static void req_start(struct dns_req *r);
 
 /* ---- pure helpers ---- */
 
@@ -189,6 +136,32 @@ void dns_sort_hosts(struct dns_mxhost *h, int n, unsigned (*rnd)(void))
     }
 }
 
+int dns_tlsa_rdata(const unsigned char *rd, int len, struct dns_tlsa *out)
+{
+    if (len < 4 || len - 3 > DNS_TLSA_MAX_DATA)
+        return -1;
+    out->usage = rd[0];
+    out->selector = rd[1];
+    out->mtype = rd[2];
+    out->len = (size_t)len - 3;
+    out->data = rd + 3;
+    return 0;
+}
+
+int dns_tlsa_usable(const struct dns_tlsa *t)
+{
+    if (t->usage != 2 && t->usage != 3)
+        return 0;     /* PKIX-TA / PKIX-EE: not for SMTP (RFC 7672 3.1.3) */
+    if (t->selector > 1)
+        return 0;
+    switch (t->mtype) {
+    case 0: return t->len > 0;
+    case 1: return t->len == 32;
+    case 2: return t->len == 64;
+    default: return 0;
+    }
+}
+
 static unsigned rand_key(void)
 {
     unsigned v = 0;
@@ -216,8 +189,23 @@ static struct dns_req *req_new(struct dns *d, const char *name, int port, dns_fn
 
 static void req_free(struct dns_req *r)
 {
+    if (r->waiting) {
+        struct dns_req **pp = &r->d->wait_head;
+        struct dns_req *prev = NULL;
+        while (*pp && *pp != r) {
+            prev = *pp;
+            pp = &(*pp)->wait_next;
+        }
+        if (*pp)
+            *pp = r->wait_next;
+        if (r->d->wait_tail == r)
+            r->d->wait_tail = prev;
+    }
     if (r->timer)
         event_free(r->timer);
+    for (int h = 0; h < DNS_MAX_MX_HOSTS; h++)
+        for (int i = 0; i < DNS_MAX_TLSA; i++)
+            free(r->tlsa_data[h][i]);
     free(r);
 }
 
@@ -230,6 +218,11 @@ static void cancel_pending(struct dns_req *r)
         if (r->q[i].pending) {
             ub_cancel(r->d->ub, r->q[i].async_id);
             r->q[i].pending = 0;
+        }
+    for (size_t i = 0; i < sizeof r->tq / sizeof r->tq[0]; i++)
+        if (r->tq[i].pending) {
+            ub_cancel(r->d->ub, r->tq[i].async_id);
+            r->tq[i].pending = 0;
         }
     r->npending = 0;
 }
@@ -320,6 +313,72 @@ static void parse_mx(struct dns_req *r, struct ub_result *res)
     start_addresses(r);
 }
 
+static const char *type_name(int type)
+{
+    switch (type) {
+    case RR_A: return "A";
+    case RR_AAAA: return "AAAA";
+    case RR_MX: return "MX";
+    case RR_TLSA: return "TLSA";
+    default: return "?";
+    }
+}
+
+/* A validation failure: kept for the answer's error text and logged. */
+static void note_bogus(struct dns_query *q, const struct ub_result *res)
+{
+    const char *why = res->why_bogus ? res->why_bogus : "DNSSEC validation failed";
+    const char *name = res->qname ? res->qname : "";
+    snprintf(q->why, sizeof q->why, "%s", why);
+    char qn[LOG_QSIZE], qw[LOG_QSIZE];
+    log_warn("dns", "event=dnssec-bogus name=%s type=%s why=%s hint=\"the DNSSEC signatures"
+             " of this name do not validate: the destination's DNS is broken or forged, or"
+             " the resolver drops DNSSEC records (check [outbound] resolver)\"",
+             log_q(qn, sizeof qn, name, strlen(name)), type_name(q->type),
+             log_q(qw, sizeof qw, why, strlen(why)));
+}
+
+/* A secure TLSA RRset: its usable records (copied) are the host's. */
+static void keep_tlsa(struct dns_req *r, struct dns_query *q, const struct ub_result *res)
+{
+    struct dns_host *h = &r->ans.hosts[q->host];
+    h->dane = DNS_DANE_UNUSABLE;
+    for (int i = 0; res->data[i]; i++) {
+        struct dns_tlsa t;
+        if (dns_tlsa_rdata((const unsigned char *)res->data[i], res->len[i], &t) < 0 ||
+            !dns_tlsa_usable(&t) || h->ntlsa >= DNS_MAX_TLSA)
+            continue;
+        unsigned char *copy = xmalloc(t.len);
+        memcpy(copy, t.data, t.len);
+        r->tlsa_data[q->host][h->ntlsa] = copy;
+        t.data = copy;
+        h->tlsa[h->ntlsa++] = t;
+    }
+    if (h->ntlsa > 0)
+        h->dane = DNS_DANE_USABLE;
+}
+
+static void keep_addresses(struct dns_req *r, struct dns_query *q, const struct ub_result *res)
+{
+    for (int i = 0; res->data[i] && q->n < DNS_MAX_ADDRS; i++) {
+        struct sockaddr_storage *ss = &q->addrs[q->n];
+        memset(ss, 0, sizeof *ss);
+        if (q->type == RR_A && res->len[i] == 4) {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons((uint16_t)r->port);
+            memcpy(&s4->sin_addr, res->data[i], 4);
+            q->n++;
+        } else if (q->type == RR_AAAA && res->len[i] == 16) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+            s6->sin6_family = AF_INET6;
+            s6->sin6_port = htons((uint16_t)r->port);
+            memcpy(&s6->sin6_addr, res->data[i], 16);
+            q->n++;
+        }
+    }
+}
+
 static void query_cb(void *mydata, int err, struct ub_result *res)
 {
     struct dns_query *q = mydata;
@@ -328,53 +387,62 @@ static void query_cb(void *mydata, int err, struct ub_result *res)
     r->npending--;
     if (err != 0 || !res) {
         q->tempfail = 1;
+    } else if (res->bogus) {
+        /* libunbound answers SERVFAIL for it: a failure, never data */
+        q->tempfail = 1;
+        q->bogus = 1;
+        note_bogus(q, res);
     } else if (res->rcode == RCODE_NXDOMAIN || res->nxdomain) {
         q->nxdomain = 1;
+        q->answered = 1;
+        q->secure = res->secure;
     } else if (res->rcode != 0) {
         q->tempfail = 1;
-    } else if (res->havedata && q->host < 0) {
-        parse_mx(r, res);
-        ub_resolve_free(res);
-        return;
-    } else if (res->havedata) {
-        for (int i = 0; res->data[i] && q->n < DNS_MAX_ADDRS; i++) {
-            struct sockaddr_storage *ss = &q->addrs[q->n];
-            memset(ss, 0, sizeof *ss);
-            if (q->type == RR_A && res->len[i] == 4) {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-                s4->sin_family = AF_INET;
-                s4->sin_port = htons((uint16_t)r->port);
-                memcpy(&s4->sin_addr, res->data[i], 4);
-                q->n++;
-            } else if (q->type == RR_AAAA && res->len[i] == 16) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-                s6->sin6_family = AF_INET6;
-                s6->sin6_port = htons((uint16_t)r->port);
-                memcpy(&s6->sin6_addr, res->data[i], 16);
-                q->n++;
-            }
+    } else {
+        q->answered = 1;
+        q->secure = res->secure;
+        if (res->havedata && q == &r->mxq) {
+            r->ans.mx_secure = res->secure;
+            parse_mx(r, res);
+            ub_resolve_free(res);
+            return;
+        }
+        if (res->havedata && q->type == RR_TLSA) {
+            if (res->secure)
+                keep_tlsa(r, q, res);   /* insecure TLSA records: no DANE (RFC 7672 2.2) */
+        } else if (res->havedata) {
+            keep_addresses(r, q, res);
         }
     }
     if (res)
         ub_resolve_free(res);
-    if (q->host < 0) {
+    if (q == &r->mxq) {
         /* the MX query without data */
-        if (q->tempfail)
+        if (q->bogus)
+            req_fail(r, DNS_TEMPFAIL, "DNSSEC validation of the MX records of %s failed (%s)",
+                     r->domain, q->why);
+        else if (q->tempfail)
             req_fail(r, DNS_TEMPFAIL, "DNS lookup of the MX records of %s failed (SERVFAIL or no answer)",
                      r->domain);
         else if (q->nxdomain)
             req_fail(r, DNS_NXDOMAIN, "the domain %s does not exist (NXDOMAIN)", r->domain);
         else {
-            /* RFC 5321 5.1: no MX, the domain is its own (implicit) MX */
+            /* RFC 5321 5.1: no MX, the domain is its own (implicit) MX;
+             * RFC 7672 2.2.2: DANE if that NODATA answer was secure */
             r->ans.implicit_mx = 1;
+            r->ans.mx_secure = q->secure;
             r->nhosts = 1;
             snprintf(r->hosts[0].name, sizeof r->hosts[0].name, "%s", r->domain);
             start_addresses(r);
         }
         return;
     }
-    if (r->npending == 0 && !r->finished)
-        collect(r);
+    if (r->npending == 0 && !r->finished) {
+        if (q->type == RR_TLSA)
+            collect(r);
+        else
+            addresses_done(r);
+    }
 }
 
 static void start_addresses(struct dns_req *r)
@@ -386,19 +454,65 @@ static void start_addresses(struct dns_req *r)
         start_query(r, &r->q[2 * h + 1], r->hosts[h].name, RR_A);
     }
     if (r->npending == 0)
+        addresses_done(r);
+}
+
+/* RFC 7672 2.2: a host's address records are secure when every lookup
+ * that was answered validated (and one was); one bogus answer is enough
+ * to distrust the host. */
+static int host_addr_secure(const struct dns_req *r, int h)
+{
+    int answered = 0;
+    for (int k = 0; k < 2; k++) {
+        const struct dns_query *q = &r->q[2 * h + k];
+        if (q->bogus)
+            return 0;
+        if (q->answered) {
+            if (!q->secure)
+                return 0;
+            answered++;
+        }
+    }
+    return answered > 0;
+}
+
+/* Every address query answered: the TLSA queries of the hosts that may
+ * use DANE (the MX RRset and their addresses secure), then collect. */
+static void addresses_done(struct dns_req *r)
+{
+    r->ans.nhosts = r->nhosts;
+    for (int h = 0; h < r->nhosts; h++) {
+        struct dns_host *dh = &r->ans.hosts[h];
+        memcpy(dh->name, r->hosts[h].name, sizeof dh->name);   /* both 256, terminated */
+        dh->addr_secure = host_addr_secure(r, h);
+    }
+    if (r->d->validating && r->want_tlsa && r->ans.mx_secure) {
+        for (int h = 0; h < r->nhosts; h++) {
+            char name[300];
+            if (!r->ans.hosts[h].addr_secure || r->q[2 * h].n + r->q[2 * h + 1].n == 0)
+                continue;
+            int n = snprintf(name, sizeof name, "_%d._tcp.%s", r->port, r->hosts[h].name);
+            if (n < 0 || n > 253)
+                continue;   /* no such name can exist */
+            r->tq[h].host = h;
+            if (start_query(r, &r->tq[h], name, RR_TLSA) < 0)
+                snprintf(r->tq[h].why, sizeof r->tq[h].why, "cannot start the lookup");
+        }
+    }
+    if (r->npending == 0)
         collect(r);
 }
 
-static void add_addr(struct dns_req *r, const struct dns_mxhost *h,
-                     const struct sockaddr_storage *ss)
+static void add_addr(struct dns_req *r, int h, const struct sockaddr_storage *ss)
 {
     if (r->ans.naddrs >= DNS_MAX_ADDRS)
         return;
     struct dns_addr *a = &r->ans.addrs[r->ans.naddrs++];
-    size_t hn = strnlen(h->name, sizeof a->host - 1);
-    memcpy(a->host, h->name, hn);
+    size_t hn = strnlen(r->hosts[h].name, sizeof a->host - 1);
+    memcpy(a->host, r->hosts[h].name, hn);
     a->host[hn] = '\0';
-    a->pref = h->pref;
+    a->host_idx = h;
+    a->pref = r->hosts[h].pref;
     a->ss = *ss;
     if (ss->ss_family == AF_INET6) {
         a->sslen = sizeof(struct sockaddr_in6);
@@ -409,20 +523,63 @@ static void add_addr(struct dns_req *r, const struct dns_mxhost *h,
     }
 }
 
-/* All address queries answered: the ordered list, or why there is none. */
+/* Why host H may not be used (its DNSSEC or DANE lookups failed) into
+ * WHY, or 0 when it may. */
+static int host_unusable(struct dns_req *r, int h, char *why, size_t whysz)
+{
+    for (int k = 0; k < 2; k++) {
+        const struct dns_query *q = &r->q[2 * h + k];
+        if (q->bogus) {
+            snprintf(why, whysz, "DNSSEC validation of the %s records of %s failed (%s)",
+                     type_name(q->type), r->hosts[h].name, q->why);
+            return 1;
+        }
+    }
+    const struct dns_query *t = &r->tq[h];
+    if (t->type != RR_TLSA || !t->tempfail)
+        return 0;
+    if (t->bogus)
+        snprintf(why, whysz, "DNSSEC validation of the DANE TLSA records of %s failed (%s)",
+                 r->hosts[h].name, t->why);
+    else
+        snprintf(why, whysz, "the lookup of the DANE TLSA records of %s failed (SERVFAIL or no"
+                 " answer%s%s)", r->hosts[h].name, t->why[0] ? ": " : "", t->why);
+    if (!t->bogus) {
+        char qn[LOG_QSIZE];
+        log_warn("dns", "event=dane-lookup-failed host=%s hint=\"a host whose DANE TLSA"
+                 " records cannot be looked up is not used (RFC 7672 2.2); the mail waits"
+                 " if no other host is left\"",
+                 log_q(qn, sizeof qn, r->hosts[h].name, strlen(r->hosts[h].name)));
+    }
+    return 1;
+}
+
+/* All queries answered: the ordered list, or why there is none. */
 static void collect(struct dns_req *r)
 {
-    int tempfail = 0, nx = 0;
-    for (int h = 0; h < r->nhosts; h++)
+    int tempfail = 0, nx = 0, dropped = 0;
+    char why[300] = "";
+    r->ans.nhosts = r->nhosts;
+    for (int h = 0; h < r->nhosts; h++) {
+        if (host_unusable(r, h, why, sizeof why)) {
+            dropped++;
+            r->ans.hosts[h].dane = DNS_DANE_NONE;
+            r->ans.hosts[h].ntlsa = 0;
+            continue;
+        }
         for (int k = 0; k < 2; k++) {
             struct dns_query *q = &r->q[2 * h + k];
             tempfail |= q->tempfail;
             nx += q->nxdomain;
             for (int i = 0; i < q->n; i++)
-                add_addr(r, &r->hosts[h], &q->addrs[i]);
+                add_addr(r, h, &q->addrs[i]);
         }
+    }
     if (r->ans.naddrs > 0) {
         r->ans.status = DNS_OK;
+    } else if (dropped) {
+        r->ans.status = DNS_TEMPFAIL;
+        snprintf(r->ans.error, sizeof r->ans.error, "%s", why);
     } else if (tempfail) {
         r->ans.status = DNS_TEMPFAIL;
         snprintf(r->ans.error, sizeof r->ans.error,
@@ -472,6 +629,7 @@ static int literal(const char *s, int port, struct dns_addr *a)
     }
     snprintf(a->str, sizeof a->str, "%.63s", p);
     snprintf(a->host, sizeof a->host, "%.63s", p);
+    a->host_idx = -1;
     return 0;
 }
 
@@ -480,6 +638,7 @@ static struct dns_req *lookup(struct dns *d, const char *name, int port, int mx,
 {
     struct dns_req *r = req_new(d, name, port, done, arg);
     r->mxq.host = -1;
+    r->want_tlsa = mx;
     if (literal(name, port, &r->ans.addrs[0]) == 0) {
         r->ans.naddrs = 1;
         r->ans.status = DNS_OK;
@@ -495,12 +654,44 @@ static struct dns_req *lookup(struct dns *d, const char *name, int port, int mx,
         r->nhosts = 1;
         r->ans.implicit_mx = 1;
         snprintf(r->hosts[0].name, sizeof r->hosts[0].name, "%s", name);
-        start_addresses(r);
-        return r;
     }
-    if (start_query(r, &r->mxq, name, RR_MX) < 0)
-        req_fail(r, DNS_TEMPFAIL, "cannot start the DNS lookup of %s", name);
+    req_start(r);
     return r;
+}
+
+void dns_release_waiting(struct dns *d)
+{
+    while (d->wait_head) {
+        struct dns_req *r = d->wait_head;
+        d->wait_head = r->wait_next;
+        r->wait_next = NULL;
+        r->waiting = 0;
+        req_start(r);
+    }
+    d->wait_tail = NULL;
+}
+
+/* Starts R's first queries, or puts it on the wait list while the trust
+ * anchor probe runs. */
+static void req_start(struct dns_req *r)
+{
+    struct dns *d = r->d;
+    if (d->probing) {
+        r->waiting = 1;
+        r->wait_next = NULL;
+        if (d->wait_tail)
+            d->wait_tail->wait_next = r;
+        else
+            d->wait_head = r;
+        d->wait_tail = r;
+        return;
+    }
+    if (!r->want_tlsa) {
+        start_addresses(r);
+        return;
+    }
+    if (start_query(r, &r->mxq, r->domain, RR_MX) < 0)
+        req_fail(r, DNS_TEMPFAIL, "cannot start the DNS lookup of %s", r->domain);
 }
 
 struct dns_req *dns_lookup_mx(struct dns *d, const char *domain, int port, dns_fn done,

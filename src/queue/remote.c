@@ -15,6 +15,12 @@
  * created by remote_start and freed by remote_stop (which answers every
  * attempt still in flight with DEFERRED, "shutting down").
  *
+ * DANE (RFC 7672): with a DNSSEC trust anchor ([outbound]
+ * dnssec_trust_anchor, Debian's root key by default) the resolver
+ * validates and looks up TLSA records for MX hosts (dns/dns.h); dns_done
+ * turns each host's outcome into its targets' DANE policy for the SMTP
+ * client (smtp/smtp_client.h).
+ *
  * Log lines (comp=outbound): event=attempt, one per recipient outcome;
  * event=connect-failed / tls-failed / auth-failed come from smtp_client.c. */
 #include "queue/remote.h"
@@ -94,6 +100,7 @@ struct remote {
     struct event_base *base;
     struct dns *dns;
     SSL_CTX *ctx_opportunistic, *ctx_mx_verify, *ctx_relay;
+    SSL_CTX *ctx_dane;             /* SSL_CTX_dane_enable'd; NULL without DNSSEC */
     char *relay_user, *relay_pass;
     struct stat auth_st;           /* relay_auth_file as last read */
     int conns;
@@ -275,6 +282,26 @@ static void auth_refresh(struct remote *rm)
     log_info("outbound", "event=auth-file-reread");
 }
 
+/* The DNSSEC trust anchor file to validate with, or NULL (no DNSSEC, so
+ * no DANE): "none", or a file that cannot be read (said once, here). */
+static const char *trust_anchor(const struct outbound_conf *o)
+{
+    const char *ta = o->dnssec_trust_anchor ? o->dnssec_trust_anchor : DNSSEC_DEFAULT_TRUST_ANCHOR;
+    if (strcmp(ta, "none") == 0) {
+        log_info("outbound", "event=dnssec-off reason=\"dnssec_trust_anchor = none\" dane=off");
+        return NULL;
+    }
+    if (access(ta, R_OK) != 0) {
+        log_warn("outbound", "event=dnssec-off trust_anchor=%s error=\"%s\" dane=off"
+                 " hint=\"without a DNSSEC trust anchor DANE (RFC 7672) is not used: install"
+                 " Debian's dns-root-data or set [outbound] dnssec_trust_anchor\"", ta,
+                 strerror(errno));
+        return NULL;
+    }
+    log_info("outbound", "event=dnssec-on trust_anchor=%s", ta);   /* dns: event=dnssec-probe */
+    return ta;
+}
+
 int remote_start(const struct config *cfg, struct loop *loop, const char **error_r)
 {
     if (rm_global) {
@@ -289,9 +316,19 @@ int remote_start(const struct config *cfg, struct loop *loop, const char **error
     rm->loop = loop;
     rm->base = loop_base(loop);
     int dns_ms = 60 * 10 * o->timeout_percent;   /* one minute, scaled */
-    rm->dns = dns_new(rm->base, o->resolver, dns_ms < 2000 ? 2000 : dns_ms, error_r);
+    const char *ta = trust_anchor(o);
+    rm->dns = dns_new(rm->base, o->resolver, dns_ms < 2000 ? 2000 : dns_ms, ta, error_r);
     if (!rm->dns)
         goto fail;
+    if (ta) {
+        rm->ctx_dane = client_ctx(NULL, 0, error_r);
+        if (!rm->ctx_dane)
+            goto fail;
+        if (SSL_CTX_dane_enable(rm->ctx_dane) <= 0) {
+            *error_r = "cannot enable DANE in the TLS client context";
+            goto fail;
+        }
+    }
     rm->ctx_opportunistic = client_ctx(NULL, 0, error_r);
     if (!rm->ctx_opportunistic)
         goto fail;
@@ -319,6 +356,7 @@ int remote_start(const struct config *cfg, struct loop *loop, const char **error
     return 0;
 fail:
     dns_free(&rm->dns);
+    SSL_CTX_free(rm->ctx_dane);
     SSL_CTX_free(rm->ctx_opportunistic);
     SSL_CTX_free(rm->ctx_mx_verify);
     SSL_CTX_free(rm->ctx_relay);
@@ -389,6 +427,7 @@ void remote_stop(void)
     smtpc_shutdown();
     event_free(rm->pump_ev);
     dns_free(&rm->dns);
+    SSL_CTX_free(rm->ctx_dane);
     SSL_CTX_free(rm->ctx_opportunistic);
     SSL_CTX_free(rm->ctx_mx_verify);
     SSL_CTX_free(rm->ctx_relay);
@@ -571,6 +610,55 @@ static void attempt_start(struct attempt *at)
         at->dns = dns_lookup_mx(rm->dns, at->domain, o->smtp_port, dns_done, at);
 }
 
+/* The domain whose MX records were looked up (the next-domain). */
+static const char *dane_next_domain(const struct attempt *at)
+{
+    return at->route->kind == ROUTE_SMTP ? at->route->host : at->domain;
+}
+
+/* The DANE policy of target T, the I-th address of ANS: its host's TLSA
+ * outcome. A host's usable records are appended to TLSA once (FIRST[h]:
+ * where, -1 not yet). Only for MX lookups (not the relay, not
+ * smtp:[host]) with DANE on. */
+static void dane_target(const struct attempt *at, const struct dns_answer *ans, int i,
+                        struct smtpc_target *t, struct smtpc_tlsa *tlsa, int *ntlsa,
+                        int *first)
+{
+    const struct transport_route *r = at->route;
+    int h = ans->addrs[i].host_idx;
+    t->dane = SMTPC_DANE_NONE;
+    t->tlsa_first = -1;
+    if (!at->rm->ctx_dane || h < 0 || h >= ans->nhosts || r->kind == ROUTE_RELAY ||
+        (r->kind == ROUTE_SMTP && r->no_mx))
+        return;
+    const struct dns_host *dh = &ans->hosts[h];
+    if (dh->dane == DNS_DANE_UNUSABLE) {
+        t->dane = SMTPC_DANE_TLS_ONLY;   /* RFC 7672 2.2: TLS, not authenticated */
+        return;
+    }
+    if (dh->dane != DNS_DANE_USABLE || dh->ntlsa <= 0)
+        return;
+    t->dane = SMTPC_DANE_VERIFY;
+    t->ntlsa = dh->ntlsa < DNS_MAX_TLSA ? dh->ntlsa : DNS_MAX_TLSA;
+    if (first[h] >= 0) {
+        t->tlsa_first = first[h];   /* another address of the same host */
+        return;
+    }
+    /* at most DNS_MAX_TLSA per host and DNS_MAX_MX_HOSTS hosts: TLSA has room */
+    t->tlsa_first = first[h] = *ntlsa;
+    for (int k = 0; k < t->ntlsa; k++) {
+        struct smtpc_tlsa *x = &tlsa[(*ntlsa)++];
+        x->usage = dh->tlsa[k].usage;
+        x->selector = dh->tlsa[k].selector;
+        x->mtype = dh->tlsa[k].mtype;
+        x->len = dh->tlsa[k].len;
+        x->data = dh->tlsa[k].data;
+    }
+    char qh[LOG_QSIZE];
+    log_debug("outbound", "event=dane-policy host=%s tlsa_records=%d",
+              log_q(qh, sizeof qh, dh->name, strlen(dh->name)), t->ntlsa);
+}
+
 static void dns_done(void *arg, const struct dns_answer *ans)
 {
     struct attempt *at = arg;
@@ -600,6 +688,10 @@ static void dns_done(void *arg, const struct dns_answer *ans)
         return;
     }
     struct smtpc_target targets[DNS_MAX_ADDRS];
+    struct smtpc_tlsa tlsa[DNS_MAX_MX_HOSTS * DNS_MAX_TLSA];
+    int ntlsa = 0, first[DNS_MAX_MX_HOSTS];
+    for (int h = 0; h < DNS_MAX_MX_HOSTS; h++)
+        first[h] = -1;
     int n = 0;
     for (int i = 0; i < ans->naddrs && n < DNS_MAX_ADDRS; i++, n++) {
         struct smtpc_target *t = &targets[n];
@@ -608,8 +700,15 @@ static void dns_done(void *arg, const struct dns_answer *ans)
         t->addr = ans->addrs[i].ss;
         t->addrlen = ans->addrs[i].sslen;
         snprintf(t->addr_str, sizeof t->addr_str, "%s", ans->addrs[i].str);
+        dane_target(at, ans, i, t, tlsa, &ntlsa, first);
     }
     struct smtpc_params p = {.helo = rm->cfg->hostname, .timeout_percent = o->timeout_percent};
+    p.dane_ctx = rm->ctx_dane;
+    p.tlsa = tlsa;
+    p.ntlsa = ntlsa;
+    /* RFC 7672 3.2.2: with a secure MX RRset, the next-domain is a
+     * reference name for DANE-TA certificates too */
+    p.dane_domain = ans->mx_secure && !ans->implicit_mx ? dane_next_domain(at) : NULL;
     memcpy(p.source4, rm->source4, sizeof p.source4);
     memcpy(p.source6, rm->source6, sizeof p.source6);
     if (at->route->kind == ROUTE_RELAY) {

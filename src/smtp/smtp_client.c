@@ -16,6 +16,11 @@
  * tls-failed). Replies are read line by line with a hard length limit;
  * anything that is not a reply closes the connection (temporary failure).
  *
+ * DANE (RFC 7672): a target with TLSA records (smtpc_target.dane) must
+ * offer STARTTLS and, with usable records, present a certificate that
+ * matches one (smtp_client_dane.c); otherwise the next target, never
+ * plain text. Its failures carry the enhanced code 4.7.5.
+ *
  * Lifetime: the owner's callbacks (ready, tx done, closed) are the last
  * thing a handler does, so the owner may free or reuse the connection from
  * inside them. Connections saying QUIT are kept on a list until the reply
@@ -86,6 +91,10 @@ struct smtpc {
     struct smtpc_reply reply;
     struct smtpc_caps caps;
     char tls_desc[128];
+    struct smtpc_tlsa *tlsa;   /* copies of the params' records (DANE) */
+    int ntlsa;
+    unsigned char *tlsa_blob;  /* their data */
+    char *dane_domain;
     smtpc_ready_fn ready;
     void *ready_arg;
     struct smtpc_conn_result last;   /* the last connection-level failure */
@@ -113,6 +122,7 @@ static struct smtpc *quitting;    /* the queue loop's thread only */
 static void read_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void try_target(struct smtpc *c);
+static void copy_tlsa(struct smtpc *c, const struct smtpc_params *p);
 static int bound_socket(int family, const char *src);
 static void target_failed(struct smtpc *c, const char *event, const char *hint, int code,
                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -200,6 +210,9 @@ static void smtpc_free(struct smtpc *c)
     smtpc_reply_deinit(&c->reply);
     result_clear(&c->last);
     free(c->helo);
+    free(c->tlsa);
+    free(c->tlsa_blob);
+    free(c->dane_domain);
     if (c->auth_pass)
         OPENSSL_cleanse(c->auth_pass, strlen(c->auth_pass));
     free(c->auth_user);
@@ -227,6 +240,7 @@ struct smtpc *smtpc_connect(struct loop *loop, const struct smtpc_params *p,
         c->p.timeout_percent = 100;
     c->ntargets = ntargets < SMTPC_MAX_TARGETS ? ntargets : SMTPC_MAX_TARGETS;
     memcpy(c->targets, targets, sizeof targets[0] * (size_t)c->ntargets);
+    copy_tlsa(c, p);
     c->ready = ready;
     c->ready_arg = arg;
     c->cur = -1;
@@ -248,14 +262,26 @@ struct smtpc *smtpc_connect(struct loop *loop, const struct smtpc_params *p,
 static int start_tls(struct smtpc *c, int implicit)
 {
     const struct smtpc_target *t = &c->targets[c->cur];
-    c->ssl = SSL_new(c->p.ssl_ctx);
+    int dane = t->dane == SMTPC_DANE_VERIFY;
+    if (dane && !c->p.dane_ctx)
+        return -1;   /* never without the verifier: the target fails */
+    c->ssl = SSL_new(dane ? c->p.dane_ctx : c->p.ssl_ctx);
     if (!c->ssl)
         return -1;
     struct in6_addr dummy;
     int numeric = inet_pton(AF_INET, t->host, &dummy) == 1 || inet_pton(AF_INET6, t->host, &dummy) == 1;
     if (!numeric)
         SSL_set_tlsext_host_name(c->ssl, t->host);
-    if (c->p.tls != SMTPC_TLS_OPPORTUNISTIC) {
+    if (dane) {
+        const char *err;
+        if (t->tlsa_first < 0 || t->tlsa_first + t->ntlsa > c->ntlsa ||
+            smtpc_dane_enable(c->ssl, t->host, c->dane_domain, c->tlsa + t->tlsa_first,
+                              t->ntlsa, &err) < 0) {
+            SSL_free(c->ssl);
+            c->ssl = NULL;
+            return -1;
+        }
+    } else if (c->p.tls != SMTPC_TLS_OPPORTUNISTIC) {
         /* RFC 7672 is for DANE; for a named policy we check the name we
          * connected to (the MX host or the relay) against the certificate */
         SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -287,6 +313,44 @@ static int start_tls(struct smtpc *c, int implicit)
     bufferevent_enable(tb, EV_READ | EV_WRITE);
     set_state(c, implicit ? S_TLS_IMPLICIT : S_TLS);
     return 0;
+}
+
+/* The TLS mode for the current target: a DANE target requires TLS
+ * whatever the connection's mode (RFC 7672 2.2). */
+static enum smtpc_tls target_tls(const struct smtpc *c)
+{
+    if (c->cur >= 0 && c->cur < c->ntargets && c->targets[c->cur].dane != SMTPC_DANE_NONE &&
+        c->p.tls == SMTPC_TLS_OPPORTUNISTIC)
+        return SMTPC_TLS_REQUIRED;
+    return c->p.tls;
+}
+
+static int target_dane(const struct smtpc *c)
+{
+    return c->cur >= 0 && c->cur < c->ntargets && c->targets[c->cur].dane != SMTPC_DANE_NONE;
+}
+
+/* The params' TLSA records, data included, into C (the caller's go away). */
+static void copy_tlsa(struct smtpc *c, const struct smtpc_params *p)
+{
+    c->p.tlsa = NULL;
+    c->p.dane_domain = NULL;
+    c->dane_domain = p->dane_domain ? xstrdup(p->dane_domain) : NULL;
+    if (!p->tlsa || p->ntlsa <= 0)
+        return;
+    size_t total = 0;
+    for (int i = 0; i < p->ntlsa; i++)
+        total += p->tlsa[i].len;
+    c->tlsa = xcalloc((size_t)p->ntlsa, sizeof *c->tlsa);
+    c->tlsa_blob = xmalloc(total ? total : 1);
+    size_t o = 0;
+    for (int i = 0; i < p->ntlsa; i++) {
+        c->tlsa[i] = p->tlsa[i];
+        memcpy(c->tlsa_blob + o, p->tlsa[i].data, p->tlsa[i].len);
+        c->tlsa[i].data = c->tlsa_blob + o;
+        o += p->tlsa[i].len;
+    }
+    c->ntlsa = p->ntlsa;
 }
 
 static void try_target(struct smtpc *c)
@@ -411,6 +475,12 @@ static void target_failed(struct smtpc *c, const char *event, const char *hint, 
     c->last.text = xstrdup(text);
     c->last.event = event;
     c->last.hint = hint;
+    if (event && strcmp(event, "tls-failed") == 0 && target_dane(c) && !c->last.enhanced[0]) {
+        /* RFC 7672: a DANE policy failure, said as a DNS failure is */
+        snprintf(c->last.enhanced, sizeof c->last.enhanced, "4.7.5");
+        free(c->last.text);
+        c->last.text = xasprintf("451 4.7.5 %s", text);
+    }
     /* AUTH failures are the same on every host of a relay: stop there */
     if (event && strcmp(event, "auth-failed") == 0)
         c->cur = c->ntargets;
@@ -430,8 +500,21 @@ static void connected(struct smtpc *c)
 
 static void tls_done(struct smtpc *c)
 {
-    snprintf(c->tls_desc, sizeof c->tls_desc, "%s/%s", SSL_get_version(c->ssl),
-             SSL_get_cipher_name(c->ssl));
+    const struct smtpc_target *t = &c->targets[c->cur];
+    char rec[32];
+    int depth = -1;
+    int dane = t->dane == SMTPC_DANE_VERIFY && smtpc_dane_matched(c->ssl, rec, sizeof rec, &depth) == 0;
+    if (t->dane == SMTPC_DANE_VERIFY && !dane) {
+        /* cannot happen (SSL_VERIFY_PEER fails the handshake): never send unverified */
+        target_failed(c, "tls-failed", NULL, 0, "DANE: the certificate of %s [%s] was not"
+                      " verified", t->host, t->addr_str);
+        return;
+    }
+    snprintf(c->tls_desc, sizeof c->tls_desc, "%s/%s%s", SSL_get_version(c->ssl),
+             SSL_get_cipher_name(c->ssl), dane ? "/dane" : "");
+    if (dane)
+        log_info("outbound", "event=dane-verified remote=\"%s [%s]\" tlsa=\"%s\" depth=%d",
+                 t->host, t->addr_str, rec, depth);
     if (c->state == S_TLS_IMPLICIT) {
         set_state(c, S_GREETING);
         return;
@@ -454,7 +537,18 @@ static void tls_failed(struct smtpc *c)
     else
         snprintf(detail, sizeof detail, "connection closed during the handshake");
     ERR_clear_error();
-    if (c->p.tls == SMTPC_TLS_OPPORTUNISTIC && c->state == S_TLS) {
+    if (target_dane(c)) {
+        target_failed(c, "tls-failed",
+                      vr != X509_V_OK ? "the server's certificate matches none of the DANE TLSA"
+                                        " records the destination publishes for this host"
+                                        " (RFC 7672); its operator must fix the records or"
+                                        " the certificate; the mail waits"
+                                      : "the TLS handshake failed; this host requires TLS"
+                                        " (DANE TLSA records), so the mail waits",
+                      0, "DANE: TLS with %s [%s] failed: %s", t->host, t->addr_str, detail);
+        return;
+    }
+    if (target_tls(c) == SMTPC_TLS_OPPORTUNISTIC && c->state == S_TLS) {
         log_warn("outbound", "event=tls-failed remote=\"%s [%s]\" error=\"%s\" hint=\"STARTTLS"
                  " handshake failed; retrying this host without TLS (opportunistic TLS)\"",
                  t->host, t->addr_str, detail);
@@ -665,6 +759,14 @@ static const char *auth_hint(const struct smtpc_reply *r)
 /* Greeting, EHLO, TLS and AUTH done (or skipped): ready for transactions. */
 static void session_ready(struct smtpc *c)
 {
+    if (target_dane(c) && !c->ssl) {
+        target_failed(c, "tls-failed", "the destination publishes DANE TLSA records for this"
+                      " host (RFC 7672), so TLS is required, but the server does not offer"
+                      " STARTTLS; the mail is not sent in plain text",
+                      0, "DANE: %s [%s] does not offer STARTTLS", c->targets[c->cur].host,
+                      c->targets[c->cur].addr_str);
+        return;
+    }
     if (c->p.tls == SMTPC_TLS_REQUIRED && !c->ssl) {
         target_failed(c, "tls-failed", "TLS is required for this destination"
                       " (tls_required_domains) but the server does not offer STARTTLS",
@@ -743,7 +845,7 @@ static void on_session_reply(struct smtpc *c)
         break;
     case S_STARTTLS:
         if (r->code != 220) {
-            if (c->p.tls == SMTPC_TLS_OPPORTUNISTIC) {
+            if (target_tls(c) == SMTPC_TLS_OPPORTUNISTIC) {
                 c->caps.starttls = 0;
                 session_ready(c);   /* go on in plain text */
             } else

@@ -60,11 +60,27 @@ size_t smtpc_parse_enhanced(const char *text, size_t len, int cls, char out[16])
 struct loop;
 struct smtpc;
 
+/* DANE (RFC 7672) for one target, from its DNSSEC-secure TLSA records. */
+enum smtpc_dane {
+    SMTPC_DANE_NONE,             /* the connection's TLS mode applies */
+    SMTPC_DANE_VERIFY,           /* STARTTLS required; the certificate must match a TLSA record */
+    SMTPC_DANE_TLS_ONLY,         /* TLSA records, none usable: STARTTLS required, unverified */
+};
+
+/* One TLSA record (RFC 6698 2.1). */
+struct smtpc_tlsa {
+    unsigned char usage, selector, mtype;
+    size_t len;
+    const unsigned char *data;
+};
+
 struct smtpc_target {
     char host[256];              /* the name we connect to (MX host, relay) */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char addr_str[64];           /* numeric */
+    enum smtpc_dane dane;
+    int tlsa_first, ntlsa;       /* SMTPC_DANE_VERIFY: its records in smtpc_params.tlsa */
 };
 
 enum smtpc_tls {
@@ -82,6 +98,14 @@ struct smtpc_params {
     int timeout_percent;         /* RFC 5321 4.5.3.2 timeouts, scaled */
     char source4[16];            /* numeric source address for IPv4 targets, "" none */
     char source6[46];            /* and for IPv6 targets */
+    /* DANE: a context with SSL_CTX_dane_enable for SMTPC_DANE_VERIFY
+     * targets, their TLSA records (copied by smtpc_connect), and the
+     * next-domain, a second reference name for DANE-TA certificates when
+     * the MX RRset was secure (RFC 7672 3.2.2), or NULL */
+    SSL_CTX *dane_ctx;
+    const struct smtpc_tlsa *tlsa;
+    int ntlsa;
+    const char *dane_domain;
 };
 
 /* Result of connecting (greeting, EHLO, TLS, AUTH), or of a transaction. */
@@ -145,7 +169,8 @@ void smtpc_abort(struct smtpc *c);
 void smtpc_shutdown(void);
 
 const struct smtpc_target *smtpc_current(const struct smtpc *c);
-/* "TLSv1.3/TLS_AES_256_GCM_SHA384" or "none" */
+/* "TLSv1.3/TLS_AES_256_GCM_SHA384" or "none"; "/dane" is appended when
+ * the certificate was verified by DANE TLSA records */
 const char *smtpc_tls_desc(const struct smtpc *c);
 const struct smtpc_caps *smtpc_caps(const struct smtpc *c);
 
@@ -159,5 +184,19 @@ int smtpc_dot_stuff(struct evbuffer *out, const char *data, size_t len);
 /* Appends DATA as one BDAT chunk (smtp_client_bdat.c): no dot-stuffing,
  * bare LF made CRLF, a final CRLF added if missing. */
 int smtpc_chunk_body(struct evbuffer *out, const char *data, size_t len);
+
+/* ---- DANE (smtp_client_dane.c) ---- */
+
+/* Makes SSL (from a context with SSL_CTX_dane_enable) verify the peer by
+ * the NTLSA records RECS (RFC 7672 3): the TLSA base domain HOST and,
+ * when not NULL, NEXT_DOMAIN as the reference names for DANE-TA
+ * certificates; no name checks for DANE-EE. 0 ok, -1 with ERROR_R (no
+ * usable record, or an OpenSSL failure). */
+int smtpc_dane_enable(SSL *ssl, const char *host, const char *next_domain,
+                      const struct smtpc_tlsa *recs, int n, const char **error_r);
+/* After a verified handshake: the record that matched, as "usage selector
+ * mtype" and the depth of the certificate it matched, into OUT; 0, or -1
+ * when DANE did not verify the peer. */
+int smtpc_dane_matched(SSL *ssl, char *out, size_t outsz, int *depth_r);
 
 #endif

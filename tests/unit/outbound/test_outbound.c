@@ -3,7 +3,8 @@
  * line, the limits), the EHLO capability parser, dot-stuffing, the BDAT
  * chunk body (no stuffing, the same line-end repair), the MX
  * RDATA decoder and MX ordering (preference first, equal preferences
- * shuffled), and the [outbound]/[transport]/[queue] config keys with
+ * shuffled), the TLSA RDATA decoder and which TLSA records SMTP can use
+ * (RFC 7672 3.1), and the [outbound]/[transport]/[queue] config keys with
  * config_route. Lines are copied into exact-size heap blocks so ASan sees
  * any read past their end. */
 #include "core/config.h"
@@ -266,6 +267,53 @@ static void test_mx_order(void)
     test_end();
 }
 
+static void test_tlsa(void)
+{
+    test_begin("dns: TLSA RDATA decoding and usability for SMTP (RFC 7672 3.1)");
+    unsigned char rd[3 + 64];
+    memset(rd, 0xab, sizeof rd);
+    rd[0] = 3;
+    rd[1] = 1;
+    rd[2] = 1;
+    struct dns_tlsa t;
+    test_assert(dns_tlsa_rdata(rd, 3 + 32, &t) == 0);
+    test_assert(t.usage == 3 && t.selector == 1 && t.mtype == 1 && t.len == 32);
+    test_assert(t.data == rd + 3);
+    test_assert(dns_tlsa_usable(&t));
+    /* SHA-256 must be 32 bytes, SHA-512 64 */
+    test_assert(dns_tlsa_rdata(rd, 3 + 31, &t) == 0 && !dns_tlsa_usable(&t));
+    rd[2] = 2;
+    test_assert(dns_tlsa_rdata(rd, 3 + 64, &t) == 0 && dns_tlsa_usable(&t));
+    test_assert(dns_tlsa_rdata(rd, 3 + 32, &t) == 0 && !dns_tlsa_usable(&t));
+    /* full (0): any length but none */
+    rd[2] = 0;
+    test_assert(dns_tlsa_rdata(rd, 3 + 10, &t) == 0 && dns_tlsa_usable(&t));
+    test_assert(dns_tlsa_rdata(rd, 3, &t) < 0);   /* no data at all: malformed */
+    test_assert(dns_tlsa_rdata(rd, 2, &t) < 0);
+    /* DANE-TA (2) is usable; PKIX-TA (0) and PKIX-EE (1) are not for SMTP */
+    rd[2] = 1;
+    for (int u = 0; u < 5; u++) {
+        rd[0] = (unsigned char)u;
+        test_assert(dns_tlsa_rdata(rd, 3 + 32, &t) == 0);
+        test_assert(dns_tlsa_usable(&t) == (u == 2 || u == 3));
+    }
+    /* selectors 0 (certificate) and 1 (SPKI) only; matching types 0..2 */
+    rd[0] = 3;
+    rd[1] = 2;
+    test_assert(dns_tlsa_rdata(rd, 3 + 32, &t) == 0 && !dns_tlsa_usable(&t));
+    rd[1] = 0;
+    rd[2] = 3;
+    test_assert(dns_tlsa_rdata(rd, 3 + 32, &t) == 0 && !dns_tlsa_usable(&t));
+    /* at the data limit and one past it */
+    unsigned char *big = calloc(1, 3 + DNS_TLSA_MAX_DATA + 1);
+    test_assert(big != NULL);
+    big[0] = 3;
+    test_assert(dns_tlsa_rdata(big, 3 + DNS_TLSA_MAX_DATA, &t) == 0 && dns_tlsa_usable(&t));
+    test_assert(dns_tlsa_rdata(big, 3 + DNS_TLSA_MAX_DATA + 1, &t) < 0);
+    free(big);
+    test_end();
+}
+
 static void test_config(void)
 {
     test_begin("config: [outbound], [transport], [queue] and config_route");
@@ -309,6 +357,14 @@ static void test_config(void)
     test_assert(config_route(&cfg, "any.example")->kind == ROUTE_MX);
     test_assert(cfg.outbound.smtp_port == 25 && cfg.outbound.timeout_percent == 100);
     test_assert(cfg.outbound.enabled == 1);
+    test_assert(cfg.outbound.dnssec_trust_anchor == NULL);   /* the default file */
+    config_free(&cfg);
+    test_assert(config_load_string("[outbound]\ndnssec_trust_anchor = /etc/roost/ta.key\n", "t",
+                                   &cfg, NULL) == 0);
+    test_assert_streq(cfg.outbound.dnssec_trust_anchor, "/etc/roost/ta.key");
+    config_free(&cfg);
+    test_assert(config_load_string("[outbound]\ndnssec_trust_anchor = none\n", "t", &cfg, NULL) == 0);
+    test_assert_streq(cfg.outbound.dnssec_trust_anchor, "none");
     config_free(&cfg);
     test_assert(config_load_string("[outbound]\nenabled = no\n", "t", &cfg, NULL) == 0);
     test_assert(cfg.outbound.enabled == 0);
@@ -320,6 +376,8 @@ static void test_config(void)
         "[outbound]\nrelay = host:99999\n",
         "[outbound]\nrelay_tls = maybe\n",
         "[outbound]\nrelay_auth_file = relative\n",
+        "[outbound]\ndnssec_trust_anchor = root.key\n",
+        "[outbound]\ndnssec_trust_anchor = \n",
         "[outbound]\nmax_connections = 0\n",
         "[outbound]\ntimeout_percent = 5000\n",
         "[outbound]\nnope = 1\n",
@@ -352,6 +410,6 @@ static void test_config(void)
 int main(void)
 {
     return test_run((test_fn[]){test_reply_single_and_multi, test_reply_bad, test_ehlo,
-                                test_dot_stuff, test_chunk_body, test_mx_rdata, test_mx_order, test_config,
+                                test_dot_stuff, test_chunk_body, test_mx_rdata, test_mx_order, test_tlsa, test_config,
                                 NULL});
 }
