@@ -1,8 +1,9 @@
 /* cli_dns: `roost dns DOMAIN` prints every DNS record DOMAIN needs for mail
  * served by this Roost, as zone-file lines with a comment before each group:
  * MX, SPF, DKIM (the active key, through src/dkim), DMARC, MTA-STS and its
- * policy host, TLS-RPT, the autoconfig/autodiscover names and the RFC 6186 /
- * RFC 8314 SRV records. Host names come from [server] hostname and ports
+ * policy host, TLS-RPT, the DANE TLSA record of the MX host (3 1 1: the
+ * SHA-256 of the server certificate's public key), the autoconfig/autodiscover
+ * names and the RFC 6186 / RFC 8314 SRV records. Host names come from [server] hostname and ports
  * from the configured listeners; a service with no listener gets the
  * "not offered" SRV target "." (RFC 6186 §4). The MTA-STS id is derived
  * from the policy text, so it changes exactly when the policy does.
@@ -16,6 +17,8 @@
 
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +67,50 @@ static void mta_sts_id(const struct http_site *site, char out[17])
     buf_deinit(&b);
     for (int i = 0; i < 8; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* The certificate Roost serves: [tls] cert, else the self-signed one
+ * `roost serve` makes in DATA/tls. */
+static X509 *served_cert(const struct cli_ctx *ctx, char *path, size_t pathsz)
+{
+    if (ctx->cfg->tls_cert)
+        snprintf(path, pathsz, "%s", ctx->cfg->tls_cert);
+    else
+        snprintf(path, pathsz, "%s/tls/cert.pem", ctx->data_dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    return x;
+}
+
+/* RFC 7672 3.1.1 / RFC 7671 5.1: DANE-EE, the certificate's public key
+ * (SubjectPublicKeyInfo), SHA-256: a renewal that keeps the key keeps the
+ * record valid. */
+static void dane_record(const struct cli_ctx *ctx, const char *host)
+{
+    char path[4096];
+    X509 *x = served_cert(ctx, path, sizeof path);
+    unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    int len = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1;
+    int ok = len > 0 && EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL);
+    OPENSSL_free(der);
+    X509_free(x);
+    printf("; DANE (RFC 7672): senders that validate DNSSEC check %s's certificate\n"
+           "; against this record. Publish it only if the zone of %s is\n"
+           "; DNSSEC-signed, and publish the new one before the certificate's key changes\n"
+           "; (a renewal that keeps the key keeps it valid).\n", host, host);
+    if (!ok) {
+        printf("; (cannot read the certificate %s: start roost serve once, or set [tls] cert)\n",
+               path);
+        return;
+    }
+    printf("_25._tcp.%s. %d IN TLSA 3 1 1 ", host, DNS_TTL);
+    for (unsigned i = 0; i < mdlen; i++)
+        printf("%02x", md[i]);
+    printf("\n");
 }
 
 struct srv {
@@ -124,6 +171,9 @@ static void print_records(const struct cli_ctx *ctx, const char *domain)
     snprintf(name, sizeof name, "_smtp._tls.%s", domain);
     snprintf(value, sizeof value, "v=TLSRPTv1; rua=mailto:postmaster@%s", domain);
     txt_record(name, value);
+    printf("\n");
+
+    dane_record(ctx, host);
     printf("\n");
 
     printf("; Client autoconfiguration (Thunderbird, Outlook; docs/http.md)\n");

@@ -145,7 +145,7 @@ retry_schedule = 1h
         for dom in DELIVERED + ["bad.dane.test", "badsig.dane.test", "expired.test"]:
             b.make_account(f"u@{dom}", random_password())
         yield {"a": a, "b": b, "dns": dns, "fakes": fakes, "tlsa": f"_{mx_port}._tcp",
-               "mx_port": mx_port, "tmp": tmp}
+               "mx_port": mx_port, "tmp": tmp, "spki": spki}
     finally:
         try:
             stop_world(servers, fakes.values(), dns)
@@ -162,6 +162,21 @@ def test_dane_ee_delivered(world):
     assert 'remote="mx-ee.dane.test [127.0.0.41]"' in line and "/dane " in line, line
     v = wait_log(a, "event=dane-verified", "mx-ee.dane.test")[0]
     assert 'tlsa="3 1 1"' in v and "depth=0" in v, v
+
+
+def test_roost_dns_prints_the_tlsa_record_that_verifies(world):
+    """`roost dns` on B prints the TLSA record for B's MX host: the same
+    3 1 1 data as the record test (a) delivered against (the zone here
+    serves it at the test's SMTP port instead of 25)."""
+    b = world["b"]
+    r = b.roost("--config", str(b.conf), "dns", "ee.dane.test")
+    assert r.rc == 0, r
+    lines = [l for l in r.stdout.splitlines() if " IN TLSA " in l]
+    assert len(lines) == 1, r.stdout
+    name, _ttl, _in, _type, *rdata = lines[0].split()
+    assert name == "_25._tcp.mx-ee.dane.test."
+    # zones(): the mx-ee record test (a) delivered against
+    assert " ".join(rdata) == f"3 1 1 {sha256(world['spki'])}", rdata
 
 
 def test_dane_ta_delivered(world):

@@ -5,6 +5,7 @@ Outlook Autodiscover, Apple .mobileconfig, the MTA-STS policy, bad requests,
 HTTPS with the server's certificate, and `roost dns DOMAIN`; the remote
 delivery counters and queue depth on a real MX delivery, a 550 and a dead MX.
 """
+import hashlib
 import http.client
 import imaplib
 import math
@@ -17,6 +18,7 @@ import ssl
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -645,6 +647,17 @@ def dns_lines(srv, domain):
     return [l for l in r.stdout.splitlines() if l and not l.startswith(";")], r.stdout
 
 
+def spki_sha256(cert_path):
+    """DANE-EE SPKI SHA-256 (TLSA 3 1 1) of a PEM certificate, computed by
+    Python's cryptography, independently of Roost."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
+
+
 def test_roost_dns(srv):
     domain = "dns-zone.example.test"
     srv.ensure_domain(domain)
@@ -664,6 +677,7 @@ def test_roost_dns(srv):
         f'_mta-sts.{domain}. 3600 IN TXT "v=STSv1; id={sts_id}"',
         f"mta-sts.{domain}. 3600 IN CNAME {h}.",
         f'_smtp._tls.{domain}. 3600 IN TXT "v=TLSRPTv1; rua=mailto:postmaster@{domain}"',
+        f"_25._tcp.{h}. 3600 IN TLSA 3 1 1 {spki_sha256(srv.cert)}",
         f"autoconfig.{domain}. 3600 IN CNAME {h}.",
         f"autodiscover.{domain}. 3600 IN CNAME {h}.",
         f"_submissions._tcp.{domain}. 3600 IN SRV 0 1 {p['submissions']} {h}.",
