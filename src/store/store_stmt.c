@@ -80,22 +80,18 @@ void store_stmt_forget(sqlite3 *db)
         sqlite3_finalize(drop[i]);
 }
 
-static int is_kept(sqlite3 *db, sqlite3_stmt *st)
-{
-    for (int i = 0; i < STMT_KEPT; i++)
-        if (kept[i].st == st && kept[i].db == db)
-            return 1;
-    return 0;
-}
-
+/* Every kept statement of DB is one of DB's statements, so DB has only kept
+ * ones when the two counts agree: one pass over each list. */
 int store_stmt_only_kept(sqlite3 *db)
 {
-    int only = 1;
+    int all = 0, mine = 0;
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st))
+        all++;
     pthread_mutex_lock(&kept_lock);
-    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st && only; st = sqlite3_next_stmt(db, st))
-        only = is_kept(db, st);
+    for (int i = 0; i < STMT_KEPT; i++)
+        mine += kept[i].st && kept[i].db == db;
     pthread_mutex_unlock(&kept_lock);
-    return only;
+    return all == mine;
 }
 
 void store_ix_db_close(sqlite3 *db)
