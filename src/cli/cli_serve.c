@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/cli_serve.h"
 #include "cli/serve_compact.h"
+#include "cli/serve_lock.h"
 #include "auth/directory.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -303,6 +304,9 @@ int cli_serve_main(int argc, char **argv, const struct cli_ctx *ctx)
     else if (strcmp(cfg->log_level, "error") == 0) lvl = LOG_ERROR;
     log_set_level(lvl);
     prepare_data_dir(data_dir);
+    const char *lock_err = NULL;
+    if (serve_lock_data_dir(data_dir, &lock_err) < 0)
+        fatal("%s", lock_err);
     char *logdir = xasprintf("%s/log", data_dir);
     if (log_open_dir(logdir) < 0)
         fatal("cannot open the log in %s: %s", logdir, strerror(errno));

@@ -109,6 +109,26 @@ def test_restart_keeps_accounts_and_mail(make_server):
     assert_stored_exactly(srv.fetch_one(rcpt), msg)
 
 
+def test_second_server_on_the_same_data_directory_refused(make_server, tmp_path):
+    """A second `roost serve` on a running server's data directory stops
+    at once with a message naming the running one, whatever its ports (the
+    default ones here, not the first server's), and the first goes on."""
+    srv = make_server()
+    conf = tmp_path / "second.conf"
+    conf.write_text(f"[server]\nhostname = second.test\ndata_dir = {srv.data}\nuser =\n")
+    cp = subprocess.run([roost_bin(), "serve", "--config", str(conf)], stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=CLI_TIMEOUT,
+                        cwd=str(tmp_path))
+    err = cp.stderr.decode("utf-8", "replace")
+    assert cp.returncode != 0, err
+    assert f"another roost serve (pid {srv.proc.pid}) is running on the data directory" in err, err
+    assert greets(srv.ports["smtp"])
+    # once the first has stopped, the data directory is free again
+    assert srv.terminate() == 0
+    srv.start()
+    assert greets(srv.ports["smtp"])
+
+
 # ---------------------------------------------------------------- config check
 
 def config_check(path, cwd):
