@@ -684,13 +684,14 @@ static int sts_enforced(const struct attempt *at)
 }
 
 /* RFC 8461 4.1: the MX hosts the policy names. Enforce: the others are
- * left out (said once per host); testing: kept, and said. Hosts with DANE
- * records are DANE's to judge (RFC 8461 2). Returns the targets left. */
+ * left out (said once per host); testing: kept, and said. Hosts with
+ * usable DANE records are DANE's to judge (RFC 8461 2). Returns the
+ * targets left. */
 static int sts_filter(const struct attempt *at, struct smtpc_target *t, int n)
 {
     int enforce = sts_enforced(at), k = 0;
     for (int i = 0; i < n; i++) {
-        if (t[i].dane != SMTPC_DANE_NONE || sts_mx_match(&at->sts_pol, t[i].host)) {
+        if (t[i].dane == SMTPC_DANE_VERIFY || sts_mx_match(&at->sts_pol, t[i].host)) {
             t[k++] = t[i];
             continue;
         }

@@ -23,6 +23,7 @@ STARTTLS on 127.0.0.62 (notls.sts.test). Roost A trusts the test CA
                   HTTPS 404                              the cached policy: deferred
   changed.test    cache file (id old1, enforce, mx nomatch) preseeded; TXT id new2,
                   HTTPS serves a good policy             refetched: delivered, cache updated
+  off.test        enforce, mx nomatch.test; sent by A2 with mta_sts = no: delivered
 """
 import datetime
 import http.server
@@ -39,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import RoostServer, random_password, wait_until
+from conftest import RoostServer, _finish, random_password, wait_until
 from dnsfix import DNS, FakeMX, log_lines, stop_world, submit, wait_log, wildcard_free_port
 
 HTTPS_IP, B_IP, NOTLS_IP = "127.0.0.60", "127.0.0.61", "127.0.0.62"
@@ -56,13 +57,14 @@ POLICIES = {
     "badhttps.test": (200, ENF_GOOD),
     "cached.test": (404, "gone\n"),
     "changed.test": (200, ENF_GOOD),
+    "off.test": (200, "version: STSv1\nmode: enforce\nmx: nomatch.test\nmax_age: 86400\n"),
 }
 MX = {
     "enf.test": "mx1.sts.test", "nomx.test": "mx1.sts.test", "notls.test": "notls.sts.test",
     "wrongcert.test": "other.sts.test", "testing.test": "other.sts.test",
     "notxt.test": "notls.sts.test", "fetchfail.test": "notls.sts.test",
     "redirect.test": "notls.sts.test", "badhttps.test": "notls.sts.test",
-    "cached.test": "mx1.sts.test", "changed.test": "mx1.sts.test",
+    "cached.test": "mx1.sts.test", "changed.test": "mx1.sts.test", "off.test": "mx1.sts.test",
 }
 TXT_ID = {d: "1" for d in POLICIES}
 TXT_ID.update({"cached.test": "new2", "changed.test": "new2"})
@@ -220,7 +222,8 @@ retry_schedule = 1h
         for dom in MX:
             if MX[dom] != "notls.sts.test":
                 b.make_account(f"u@{dom}", random_password())
-        yield {"a": a, "b": b, "https": https, "fakes": fakes, "data": str(a.data)}
+        yield {"a": a, "b": b, "https": https, "fakes": fakes, "data": str(a.data), "dns": dns,
+               "mx_port": mx_port, "https_port": https_port, "ca_pem": ca_pem}
     finally:
         try:
             stop_world(servers, fakes.values(), dns)
@@ -348,3 +351,33 @@ def test_changed_id_refetches(world):
     path = os.path.join(world["data"], "queue", "mta-sts", "changed.test")
     wait_until(lambda: "id: new2\n" in open(path).read(), 10, what="the updated cache file")
     assert "mx: *.sts.test" in open(path).read()
+
+
+def test_mta_sts_off(world):
+    """[outbound] mta_sts = no: no TXT lookup, no fetch; a domain whose
+    policy would refuse B (off.test) gets its mail as before."""
+    b, https = world["b"], world["https"]
+
+    a2 = RoostServer(hostname="mx.a2.test", listen_host="127.0.0.63", outbound=True,
+                     extra_config=f"""
+[outbound]
+resolver = 127.0.0.1@{world["dns"].port}
+dnssec_trust_anchor = none
+smtp_port = {world["mx_port"]}
+tls_ca_file = {world["ca_pem"]}
+mta_sts = no
+mta_sts_port = {world["https_port"]}
+timeout_percent = 5
+idle_seconds = 0
+""")
+    try:
+        a2.start()
+        user, pw = "carol@a2.test", random_password()
+        a2.make_account(user, pw)
+        submit(a2, user, pw, ["u@off.test"], subject="sts off")
+        wait_log(a2, "event=attempt", 'rcpt="u@off.test"', "outcome=delivered", timeout=30)
+        assert b"sts off" in b.fetch_one("u@off.test", timeout=30)
+        assert not log_lines(a2, "mta-sts")
+        assert https.count("off.test") == 0
+    finally:
+        _finish(a2)
