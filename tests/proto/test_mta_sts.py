@@ -19,6 +19,8 @@ STARTTLS on 127.0.0.62 (notls.sts.test). Roost A trusts the test CA
   fetchfail.test  TXT, HTTPS 404, MX notls.sts.test      no policy: delivered in plain text
   redirect.test   TXT, HTTPS 301, MX notls.sts.test      no policy (redirects not followed)
   badhttps.test   TXT, HTTPS cert lacks the name         no policy
+  big.test        TXT, a policy of 70 KB                 no policy (64 KiB at most)
+  slow.test       TXT, HTTPS answers after 6 s           no policy (the fetch times out)
   cached.test     cache file (id old1, enforce, mx nomatch) preseeded; TXT id new2,
                   HTTPS 404                              the cached policy: deferred
   changed.test    cache file (id old1, enforce, mx nomatch) preseeded; TXT id new2,
@@ -57,6 +59,8 @@ POLICIES = {
     "badhttps.test": (200, ENF_GOOD),
     "cached.test": (404, "gone\n"),
     "changed.test": (200, ENF_GOOD),
+    "big.test": (200, ENF_GOOD + "ext: " + "y" * 70000 + "\n"),
+    "slow.test": (200, ENF_GOOD),
     "off.test": (200, "version: STSv1\nmode: enforce\nmx: nomatch.test\nmax_age: 86400\n"),
 }
 MX = {
@@ -64,6 +68,7 @@ MX = {
     "wrongcert.test": "other.sts.test", "testing.test": "other.sts.test",
     "notxt.test": "notls.sts.test", "fetchfail.test": "notls.sts.test",
     "redirect.test": "notls.sts.test", "badhttps.test": "notls.sts.test",
+    "big.test": "notls.sts.test", "slow.test": "notls.sts.test",
     "cached.test": "mx1.sts.test", "changed.test": "mx1.sts.test", "off.test": "mx1.sts.test",
 }
 TXT_ID = {d: "1" for d in POLICIES}
@@ -130,6 +135,8 @@ class PolicyServer:
                 with outer.lock:
                     outer.hits[dom] = outer.hits.get(dom, 0) + 1
                 code, body = POLICIES.get(dom, (404, "no such policy\n"))
+                if dom == "slow.test":
+                    time.sleep(6)     # longer than A's whole fetch (60 s x 5%)
                 if self.path != "/.well-known/mta-sts.txt":
                     code, body = 404, "wrong path\n"
                 data = body.encode()
@@ -317,7 +324,9 @@ def test_no_txt_record_as_before(world):
 
 @pytest.mark.parametrize("dom,why", [("fetchfail.test", "HTTP 404"),
                                      ("redirect.test", "HTTP 301"),
-                                     ("badhttps.test", "certificate")])
+                                     ("badhttps.test", "certificate"),
+                                     ("big.test", "64 KiB"),
+                                     ("slow.test", "timed out")])
 def test_fetch_fails_without_cache_no_policy(world, dom, why):
     a = world["a"]
     submit(a, a.user, a.pw, [f"u@{dom}"], subject=f"sts {dom}")
