@@ -39,8 +39,11 @@
 
 struct sts_entry {
     char domain[256];
-    int have;                       /* a policy (pol, id, fetched) */
-    struct sts_policy pol;
+    int have;                       /* a policy (text, max_age, id, fetched) */
+    char *text;                     /* the policy as served (parsed again when used:
+                                     * a parsed policy is large, the text small) */
+    size_t tlen;
+    long max_age;
     char id[STS_ID_MAX + 1];
     long long fetched;
     struct sts_fetch *fetch;        /* in flight, for fetch_id */
@@ -92,7 +95,7 @@ static long long now_s(void)
 
 static int entry_valid(const struct sts_entry *e)
 {
-    return e && e->have && now_s() < e->fetched + e->pol.max_age;
+    return e && e->have && now_s() < e->fetched + e->max_age;
 }
 
 static struct sts_entry *entry_find(struct sts *s, const char *domain)
@@ -101,6 +104,15 @@ static struct sts_entry *entry_find(struct sts *s, const char *domain)
         if (strcmp(e->domain, domain) == 0)
             return e;
     return NULL;
+}
+
+static void entry_set_text(struct sts_entry *e, const char *text, size_t len)
+{
+    free(e->text);
+    e->text = xmalloc(len + 1);
+    memcpy(e->text, text, len);
+    e->text[len] = '\0';
+    e->tlen = len;
 }
 
 /* Room for one more entry: drops an idle one (expired first). */
@@ -121,6 +133,7 @@ static void entry_make_room(struct sts *s)
         return;
     struct sts_entry *e = *victim;
     *victim = e->next;
+    free(e->text);
     free(e);
     s->nentries--;
 }
@@ -211,16 +224,19 @@ static void load_file(struct sts *s, int dfd, const char *name)
     if (rc < 0)
         return;
     struct sts_entry tmp;
+    struct sts_policy pol;
     memset(&tmp, 0, sizeof tmp);
-    if (sts_cache_parse(data, len, tmp.id, &tmp.fetched, &tmp.pol) == 0) {
+    const char *body = strstr(data, "\n\n");   /* the end of the header */
+    if (sts_cache_parse(data, len, tmp.id, &tmp.fetched, &pol) == 0 && body) {
         tmp.have = 1;
+        tmp.max_age = pol.max_age;
         if (entry_valid(&tmp)) {
             struct sts_entry *e = entry_get(s, name);
-            struct sts_entry *next = e->next;
-            *e = tmp;
-            e->next = next;
-            e->s = s;
-            snprintf(e->domain, sizeof e->domain, "%s", name);
+            e->have = 1;
+            e->max_age = tmp.max_age;
+            e->fetched = tmp.fetched;
+            memcpy(e->id, tmp.id, sizeof e->id);
+            entry_set_text(e, body + 2, len - (size_t)(body + 2 - data));
         }
     }
     free(data);
@@ -300,6 +316,7 @@ void sts_free(struct sts **sp)
         while (e->waiters)
             req_free(e->waiters);   /* unlinks itself */
         sts_fetch_cancel(e->fetch);
+        free(e->text);
         free(e);
     }
     free(s->dir);
@@ -314,10 +331,11 @@ static void answer(struct sts_req *r, const struct sts_entry *e, const char *sou
     int use = e && e->have;
     struct sts_policy pol;
     char id[STS_ID_MAX + 1] = "";
-    if (use) {
-        pol = e->pol;
+    const char *err;
+    if (use && sts_parse_policy(e->text, e->tlen, &pol, &err) < 0)
+        use = 0;   /* cannot happen: the text was parsed before it was kept */
+    if (use)
         memcpy(id, e->id, sizeof id);
-    }
     req_free(r);
     done(arg, use ? &pol : NULL, id, source);
 }
@@ -331,7 +349,8 @@ static void fetch_done(void *arg, int ok, const char *body, size_t len, const ch
     const char *perr = NULL;
     if (ok && sts_parse_policy(body, len, &pol, &perr) == 0) {
         e->have = 1;
-        e->pol = pol;
+        e->max_age = pol.max_age;
+        entry_set_text(e, body, len);
         memcpy(e->id, e->fetch_id, sizeof e->id);
         e->fetched = now_s();
         log_info("outbound", "event=mta-sts-fetched domain=%s id=%s mode=%s max_age=%ld mx=%d",
