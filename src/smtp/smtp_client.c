@@ -21,6 +21,12 @@
  * matches one (smtp_client_dane.c); otherwise the next target, never
  * plain text. Its failures carry the enhanced code 4.7.5.
  *
+ * MTA-STS (RFC 8461): with sts_enforce the connection is TLS_REQUIRED
+ * (queue/remote.c picks the MX hosts); its failures say MTA-STS and carry
+ * 4.7.5 too. With sts_testing it stays opportunistic, but the certificate
+ * is checked without being enforced and what enforce would have refused
+ * is logged (event=mta-sts outcome=would-defer).
+ *
  * Lifetime: the owner's callbacks (ready, tx done, closed) are the last
  * thing a handler does, so the owner may free or reuse the connection from
  * inside them. Connections saying QUIT are kept on a list until the reply
@@ -504,8 +510,7 @@ static void target_failed(struct smtpc *c, const char *event, const char *hint, 
         snprintf(c->last.enhanced, sizeof c->last.enhanced, "4.7.5");
         free(c->last.text);
         c->last.text = xasprintf("451 4.7.5 %s", text);
-    }
-    else if (event && strcmp(event, "tls-failed") == 0 && c->p.sts_enforce &&
+    } else if (event && strcmp(event, "tls-failed") == 0 && c->p.sts_enforce &&
              !target_dane(c) && !c->last.enhanced[0]) {
         /* RFC 8461: an MTA-STS policy failure, as DANE's */
         snprintf(c->last.enhanced, sizeof c->last.enhanced, "4.7.5");
