@@ -26,6 +26,7 @@ struct dns_txt_req {
     struct event *timer;      /* the deadline */
     struct event *poll;       /* start (after the probe), or finish */
     int pending, async_id, finished;
+    int answered;             /* query_cb ran (or a failure is already set) */
     struct dns_txt_answer ans;
 };
 
@@ -78,6 +79,9 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     if (r->pending) {
         ub_cancel(r->d->ub, r->async_id);
         r->pending = 0;
+    }
+    if (!r->answered && r->ans.status == DNS_OK) {
+        /* still in flight, or still waiting for the trust anchor probe */
         r->ans.status = DNS_TEMPFAIL;
         snprintf(r->ans.error, sizeof r->ans.error, "DNS lookup of the TXT records of %s timed"
                  " out", r->name);
@@ -89,6 +93,7 @@ static void query_cb(void *mydata, int err, struct ub_result *res)
 {
     struct dns_txt_req *r = mydata;
     r->pending = 0;
+    r->answered = 1;
     if (err != 0 || !res || res->bogus || (res->rcode != 0 && res->rcode != RCODE_NXDOMAIN)) {
         r->ans.status = DNS_TEMPFAIL;
         snprintf(r->ans.error, sizeof r->ans.error, "DNS lookup of the TXT records of %s failed"
