@@ -26,8 +26,12 @@ STARTTLS on 127.0.0.62 (notls.sts.test). Roost A trusts the test CA
   changed.test    cache file (id old1, enforce, mx nomatch) preseeded; TXT id new2,
                   HTTPS serves a good policy             refetched: delivered, cache updated
   off.test        enforce, mx nomatch.test; sent by A2 with mta_sts = no: delivered
+  dsts.test       a DNSSEC-signed zone (dnssecfix.py) with TLSA 3 1 1 for its MX
+                  host and an enforce policy that does not name it; sent by A3,
+                  which validates: DANE wins (RFC 8461 2), delivered, tls=.../dane
 """
 import datetime
+import hashlib
 import http.server
 import os
 import shutil
@@ -44,6 +48,7 @@ from cryptography.x509.oid import NameOID
 
 from conftest import RoostServer, _finish, random_password, wait_until
 from dnsfix import DNS, FakeMX, log_lines, stop_world, submit, wait_log, wildcard_free_port
+from dnssecfix import SignedDNS, Zone
 
 HTTPS_IP, B_IP, NOTLS_IP = "127.0.0.60", "127.0.0.61", "127.0.0.62"
 
@@ -61,6 +66,7 @@ POLICIES = {
     "changed.test": (200, ENF_GOOD),
     "big.test": (200, ENF_GOOD + "ext: " + "y" * 70000 + "\n"),
     "slow.test": (200, ENF_GOOD),
+    "dsts.test": (200, "version: STSv1\nmode: enforce\nmx: nomatch.test\nmax_age: 86400\n"),
     "off.test": (200, "version: STSv1\nmode: enforce\nmx: nomatch.test\nmax_age: 86400\n"),
 }
 MX = {
@@ -229,8 +235,10 @@ retry_schedule = 1h
         for dom in MX:
             if MX[dom] != "notls.sts.test":
                 b.make_account(f"u@{dom}", random_password())
+        b.make_account("u@dsts.test", random_password())
         yield {"a": a, "b": b, "https": https, "fakes": fakes, "data": str(a.data), "dns": dns,
-               "mx_port": mx_port, "https_port": https_port, "ca_pem": ca_pem}
+               "mx_port": mx_port, "https_port": https_port, "ca_pem": ca_pem, "b_key": b_key,
+               "tmp": tmp}
     finally:
         try:
             stop_world(servers, fakes.values(), dns)
@@ -390,3 +398,47 @@ idle_seconds = 0
         assert https.count("off.test") == 0
     finally:
         _finish(a2)
+
+
+def test_dane_host_is_judged_by_dane(world):
+    """RFC 8461 2: an MX host with usable DANE TLSA records is used under
+    DANE even though the domain's enforce policy does not name it."""
+    b, https = world["b"], world["https"]
+    with open(world["b_key"], "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    tl = f"_{world['mx_port']}._tcp"
+    zone = Zone("dsts.test.", [("@", "MX", "10 mx-d"), ("mx-d", "A", B_IP),
+                               (f"{tl}.mx-d", "TLSA", f"3 1 1 {hashlib.sha256(spki).hexdigest()}"),
+                               ("_mta-sts", "TXT", '"v=STSv1; id=1"'),
+                               ("mta-sts", "A", HTTPS_IP)])
+    sdns = SignedDNS([zone])
+    anchor = sdns.trust_anchor_file(os.path.join(world["tmp"], "dsts-anchor.key"))
+    a3 = RoostServer(hostname="mx.a3.test", listen_host="127.0.0.64", outbound=True,
+                     extra_config=f"""
+[outbound]
+resolver = 127.0.0.1@{sdns.port}
+dnssec_trust_anchor = {anchor}
+smtp_port = {world["mx_port"]}
+tls_ca_file = {world["ca_pem"]}
+mta_sts_port = {world["https_port"]}
+timeout_percent = 5
+idle_seconds = 0
+""")
+    try:
+        a3.start()
+        user, pw = "dave@a3.test", random_password()
+        a3.make_account(user, pw)
+        submit(a3, user, pw, ["u@dsts.test"], subject="sts dane")
+        assert b"sts dane" in b.fetch_one("u@dsts.test", timeout=30)
+        line = wait_log(a3, "event=attempt", 'rcpt="u@dsts.test"', "outcome=delivered")[0]
+        assert "/dane" in line, line
+        wait_log(a3, "event=mta-sts-fetched", "domain=dsts.test", "mode=enforce")
+        assert not log_lines(a3, "outcome=mx-skipped")
+        assert https.count("dsts.test") >= 1
+    finally:
+        try:
+            _finish(a3)
+        finally:
+            sdns.stop()
