@@ -29,6 +29,8 @@ static const char usage_text[] =
     "                                     [outbound] relay (docs/outbound.md)\n"
     "                                     (DANE-verified TLS to MX hosts with DNSSEC\n"
     "                                     TLSA records: [outbound] dnssec_trust_anchor)\n"
+    "                                     (MTA-STS policies of recipient domains, RFC 8461:\n"
+    "                                     [outbound] mta_sts = yes|no, default yes)\n"
     "  config check FILE                  check a configuration file\n"
     "  domain add|list|del [DOMAIN]       domains served here\n"
     "  account add ADDRESS [--plan free|business] [--daily-limit N] [--password-stdin]\n"

@@ -79,6 +79,8 @@ struct outbound_conf {
     char source4[16];            /* source_address: bind IPv4 connections to it ("": the kernel's choice) */
     char source6[46];            /* the same for IPv6 */
     char *dnssec_trust_anchor;   /* DS/DNSKEY file for DNSSEC (DANE), "none"; NULL: the default */
+    int mta_sts;                 /* MTA-STS (RFC 8461) for MX routes: 1 yes (default), 0 no */
+    int mta_sts_port;            /* HTTPS port of policy hosts (443; tests use another) */
     int ntransport;
     struct transport_route *transport;
 };

@@ -6,7 +6,7 @@
  *               relay, relay_tls, relay_auth_file, relay_ca_file,
  *               max_connections, max_connections_per_destination,
  *               idle_seconds, timeout_percent, source_address,
- *               dnssec_trust_anchor
+ *               dnssec_trust_anchor, mta_sts, mta_sts_port
  *   [transport] DOMAIN = relay | mx | smtp:host[:port] | smtp:[host][:port]
  *               ("*" names the default route)
  *   [queue]     retry_unit_ms
@@ -40,6 +40,8 @@ void config_outbound_defaults(struct config *cfg)
     o->max_per_destination = OUTBOUND_DEFAULT_MAX_PER_DEST;
     o->idle_seconds = OUTBOUND_DEFAULT_IDLE_SECONDS;
     o->timeout_percent = 100;
+    o->mta_sts = 1;
+    o->mta_sts_port = 443;
     cfg->retry_unit_ms = 0;
 }
 
@@ -87,6 +89,7 @@ static const struct int_key {
      offsetof(struct outbound_conf, max_per_destination)},
     {"idle_seconds", 0, 300, offsetof(struct outbound_conf, idle_seconds)},
     {"timeout_percent", 1, 1000, offsetof(struct outbound_conf, timeout_percent)},
+    {"mta_sts_port", 1, 65535, offsetof(struct outbound_conf, mta_sts_port)},
 };
 
 /* The int_keys entry for NAME, or NULL. */
@@ -290,6 +293,15 @@ static int outbound_key(struct config *cfg, const char *name, const char *value,
             o->enabled = 0;
         else {
             snprintf(err, errsz, "enabled: '%s' is not yes or no", value);
+            return -1;
+        }
+    } else if (strcmp(name, "mta_sts") == 0) {
+        if (strcmp(value, "yes") == 0)
+            o->mta_sts = 1;
+        else if (strcmp(value, "no") == 0)
+            o->mta_sts = 0;
+        else {
+            snprintf(err, errsz, "mta_sts: '%s' is not yes or no", value);
             return -1;
         }
     } else if (strcmp(name, "resolver") == 0) {

@@ -129,4 +129,29 @@ int dns_tlsa_rdata(const unsigned char *rd, int len, struct dns_tlsa *out);
  * matching type 0 (full), 1 (SHA-256, 32 bytes) or 2 (SHA-512, 64 bytes). */
 int dns_tlsa_usable(const struct dns_tlsa *t);
 
+/* ---- TXT records (dns_txt.c, for MTA-STS discovery) ---- */
+
+#define DNS_MAX_TXT 8              /* TXT records kept from one answer */
+#define DNS_TXT_MAX_LEN 1024       /* bytes of one record (its strings joined) */
+
+/* A TXT answer: DNS_OK with N records (0: NXDOMAIN or no TXT records, as
+ * both mean "none here"), or DNS_TEMPFAIL (SERVFAIL, bogus, timeout). */
+struct dns_txt_answer {
+    enum dns_status status;
+    int n;
+    char txt[DNS_MAX_TXT][DNS_TXT_MAX_LEN + 1];
+    size_t len[DNS_MAX_TXT];
+    char error[400];
+};
+typedef void (*dns_txt_fn)(void *arg, const struct dns_txt_answer *ans);
+struct dns_txt_req;
+/* The TXT records of NAME. DONE runs once, later, on the loop, unless
+ * dns_txt_cancel() is called first. */
+struct dns_txt_req *dns_lookup_txt(struct dns *d, const char *name, dns_txt_fn done, void *arg);
+void dns_txt_cancel(struct dns_txt_req *r);
+/* Pure: a TXT record's RDATA (character-strings, each a length byte and
+ * its bytes) joined into OUT (NUL-terminated, *OUTLEN_R bytes). 0 ok, -1
+ * malformed or longer than OUTSZ - 1. */
+int dns_txt_rdata(const unsigned char *rd, int len, char *out, size_t outsz, size_t *outlen_r);
+
 #endif

@@ -290,6 +290,8 @@ int queue_start(const char *data_dir, struct worker_pool *pool, struct loop *loo
         return -1;
     }
     q->remote_started = enabled;
+    if (enabled)
+        remote_set_store(data_dir, pool);
     if (!enabled)
         log_info("outbound", "event=disabled hint=\"[outbound] enabled = no: remote recipients"
                  " stay queued\"");

@@ -21,6 +21,13 @@
  * turns each host's outcome into its targets' DANE policy for the SMTP
  * client (smtp/smtp_client.h).
  *
+ * MTA-STS (RFC 8461, [outbound] mta_sts, on by default): for MX routes
+ * the recipient domain's policy is asked for first (queue/mta_sts.h);
+ * dns_done applies it: enforce keeps only the MX hosts the policy names
+ * (DANE hosts are judged by DANE alone, RFC 8461 2) and requires
+ * verified STARTTLS, as tls_required_domains does; testing delivers as
+ * without it and logs what enforce would have refused.
+ *
  * Log lines (comp=outbound): event=attempt, one per recipient outcome;
  * event=connect-failed / tls-failed / auth-failed come from smtp_client.c. */
 #include "queue/remote.h"
@@ -30,6 +37,7 @@
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "dns/dns.h"
+#include "queue/mta_sts.h"
 #include "smtp/smtp_client.h"
 
 #include <arpa/inet.h>
@@ -64,6 +72,12 @@ struct attempt {
     remote_done_fn done;
     void *arg;
     struct dns_req *dns;
+    struct sts_req *sts;           /* the MTA-STS policy lookup */
+    int sts_asked;                 /* the policy is known (sts_pol, or none) */
+    int sts_have;
+    struct sts_policy sts_pol;
+    char sts_id[STS_ID_MAX + 1];
+    char sts_source[24];
     struct smtpc *conn;            /* while connecting or sending */
     int connecting;
     int fresh_retry;               /* a stale reused connection was replaced */
@@ -101,6 +115,8 @@ struct remote {
     struct dns *dns;
     SSL_CTX *ctx_opportunistic, *ctx_mx_verify, *ctx_relay;
     SSL_CTX *ctx_dane;             /* SSL_CTX_dane_enable'd; NULL without DNSSEC */
+    SSL_CTX *ctx_https;            /* MTA-STS policy fetches; NULL: mta_sts = no */
+    struct sts *sts;
     char *relay_user, *relay_pass;
     struct stat auth_st;           /* relay_auth_file as last read */
     int conns;
@@ -144,6 +160,8 @@ static void source_for(const struct config *cfg, int family, char *out, size_t o
 }
 
 static void attempt_start(struct attempt *at);
+static void sts_done(void *arg, const struct sts_policy *pol, const char *id,
+                     const char *source);
 static void attempt_finish(struct attempt *at, struct remote_hold *hold);
 static void dns_done(void *arg, const struct dns_answer *ans);
 static void conn_ready(void *arg, struct smtpc *c, const struct smtpc_conn_result *res);
@@ -335,6 +353,14 @@ int remote_start(const struct config *cfg, struct loop *loop, const char **error
     rm->ctx_mx_verify = client_ctx(o->tls_ca_file, 1, error_r);
     if (!rm->ctx_mx_verify)
         goto fail;
+    if (o->mta_sts) {
+        rm->ctx_https = client_ctx(o->tls_ca_file, 1, error_r);
+        if (!rm->ctx_https)
+            goto fail;
+        int sts_ms = 60 * 10 * o->timeout_percent;   /* one minute (RFC 8461 3.3), scaled */
+        rm->sts = sts_new(rm->base, rm->dns, rm->ctx_https, o->mta_sts_port,
+                          sts_ms < 2000 ? 2000 : sts_ms);
+    }
     if (o->relay_host) {
         rm->ctx_relay = client_ctx(o->relay_ca_file, 1, error_r);
         if (!rm->ctx_relay)
@@ -355,6 +381,8 @@ int remote_start(const struct config *cfg, struct loop *loop, const char **error
              rm->source6[0] ? rm->source6 : "any");
     return 0;
 fail:
+    sts_free(&rm->sts);
+    SSL_CTX_free(rm->ctx_https);
     dns_free(&rm->dns);
     SSL_CTX_free(rm->ctx_dane);
     SSL_CTX_free(rm->ctx_opportunistic);
@@ -362,6 +390,16 @@ fail:
     SSL_CTX_free(rm->ctx_relay);
     free(rm);
     return -1;
+}
+
+void remote_set_store(const char *data_dir, struct worker_pool *pool)
+{
+    struct remote *rm = rm_global;
+    if (!rm || !rm->sts)
+        return;
+    char *dir = xasprintf("%s/queue/mta-sts", data_dir);
+    sts_set_store(rm->sts, dir, pool, rm->loop);
+    free(dir);
 }
 
 int remote_running(void)
@@ -389,6 +427,10 @@ void remote_stop(void)
         if (at->dns) {
             dns_cancel(at->dns);
             at->dns = NULL;
+        }
+        if (at->sts) {
+            sts_cancel(at->sts);
+            at->sts = NULL;
         }
         for (int i = 0; i < at->nrcpt; i++)
             if (at->res[i].code == 0 || at->res[i].status == SMTPC_OK) {
@@ -426,6 +468,8 @@ void remote_stop(void)
     }
     smtpc_shutdown();
     event_free(rm->pump_ev);
+    sts_free(&rm->sts);
+    SSL_CTX_free(rm->ctx_https);
     dns_free(&rm->dns);
     SSL_CTX_free(rm->ctx_dane);
     SSL_CTX_free(rm->ctx_opportunistic);
@@ -600,6 +644,11 @@ static void attempt_start(struct attempt *at)
         return;
     }
     const struct transport_route *r = at->route;
+    if (r->kind == ROUTE_MX && rm->sts && !at->sts_asked) {
+        /* RFC 8461: the recipient domain's policy first */
+        at->sts = sts_get(rm->sts, at->domain, sts_done, at);
+        return;
+    }
     if (r->kind == ROUTE_RELAY)
         at->dns = dns_lookup_host(rm->dns, o->relay_host, o->relay_port, dns_done, at);
     else if (r->kind == ROUTE_SMTP && r->no_mx)
@@ -608,6 +657,57 @@ static void attempt_start(struct attempt *at)
         at->dns = dns_lookup_mx(rm->dns, r->host, r->port ? r->port : o->smtp_port, dns_done, at);
     else
         at->dns = dns_lookup_mx(rm->dns, at->domain, o->smtp_port, dns_done, at);
+}
+
+/* The recipient domain's MTA-STS policy is known (POL NULL: none): the
+ * MX lookup, with the policy kept for dns_done. */
+static void sts_done(void *arg, const struct sts_policy *pol, const char *id,
+                     const char *source)
+{
+    struct attempt *at = arg;
+    at->sts = NULL;
+    at->sts_asked = 1;
+    if (pol && pol->mode != STS_MODE_NONE) {
+        at->sts_have = 1;
+        at->sts_pol = *pol;
+        snprintf(at->sts_id, sizeof at->sts_id, "%s", id);
+        snprintf(at->sts_source, sizeof at->sts_source, "%s", source);
+        log_debug("outbound", "event=mta-sts domain=%s mode=%s id=%s source=%s outcome=policy",
+                  at->domain, sts_mode_name(pol->mode), id, source);
+    }
+    attempt_start(at);
+}
+
+static int sts_enforced(const struct attempt *at)
+{
+    return at->sts_have && at->sts_pol.mode == STS_MODE_ENFORCE;
+}
+
+/* RFC 8461 4.1: the MX hosts the policy names. Enforce: the others are
+ * left out (said once per host); testing: kept, and said. Hosts with
+ * usable DANE records are DANE's to judge (RFC 8461 2). Returns the
+ * targets left. */
+static int sts_filter(const struct attempt *at, struct smtpc_target *t, int n)
+{
+    int enforce = sts_enforced(at), k = 0;
+    for (int i = 0; i < n; i++) {
+        if (t[i].dane == SMTPC_DANE_VERIFY || sts_mx_match(&at->sts_pol, t[i].host)) {
+            t[k++] = t[i];
+            continue;
+        }
+        if (i == 0 || strcmp(t[i - 1].host, t[i].host) != 0) {
+            char qh[LOG_QSIZE];
+            log_warn("outbound", "event=mta-sts domain=%s mode=%s outcome=%s host=%s"
+                     " hint=\"this MX host is not among the mx lines of the domain's MTA-STS"
+                     " policy%s\"", at->domain, sts_mode_name(at->sts_pol.mode),
+                     enforce ? "mx-skipped" : "would-defer",
+                     log_q(qh, sizeof qh, t[i].host, strlen(t[i].host)),
+                     enforce ? "; it is not used" : " (testing mode: used all the same)");
+        }
+        if (!enforce)
+            t[k++] = t[i];
+    }
+    return k;
 }
 
 /* The domain whose MX records were looked up (the next-domain). */
@@ -702,7 +802,25 @@ static void dns_done(void *arg, const struct dns_answer *ans)
         snprintf(t->addr_str, sizeof t->addr_str, "%s", ans->addrs[i].str);
         dane_target(at, ans, i, t, tlsa, &ntlsa, first);
     }
+    if (at->sts_have && mx) {
+        n = sts_filter(at, targets, n);
+        if (n == 0) {
+            char text[500];
+            snprintf(text, sizeof text, "451 4.7.5 MTA-STS: none of the MX hosts of %s is named"
+                     " by its policy (id %s)", at->domain, at->sts_id);
+            log_warn("outbound", "event=mta-sts domain=%s mode=enforce outcome=deferred"
+                     " reason=\"no MX host matches the policy\" hint=\"the domain's MX records"
+                     " and its MTA-STS policy (https://mta-sts.%s/.well-known/mta-sts.txt)"
+                     " disagree; the mail waits until they agree or the policy expires\"",
+                     at->domain, at->domain);
+            set_all(at, SMTPC_TEMPFAIL, 0, "4.7.5", text);
+            conn_release(rm, at->d, NULL);
+            attempt_finish(at, NULL);
+            return;
+        }
+    }
     struct smtpc_params p = {.helo = rm->cfg->hostname, .timeout_percent = o->timeout_percent};
+    p.sts_domain = at->domain;
     p.dane_ctx = rm->ctx_dane;
     p.tlsa = tlsa;
     p.ntlsa = ntlsa;
@@ -719,9 +837,15 @@ static void dns_done(void *arg, const struct dns_answer *ans)
         auth_refresh(rm);
         p.auth_user = rm->relay_user;
         p.auth_pass = rm->relay_pass;
-    } else if (domain_listed(o->tls_required_domains, at->domain)) {
+    } else if (domain_listed(o->tls_required_domains, at->domain) || sts_enforced(at)) {
         p.tls = SMTPC_TLS_REQUIRED;
         p.ssl_ctx = rm->ctx_mx_verify;
+        p.sts_enforce = sts_enforced(at);
+    } else if (at->sts_have) {
+        /* testing: as without a policy, with the checks logged */
+        p.tls = SMTPC_TLS_OPPORTUNISTIC;
+        p.ssl_ctx = rm->ctx_mx_verify;
+        p.sts_testing = 1;
     } else {
         p.tls = SMTPC_TLS_OPPORTUNISTIC;
         p.ssl_ctx = rm->ctx_opportunistic;
@@ -745,6 +869,15 @@ static void conn_ready(void *arg, struct smtpc *c, const struct smtpc_conn_resul
                  res->hint ? " -- " : "", res->hint ? res->hint : "");
         set_all(at, st, res->code, res->enhanced[0] ? res->enhanced : st == SMTPC_PERMFAIL ? "5.4.0" : "4.4.1",
                 text);
+        if (sts_enforced(at) && strcmp(res->enhanced, "4.7.5") == 0) {
+            char qt[LOG_QSIZE];
+            const char *why = res->text ? res->text : "";
+            log_warn("outbound", "event=mta-sts domain=%s mode=enforce outcome=deferred"
+                     " remote=\"%s\" reason=%s hint=\"the domain's MTA-STS policy requires"
+                     " STARTTLS with a certificate valid for the MX host name; the mail waits"
+                     " and is retried (roost queue retry ID after the destination fixes it)\"",
+                     at->domain, at->remote_host, log_q(qt, sizeof qt, why, strlen(why)));
+        }
         conn_release(at->rm, at->d, NULL);
         attempt_finish(at, NULL);
         return;

@@ -58,6 +58,11 @@ void remote_hold_release(struct remote_hold *hold);
 int remote_start(const struct config *cfg, struct loop *loop, const char **error_r);
 void remote_stop(void);
 
+/* Where the MTA-STS policy cache lives (DATA/queue/mta-sts) and the pool
+ * that writes it; after remote_start. Without it: in memory only. */
+struct worker_pool;
+void remote_set_store(const char *data_dir, struct worker_pool *pool);
+
 /* Added: 1 between remote_start and remote_stop. Without a transport
  * remote recipients simply stay queued. */
 int remote_running(void);

@@ -21,6 +21,12 @@
  * matches one (smtp_client_dane.c); otherwise the next target, never
  * plain text. Its failures carry the enhanced code 4.7.5.
  *
+ * MTA-STS (RFC 8461): with sts_enforce the connection is TLS_REQUIRED
+ * (queue/remote.c picks the MX hosts); its failures say MTA-STS and carry
+ * 4.7.5 too. With sts_testing it stays opportunistic, but the certificate
+ * is checked without being enforced and what enforce would have refused
+ * is logged (event=mta-sts outcome=would-defer).
+ *
  * Lifetime: the owner's callbacks (ready, tx done, closed) are the last
  * thing a handler does, so the owner may free or reuse the connection from
  * inside them. Connections saying QUIT are kept on a list until the reply
@@ -95,6 +101,7 @@ struct smtpc {
     int ntlsa;
     unsigned char *tlsa_blob;  /* their data */
     char *dane_domain;
+    char sts_domain[256];      /* MTA-STS: the recipient domain, for the logs */
     smtpc_ready_fn ready;
     void *ready_arg;
     struct smtpc_conn_result last;   /* the last connection-level failure */
@@ -241,6 +248,8 @@ struct smtpc *smtpc_connect(struct loop *loop, const struct smtpc_params *p,
     c->ntargets = ntargets < SMTPC_MAX_TARGETS ? ntargets : SMTPC_MAX_TARGETS;
     memcpy(c->targets, targets, sizeof targets[0] * (size_t)c->ntargets);
     copy_tlsa(c, p);
+    snprintf(c->sts_domain, sizeof c->sts_domain, "%s", p->sts_domain ? p->sts_domain : "");
+    c->p.sts_domain = c->sts_domain;
     c->ready = ready;
     c->ready_arg = arg;
     c->cur = -1;
@@ -294,6 +303,13 @@ static int start_tls(struct smtpc *c, int implicit)
         SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
     } else {
         SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
+        if (c->p.sts_testing && !numeric) {
+            /* MTA-STS testing: verified (chain and name) but not enforced;
+             * tls_done logs the outcome */
+            SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            if (SSL_set1_host(c->ssl, t->host) != 1)
+                ERR_clear_error();
+        }
     }
     /* The filter's own timeouts (set_state) govern from now on: the plain
      * bev's last ones (connect: 30 s scaled, for implicit TLS) would
@@ -328,6 +344,20 @@ static enum smtpc_tls target_tls(const struct smtpc *c)
 static int target_dane(const struct smtpc *c)
 {
     return c->cur >= 0 && c->cur < c->ntargets && c->targets[c->cur].dane != SMTPC_DANE_NONE;
+}
+
+/* MTA-STS testing mode: what an enforced policy would have refused with
+ * the current target (RFC 8461 5: deliver, but say so). */
+static void sts_would_defer(const struct smtpc *c, const char *why)
+{
+    if (!c->p.sts_testing || target_dane(c))
+        return;
+    const struct smtpc_target *t = &c->targets[c->cur];
+    char qw[LOG_QSIZE];
+    log_warn("outbound", "event=mta-sts domain=%s mode=testing outcome=would-defer"
+             " remote=\"%s [%s]\" reason=%s hint=\"the domain's MTA-STS policy is in testing"
+             " mode, so the mail is delivered; in enforce mode this server would be refused\"",
+             c->sts_domain, t->host, t->addr_str, log_q(qw, sizeof qw, why, strlen(why)));
 }
 
 /* The params' TLSA records, data included, into C (the caller's go away). */
@@ -480,6 +510,12 @@ static void target_failed(struct smtpc *c, const char *event, const char *hint, 
         snprintf(c->last.enhanced, sizeof c->last.enhanced, "4.7.5");
         free(c->last.text);
         c->last.text = xasprintf("451 4.7.5 %s", text);
+    } else if (event && strcmp(event, "tls-failed") == 0 && c->p.sts_enforce &&
+             !target_dane(c) && !c->last.enhanced[0]) {
+        /* RFC 8461: an MTA-STS policy failure, as DANE's */
+        snprintf(c->last.enhanced, sizeof c->last.enhanced, "4.7.5");
+        free(c->last.text);
+        c->last.text = xasprintf("451 4.7.5 %s", text);
     }
     /* AUTH failures are the same on every host of a relay: stop there */
     if (event && strcmp(event, "auth-failed") == 0)
@@ -510,8 +546,18 @@ static void tls_done(struct smtpc *c)
                       " verified", t->host, t->addr_str);
         return;
     }
+    int sts = !dane && c->p.sts_enforce && c->p.tls == SMTPC_TLS_REQUIRED;
     snprintf(c->tls_desc, sizeof c->tls_desc, "%s/%s%s", SSL_get_version(c->ssl),
-             SSL_get_cipher_name(c->ssl), dane ? "/dane" : "");
+             SSL_get_cipher_name(c->ssl), dane ? "/dane" : sts ? "/mta-sts" : "");
+    if (!dane && c->p.sts_testing) {
+        long vr = SSL_get_verify_result(c->ssl);
+        if (vr != X509_V_OK) {
+            char why[200];
+            snprintf(why, sizeof why, "certificate not accepted: %s",
+                     X509_verify_cert_error_string(vr));
+            sts_would_defer(c, why);
+        }
+    }
     if (dane)
         log_info("outbound", "event=dane-verified remote=\"%s [%s]\" tlsa=\"%s\" depth=%d",
                  t->host, t->addr_str, rec, depth);
@@ -552,9 +598,21 @@ static void tls_failed(struct smtpc *c)
         log_warn("outbound", "event=tls-failed remote=\"%s [%s]\" error=\"%s\" hint=\"STARTTLS"
                  " handshake failed; retrying this host without TLS (opportunistic TLS)\"",
                  t->host, t->addr_str, detail);
+        sts_would_defer(c, "the STARTTLS handshake failed");
         c->plain_retry = 1;
         bev_close(c);
         later(c, try_target_cb);
+        return;
+    }
+    if (c->p.sts_enforce) {
+        target_failed(c, "tls-failed",
+                      vr != X509_V_OK ? "the destination's MTA-STS policy (enforce) requires a"
+                                        " certificate that verifies for the MX host name; this"
+                                        " one does not, so the mail waits (the destination"
+                                        " must fix its certificate or its policy)"
+                                      : "the TLS handshake failed; the destination's MTA-STS"
+                                        " policy (enforce) requires TLS, so the mail waits",
+                      0, "MTA-STS: TLS with %s [%s] failed: %s", t->host, t->addr_str, detail);
         return;
     }
     target_failed(c, "tls-failed",
@@ -767,6 +825,15 @@ static void session_ready(struct smtpc *c)
                       c->targets[c->cur].addr_str);
         return;
     }
+    if (c->p.tls == SMTPC_TLS_REQUIRED && !c->ssl && c->p.sts_enforce) {
+        target_failed(c, "tls-failed", "the destination's MTA-STS policy (enforce) requires"
+                      " TLS but the server does not offer STARTTLS; the mail is not sent in"
+                      " plain text", 0, "MTA-STS: %s [%s] does not offer STARTTLS",
+                      c->targets[c->cur].host, c->targets[c->cur].addr_str);
+        return;
+    }
+    if (!c->ssl && c->plain_retry != 2 && !c->auth_user)
+        sts_would_defer(c, "the server does not offer STARTTLS");
     if (c->p.tls == SMTPC_TLS_REQUIRED && !c->ssl) {
         target_failed(c, "tls-failed", "TLS is required for this destination"
                       " (tls_required_domains) but the server does not offer STARTTLS",

@@ -106,6 +106,14 @@ struct smtpc_params {
     const struct smtpc_tlsa *tlsa;
     int ntlsa;
     const char *dane_domain;
+    /* MTA-STS (RFC 8461) of the recipient domain STS_DOMAIN (copied):
+     * STS_ENFORCE with SMTPC_TLS_REQUIRED makes the failures name MTA-STS
+     * (4.7.5) and a verified session's tls desc end in "/mta-sts";
+     * STS_TESTING (opportunistic TLS, a context with a CA store) logs what
+     * enforce would have refused (event=mta-sts outcome=would-defer). DANE
+     * targets are never judged by MTA-STS (RFC 8461 2). */
+    int sts_enforce, sts_testing;
+    const char *sts_domain;
 };
 
 /* Result of connecting (greeting, EHLO, TLS, AUTH), or of a transaction. */
@@ -170,7 +178,8 @@ void smtpc_shutdown(void);
 
 const struct smtpc_target *smtpc_current(const struct smtpc *c);
 /* "TLSv1.3/TLS_AES_256_GCM_SHA384" or "none"; "/dane" is appended when
- * the certificate was verified by DANE TLSA records */
+ * the certificate was verified by DANE TLSA records, "/mta-sts" when an
+ * MTA-STS policy in enforce mode required and verified it */
 const char *smtpc_tls_desc(const struct smtpc *c);
 const struct smtpc_caps *smtpc_caps(const struct smtpc *c);
 

@@ -132,6 +132,12 @@ int remote_start(const struct config *cfg, struct loop *loop, const char **error
     return 0;
 }
 
+void remote_set_store(const char *data_dir, struct worker_pool *pool)
+{
+    (void)data_dir;   /* the fake keeps no MTA-STS cache */
+    (void)pool;
+}
+
 void remote_hold_release(struct remote_hold *hold)
 {
     (void)hold;   /* the fake hands out no connections */
