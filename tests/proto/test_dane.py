@@ -22,21 +22,18 @@ _PORT._tcp.HOST (PORT: the shared MX port, A's smtp_port):
   expired.test      mx        everything expired             deferred (bogus MX)
   plain.test        mx        unsigned, a wrong TLSA         opportunistic, delivered
 """
-import datetime
 import hashlib
 import os
 import shutil
 import tempfile
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from conftest import RoostServer, _finish, random_password, wait_until
 from dnsfix import FakeMX, log_lines, stop_world, submit, wait_log, wildcard_free_port
 from dnssecfix import SignedDNS, Zone
+from testca import issue, make_ca, spki_der
 
 B_IP, NOTLS_IP = "127.0.0.41", "127.0.0.42"
 DELIVERED = ["ee.dane.test", "ta.dane.test", "none.dane.test", "pkix.dane.test", "plain.test"]
@@ -45,42 +42,9 @@ DELIVERED = ["ee.dane.test", "ta.dane.test", "none.dane.test", "pkix.dane.test",
 def make_chain(d):
     """A CA and a leaf for B (names: every mx-*.dane.test host we use);
     returns (chain file, key file, leaf SPKI DER, CA certificate DER)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Roost test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(days=1))
-          .not_valid_after(now + datetime.timedelta(days=30))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    names = ["mx-ta.dane.test", "mx-ee.dane.test"]
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    chain, keyfile = os.path.join(d, "chain.pem"), os.path.join(d, "key.pem")
-    with open(chain, "wb") as f:
-        f.write(leaf.public_bytes(serialization.Encoding.PEM))
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    with open(keyfile, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    os.chmod(keyfile, 0o600)
-    spki = key.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    return chain, keyfile, spki, ca.public_bytes(serialization.Encoding.DER)
+    ca, ca_key = make_ca("Roost test CA")
+    chain, keyfile, key = issue(ca, ca_key, ["mx-ta.dane.test", "mx-ee.dane.test"], d, "b")
+    return chain, keyfile, spki_der(key), ca.public_bytes(serialization.Encoding.DER)
 
 
 def sha256(b):

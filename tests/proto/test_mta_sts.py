@@ -30,7 +30,6 @@ STARTTLS on 127.0.0.62 (notls.sts.test). Roost A trusts the test CA
                   host and an enforce policy that does not name it; sent by A3,
                   which validates: DANE wins (RFC 8461 2), delivered, tls=.../dane
 """
-import datetime
 import hashlib
 import http.server
 import os
@@ -41,14 +40,12 @@ import threading
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from conftest import RoostServer, _finish, random_password, wait_until
 from dnsfix import DNS, FakeMX, log_lines, stop_world, submit, wait_log, wildcard_free_port
 from dnssecfix import SignedDNS, Zone
+from testca import issue, make_ca, spki_der, write_pem
 
 HTTPS_IP, B_IP, NOTLS_IP = "127.0.0.60", "127.0.0.61", "127.0.0.62"
 
@@ -80,49 +77,6 @@ MX = {
 TXT_ID = {d: "1" for d in POLICIES}
 TXT_ID.update({"cached.test": "new2", "changed.test": "new2"})
 STALE = "version: STSv1\nmode: enforce\nmx: nomatch.test\nmax_age: 86400\n"
-
-
-def ca_and_leaf(d, ca, ca_key, names, stem):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    chain, keyfile = os.path.join(d, f"{stem}-chain.pem"), os.path.join(d, f"{stem}-key.pem")
-    with open(chain, "wb") as f:
-        f.write(leaf.public_bytes(serialization.Encoding.PEM))
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    with open(keyfile, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    os.chmod(keyfile, 0o600)
-    return chain, keyfile
-
-
-def make_ca(d):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Roost MTA-STS test CA")])
-    ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(days=1))
-          .not_valid_after(now + datetime.timedelta(days=30))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    pem = os.path.join(d, "ca.pem")
-    with open(pem, "wb") as f:
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    return ca, ca_key, pem
 
 
 class PolicyServer:
@@ -201,10 +155,11 @@ def world(roost_binary):
     servers, fakes, dns, https = [], {}, None, None
     try:
         mx_port, https_port = wildcard_free_port(), wildcard_free_port()
-        ca, ca_key, ca_pem = make_ca(tmp)
-        b_chain, b_key = ca_and_leaf(tmp, ca, ca_key, ["mx1.sts.test"], "b")
+        ca, ca_key = make_ca("Roost MTA-STS test CA")
+        ca_pem = write_pem(ca, os.path.join(tmp, "ca.pem"))
+        b_chain, b_key, _ = issue(ca, ca_key, ["mx1.sts.test"], tmp, "b")
         names = [f"mta-sts.{d}" for d in POLICIES if d != "badhttps.test"]
-        h_chain, h_key = ca_and_leaf(tmp, ca, ca_key, names, "https")
+        h_chain, h_key, _ = issue(ca, ca_key, names, tmp, "https")
         https = PolicyServer(h_chain, h_key, https_port)
         dns = DNS(dns_records())
         fakes["notls"] = FakeMX(NOTLS_IP, mx_port, "partial")
@@ -406,8 +361,7 @@ def test_dane_host_is_judged_by_dane(world):
     b, https = world["b"], world["https"]
     with open(world["b_key"], "rb") as f:
         key = serialization.load_pem_private_key(f.read(), None)
-    spki = key.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = spki_der(key)
     tl = f"_{world['mx_port']}._tcp"
     zone = Zone("dsts.test.", [("@", "MX", "10 mx-d"), ("mx-d", "A", B_IP),
                                (f"{tl}.mx-d", "TLSA", f"3 1 1 {hashlib.sha256(spki).hexdigest()}"),
