@@ -558,7 +558,11 @@ void remote_deliver(const struct remote_attempt *a, remote_done_fn done, void *a
     if (r->kind == ROUTE_RELAY)
         snprintf(key, sizeof key, "relay");
     else if (r->kind == ROUTE_SMTP)
-        snprintf(key, sizeof key, "smtp:%s%s:%d", r->no_mx ? "[]" : "", r->host, r->port);
+        /* several recipient domains may share a transport host; one listed
+         * in tls_required_domains must never get a connection opened (and
+         * parked idle) for a domain that is not: its own key */
+        snprintf(key, sizeof key, "smtp:%s%s:%d%s", r->no_mx ? "[]" : "", r->host, r->port,
+                 domain_listed(rm->cfg->outbound.tls_required_domains, at->domain) ? "/tls" : "");
     else
         snprintf(key, sizeof key, "mx:%.280s", at->domain);
     at->d = dest_get(rm, key);

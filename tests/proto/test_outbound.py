@@ -94,8 +94,12 @@ timeout_percent = 2
 idle_seconds = 1
 max_connections_per_destination = 1
 max_connections = 3
-tls_required_domains = b.test secure.test
+tls_required_domains = b.test secure.test share2.test
 tls_ca_file = {b.cert}
+
+[transport]
+share1.test = smtp:mx.partial.test
+share2.test = smtp:mx.partial.test
 
 [queue]
 retry_schedule = 1s 1s 1h
@@ -200,6 +204,22 @@ def test_tls_required_but_not_offered_defers(world):
     line = wait_log(a, 'rcpt="z@secure.test"', "outcome=deferred")[0]
     assert "STARTTLS" in line, line
     assert "z@secure.test" in a.queue_list()
+
+
+def test_transport_host_shared_with_a_tls_required_domain(world):
+    """Two domains routed to one transport host (smtp:mx.partial.test, which
+    offers no STARTTLS), the second in tls_required_domains: the plain
+    connection opened for the first and kept idle (idle_seconds) must not
+    carry the second's mail."""
+    a, fake = world["a"], world["fakes"]["partial"]
+    submit(a, a.user, a.pw, ["p@share1.test"], subject="plain share")
+    wait_log(a, 'rcpt="p@share1.test"', "outcome=delivered")
+    before = len(fake.messages)
+    submit(a, a.user, a.pw, ["s@share2.test"], subject="tls share")
+    line = wait_log(a, 'rcpt="s@share2.test"', "outcome=deferred")[0]
+    assert "STARTTLS" in line, line
+    assert not [m for m in fake.messages[before:] if m[1] == ["s@share2.test"]]
+    assert "s@share2.test" in a.queue_list()
 
 
 @pytest.mark.parametrize("domain,expect", [("garbage1.test", "malformed reply"),
