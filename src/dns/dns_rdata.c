@@ -1,11 +1,15 @@
 /* dns_rdata: the pure parts of the resolver (dns.h): the RDATA of MX and
  * TLSA records as libunbound hands them over (wire format, from the
  * network: bounded and checked here), whether a TLSA record is usable for
- * SMTP (RFC 7672), and the order of MX hosts. No I/O; unit tested
+ * SMTP (RFC 7672; full data is decoded with OpenSSL), and the order of MX
+ * hosts. No I/O; unit tested
  * (tests/unit/outbound) and fuzzed (tests/fuzz/fuzz_dns_rdata.c). */
 #include "dns/dns.h"
 
 #include <ctype.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,6 +75,30 @@ int dns_tlsa_rdata(const unsigned char *rd, int len, struct dns_tlsa *out)
     return 0;
 }
 
+/* Full data (matching type 0) must be what its selector says: a DER
+ * certificate (0) or SubjectPublicKeyInfo (1), nothing after it. A record
+ * that is not is unusable, not a reason to defer (RFC 7671 4.1, RFC 7672
+ * 2.2: a host whose records are all unusable gets TLS without
+ * authentication). */
+static int full_data_decodes(const struct dns_tlsa *t)
+{
+    const unsigned char *p = t->data;
+    if (t->len == 0 || t->len > (size_t)INT32_MAX)
+        return 0;
+    int ok = 0;
+    if (t->selector == 0) {
+        X509 *x = d2i_X509(NULL, &p, (long)t->len);
+        ok = x != NULL && p == t->data + t->len;
+        X509_free(x);
+    } else {
+        EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)t->len);
+        ok = k != NULL && p == t->data + t->len;
+        EVP_PKEY_free(k);
+    }
+    ERR_clear_error();
+    return ok;
+}
+
 int dns_tlsa_usable(const struct dns_tlsa *t)
 {
     if (t->usage != 2 && t->usage != 3)
@@ -78,7 +106,7 @@ int dns_tlsa_usable(const struct dns_tlsa *t)
     if (t->selector > 1)
         return 0;
     switch (t->mtype) {
-    case 0: return t->len > 0;
+    case 0: return full_data_decodes(t);
     case 1: return t->len == 32;
     case 2: return t->len == 64;
     default: return 0;

@@ -75,6 +75,8 @@ static void fuzz_tlsa(const uint8_t *rd, int len)
         abort();
     if (usable && ((t.mtype == 1 && t.len != 32) || (t.mtype == 2 && t.len != 64)))
         abort();
+    if (usable && t.mtype == 0 && t.len == 0)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

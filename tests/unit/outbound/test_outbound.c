@@ -14,6 +14,8 @@
 #include "test.h"
 
 #include <event2/buffer.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +269,45 @@ static void test_mx_order(void)
     test_end();
 }
 
+
+/* A real P-256 key's SubjectPublicKeyInfo and a self-signed certificate for
+ * it, as TLSA full data (matching type 0): usable with the right selector,
+ * unusable with the other one or with a byte more or less. */
+static void test_full_data_decoded(void)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    test_assert(k != NULL);
+    unsigned char rd[3 + 2048], *p = rd + 3;
+    int spki = i2d_PUBKEY(k, &p);
+    test_assert(spki > 0 && spki < 2000);
+    struct dns_tlsa t;
+    rd[0] = 3, rd[1] = 1, rd[2] = 0;
+    test_assert(dns_tlsa_rdata(rd, 3 + spki, &t) == 0 && dns_tlsa_usable(&t));
+    test_assert(dns_tlsa_rdata(rd, 3 + spki - 1, &t) == 0 && !dns_tlsa_usable(&t));
+    rd[3 + spki] = 0;
+    test_assert(dns_tlsa_rdata(rd, 3 + spki + 1, &t) == 0 && !dns_tlsa_usable(&t));
+    rd[1] = 0;   /* selector 0 wants a certificate */
+    test_assert(dns_tlsa_rdata(rd, 3 + spki, &t) == 0 && !dns_tlsa_usable(&t));
+
+    X509 *x = X509_new();
+    X509_NAME *n = X509_NAME_new();
+    test_assert(x && n && X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                                                      (const unsigned char *)"mx.example", -1, -1, 0));
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    test_assert(X509_set_subject_name(x, n) && X509_set_issuer_name(x, n) &&
+                X509_set_pubkey(x, k) && X509_sign(x, k, EVP_sha256()) > 0);
+    p = rd + 3;
+    int cert = i2d_X509(x, &p);
+    test_assert(cert > 0 && cert < 2000);
+    test_assert(dns_tlsa_rdata(rd, 3 + cert, &t) == 0 && dns_tlsa_usable(&t));
+    rd[1] = 1;   /* and selector 1 wants a public key */
+    test_assert(dns_tlsa_rdata(rd, 3 + cert, &t) == 0 && !dns_tlsa_usable(&t));
+    X509_NAME_free(n);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
 static void test_tlsa(void)
 {
     test_begin("dns: TLSA RDATA decoding and usability for SMTP (RFC 7672 3.1)");
@@ -285,9 +326,12 @@ static void test_tlsa(void)
     rd[2] = 2;
     test_assert(dns_tlsa_rdata(rd, 3 + 64, &t) == 0 && dns_tlsa_usable(&t));
     test_assert(dns_tlsa_rdata(rd, 3 + 32, &t) == 0 && !dns_tlsa_usable(&t));
-    /* full (0): any length but none */
+    /* full (0): the DER the selector names, and nothing else: 10 bytes of
+     * junk are unusable (the host then gets TLS without authentication,
+     * rather than being deferred for good) */
     rd[2] = 0;
-    test_assert(dns_tlsa_rdata(rd, 3 + 10, &t) == 0 && dns_tlsa_usable(&t));
+    test_assert(dns_tlsa_rdata(rd, 3 + 10, &t) == 0 && !dns_tlsa_usable(&t));
+    test_full_data_decoded();
     test_assert(dns_tlsa_rdata(rd, 3, &t) < 0);   /* no data at all: malformed */
     test_assert(dns_tlsa_rdata(rd, 2, &t) < 0);
     /* DANE-TA (2) is usable; PKIX-TA (0) and PKIX-EE (1) are not for SMTP */
@@ -308,7 +352,8 @@ static void test_tlsa(void)
     unsigned char *big = calloc(1, 3 + DNS_TLSA_MAX_DATA + 1);
     test_assert(big != NULL);
     big[0] = 3;
-    test_assert(dns_tlsa_rdata(big, 3 + DNS_TLSA_MAX_DATA, &t) == 0 && dns_tlsa_usable(&t));
+    /* parsed at the limit (zeros are no certificate: unusable) */
+    test_assert(dns_tlsa_rdata(big, 3 + DNS_TLSA_MAX_DATA, &t) == 0 && !dns_tlsa_usable(&t));
     test_assert(dns_tlsa_rdata(big, 3 + DNS_TLSA_MAX_DATA + 1, &t) < 0);
     free(big);
     test_end();
