@@ -209,11 +209,17 @@ static int start_query(struct dns_req *r, struct dns_query *q, const char *name,
     return 0;
 }
 
+/* Every MX record is read and sorted before the first DNS_MAX_MX_HOSTS are
+ * kept: answers come in any order, and keeping the first ten as they came
+ * could drop the preferred hosts of a domain with more. */
+#define MX_READ_MAX 64
+
 static void parse_mx(struct dns_req *r, struct ub_result *res)
 {
-    int nulls = 0;
-    for (int i = 0; res->data[i] && r->nhosts < DNS_MAX_MX_HOSTS; i++) {
-        struct dns_mxhost *h = &r->hosts[r->nhosts];
+    int nulls = 0, n = 0;
+    struct dns_mxhost *all = xcalloc(MX_READ_MAX, sizeof *all);
+    for (int i = 0; res->data[i] && n < MX_READ_MAX; i++) {
+        struct dns_mxhost *h = &all[n];
         if (dns_mx_rdata((const unsigned char *)res->data[i], res->len[i], &h->pref, h->name,
                          sizeof h->name) < 0)
             continue;
@@ -221,8 +227,12 @@ static void parse_mx(struct dns_req *r, struct ub_result *res)
             nulls++;
             continue;
         }
-        r->nhosts++;
+        n++;
     }
+    dns_sort_hosts(all, n, rand_key);
+    r->nhosts = n < DNS_MAX_MX_HOSTS ? n : DNS_MAX_MX_HOSTS;
+    memcpy(r->hosts, all, sizeof *all * (size_t)r->nhosts);
+    free(all);
     if (nulls && r->nhosts == 0) {
         req_fail(r, DNS_NULLMX, "%s does not accept mail (null MX, RFC 7505)", r->domain);
         return;
@@ -231,7 +241,6 @@ static void parse_mx(struct dns_req *r, struct ub_result *res)
         req_fail(r, DNS_NOADDR, "the MX records of %s are not usable", r->domain);
         return;
     }
-    dns_sort_hosts(r->hosts, r->nhosts, rand_key);
     start_addresses(r);
 }
 

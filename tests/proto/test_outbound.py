@@ -64,6 +64,13 @@ def world(roost_binary):
                "--mx-host=v6.test,mx.v6.test,10", f"--host-record=mx.v6.test,{V6_IP4},::1"]
     for dom, (ip, _) in GARBAGE.items():
         records += [f"--mx-host={dom},mx.{dom},10", f"--host-record=mx.{dom},{ip}"]
+    # many.test: 20 MX records at preference 50 (nothing listens) around
+    # the preferred one (5), which is more than ten from either end
+    for n in range(20):
+        if n == 10:
+            records.append("--mx-host=many.test,mx.partial.test,5")
+        records += [f"--mx-host=many.test,mx{n}.many.test,50",
+                    f"--host-record=mx{n}.many.test,{DEAD_IP}"]
     dns = DNS(records)
     fakes = {"flaky": FakeMX(FLAKY_IP, mx_port, "flaky"),
              "partial": FakeMX(PARTIAL_IP, mx_port, "partial"),
@@ -273,6 +280,19 @@ def test_ipv4_when_ipv6_refused(world):
     wait_log(a, "event=connect-failed", "mx.v6.test [::1]")
     assert [m[1] for m in four.messages] == [["four@v6.test"]]
     assert len(six.messages) == before
+
+
+def test_preferred_mx_among_many(world):
+    """21 MX records: the preferred one is kept even though it is more than
+    ten records from either end of the answer (only ten hosts are tried,
+    chosen after sorting by preference)."""
+    a, fake = world["a"], world["fakes"]["partial"]
+    before = len(fake.messages)
+    submit(a, a.user, a.pw, ["m@many.test"], subject="many mx")
+    wait_until(lambda: any(m[1] == ["m@many.test"] for m in fake.messages[before:]), 30,
+               what="delivery to the preferred MX")
+    line = wait_log(a, 'rcpt="m@many.test"', "outcome=delivered")[0]
+    assert f'remote="mx.partial.test [{PARTIAL_IP}]"' in line, line
 
 
 def test_helo_fallback(world):
