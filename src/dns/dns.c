@@ -68,8 +68,7 @@ struct dns_req {
     struct dns_query q[2 * DNS_MAX_MX_HOSTS];
     int want_tlsa;     /* an MX lookup (dns_lookup_mx) */
     struct dns_query tq[DNS_MAX_MX_HOSTS];     /* TLSA, per host */
-    int waiting;       /* on d's wait list (the trust anchor probe) */
-    struct dns_req *wait_next;
+    struct dns_waiter wait;   /* on d's wait list while the trust anchor probe runs */
     unsigned char *tlsa_data[DNS_MAX_MX_HOSTS][DNS_MAX_TLSA];   /* owned copies */
 };
 
@@ -111,18 +110,7 @@ static struct dns_req *req_new(struct dns *d, const char *name, int port, dns_fn
 
 static void req_free(struct dns_req *r)
 {
-    if (r->waiting) {
-        struct dns_req **pp = &r->d->wait_head;
-        struct dns_req *prev = NULL;
-        while (*pp && *pp != r) {
-            prev = *pp;
-            pp = &(*pp)->wait_next;
-        }
-        if (*pp)
-            *pp = r->wait_next;
-        if (r->d->wait_tail == r)
-            r->d->wait_tail = prev;
-    }
+    dns_unwait(r->d, &r->wait);
     if (r->timer)
         event_free(r->timer);
     for (int h = 0; h < DNS_MAX_MX_HOSTS; h++)
@@ -590,31 +578,17 @@ static struct dns_req *lookup(struct dns *d, const char *name, int port, int mx,
     return r;
 }
 
-void dns_release_waiting(struct dns *d)
-{
-    while (d->wait_head) {
-        struct dns_req *r = d->wait_head;
-        d->wait_head = r->wait_next;
-        r->wait_next = NULL;
-        r->waiting = 0;
-        req_start(r);
-    }
-    d->wait_tail = NULL;
-}
-
 /* Starts R's first queries, or puts it on the wait list while the trust
  * anchor probe runs. */
+static void req_start_waiter(void *owner)
+{
+    req_start(owner);
+}
+
 static void req_start(struct dns_req *r)
 {
-    struct dns *d = r->d;
-    if (d->probing) {
-        r->waiting = 1;
-        r->wait_next = NULL;
-        if (d->wait_tail)
-            d->wait_tail->wait_next = r;
-        else
-            d->wait_head = r;
-        d->wait_tail = r;
+    if (r->d->probing) {
+        dns_wait(r->d, &r->wait, req_start_waiter, r);
         return;
     }
     if (!r->want_tlsa) {

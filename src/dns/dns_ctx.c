@@ -221,6 +221,50 @@ static void probe_start(struct dns *d, const char *trust_anchor)
     evtimer_add(d->probe_timer, &tv);
 }
 
+/* ---- lookups waiting for the probe ---- */
+
+void dns_wait(struct dns *d, struct dns_waiter *w, void (*start)(void *owner), void *owner)
+{
+    w->start = start;
+    w->owner = owner;
+    w->next = NULL;
+    w->waiting = 1;
+    if (d->wait_tail)
+        d->wait_tail->next = w;
+    else
+        d->wait_head = w;
+    d->wait_tail = w;
+}
+
+void dns_unwait(struct dns *d, struct dns_waiter *w)
+{
+    if (!w->waiting)
+        return;
+    struct dns_waiter **pp = &d->wait_head, *prev = NULL;
+    while (*pp && *pp != w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp)
+        *pp = w->next;
+    if (d->wait_tail == w)
+        d->wait_tail = prev;
+    w->waiting = 0;
+}
+
+void dns_release_waiting(struct dns *d)
+{
+    while (d->wait_head) {
+        struct dns_waiter *w = d->wait_head;
+        d->wait_head = w->next;
+        if (!d->wait_head)
+            d->wait_tail = NULL;
+        w->next = NULL;
+        w->waiting = 0;
+        w->start(w->owner);
+    }
+}
+
 int dns_validating(const struct dns *d)
 {
     return d->validating;

@@ -14,7 +14,17 @@
 #define RCODE_NXDOMAIN 3
 
 struct ub_ctx;
-struct dns_req;
+
+/* A lookup that waits while the trust anchor probe runs (dns_ctx.c may
+ * replace the libunbound context meanwhile): START(OWNER) runs when the
+ * probe is over. Embedded in the MX/address requests (dns.c) and the TXT
+ * requests (dns_txt.c). */
+struct dns_waiter {
+    struct dns_waiter *next;
+    void (*start)(void *owner);
+    void *owner;
+    int waiting;
+};
 
 struct dns {
     struct ub_ctx *ub;
@@ -30,10 +40,14 @@ struct dns {
     char probe_name[256];
     char probe_why[200];
     struct event *probe_timer;
-    struct dns_req *wait_head, *wait_tail;
+    struct dns_waiter *wait_head, *wait_tail;
 };
 
-/* Starts the requests that waited for the trust anchor probe (dns.c). */
+/* Queues W until the probe is over (dns_ctx.c). */
+void dns_wait(struct dns *d, struct dns_waiter *w, void (*start)(void *owner), void *owner);
+/* Takes W off the queue, if it is on it. */
+void dns_unwait(struct dns *d, struct dns_waiter *w);
+/* The probe is over: starts every waiter, in order. */
 void dns_release_waiting(struct dns *d);
 
 #endif

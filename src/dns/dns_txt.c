@@ -3,7 +3,7 @@
  *
  * One query per request, its own timer (the context's timeout). While the
  * trust anchor probe runs (dns_ctx.c may replace the libunbound context)
- * the request waits, polling every 20 ms within its timeout. NXDOMAIN and
+ * the request waits on the context's wait list (dns_wait), as MX lookups do. NXDOMAIN and
  * NODATA are both "no records" (DNS_OK, n = 0); SERVFAIL, a bogus answer
  * or a timeout is DNS_TEMPFAIL. DONE never runs inside dns_lookup_txt. */
 #include "dns/dns.h"
@@ -24,7 +24,8 @@ struct dns_txt_req {
     void *arg;
     char name[256];
     struct event *timer;      /* the deadline */
-    struct event *poll;       /* start (after the probe), or finish */
+    struct event *poll;       /* the start, never inside dns_lookup_txt */
+    struct dns_waiter wait;   /* while the trust anchor probe runs */
     int pending, async_id, finished;
     int answered;             /* query_cb ran (or a failure is already set) */
     struct dns_txt_answer ans;
@@ -51,6 +52,7 @@ int dns_txt_rdata(const unsigned char *rd, int len, char *out, size_t outsz, siz
 
 static void txt_free(struct dns_txt_req *r)
 {
+    dns_unwait(r->d, &r->wait);
     if (r->pending)
         ub_cancel(r->d->ub, r->async_id);
     event_free(r->timer);
@@ -115,12 +117,18 @@ static void query_cb(void *mydata, int err, struct ub_result *res)
     evtimer_add(r->timer, &now);
 }
 
+static void txt_start(void *owner);
+
 static void start_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct dns_txt_req *r = arg;
+    txt_start(arg);
+}
+
+static void txt_start(void *owner)
+{
+    struct dns_txt_req *r = owner;
     if (r->d->probing) {
-        struct timeval tv = {0, 20000};
-        evtimer_add(r->poll, &tv);
+        dns_wait(r->d, &r->wait, txt_start, r);
         return;
     }
     if (ub_resolve_async(r->d->ub, r->name, RR_TXT, CLASS_IN, r, query_cb, &r->async_id) != 0) {
