@@ -505,14 +505,9 @@ static void target_failed(struct smtpc *c, const char *event, const char *hint, 
     c->last.text = xstrdup(text);
     c->last.event = event;
     c->last.hint = hint;
-    if (event && strcmp(event, "tls-failed") == 0 && target_dane(c) && !c->last.enhanced[0]) {
-        /* RFC 7672: a DANE policy failure, said as a DNS failure is */
-        snprintf(c->last.enhanced, sizeof c->last.enhanced, "4.7.5");
-        free(c->last.text);
-        c->last.text = xasprintf("451 4.7.5 %s", text);
-    } else if (event && strcmp(event, "tls-failed") == 0 && c->p.sts_enforce &&
-             !target_dane(c) && !c->last.enhanced[0]) {
-        /* RFC 8461: an MTA-STS policy failure, as DANE's */
+    if (event && strcmp(event, "tls-failed") == 0 && (target_dane(c) || c->p.sts_enforce) &&
+        !c->last.enhanced[0]) {
+        /* a DANE (RFC 7672) or MTA-STS (RFC 8461) policy failure: 4.7.5 */
         snprintf(c->last.enhanced, sizeof c->last.enhanced, "4.7.5");
         free(c->last.text);
         c->last.text = xasprintf("451 4.7.5 %s", text);
