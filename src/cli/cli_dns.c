@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "dkim/dkimkey.h"
 #include "http/http_autoconfig.h"
+#include "net/tls.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -76,7 +77,7 @@ static X509 *served_cert(const struct cli_ctx *ctx, char *path, size_t pathsz)
     if (ctx->cfg->tls_cert)
         snprintf(path, pathsz, "%s", ctx->cfg->tls_cert);
     else
-        snprintf(path, pathsz, "%s/tls/cert.pem", ctx->data_dir);
+        snprintf(path, pathsz, "%s/" TLS_SELF_SIGNED_CERT, ctx->data_dir);
     FILE *f = fopen(path, "re");
     if (!f)
         return NULL;

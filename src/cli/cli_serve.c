@@ -78,8 +78,8 @@ static void setup_tls(struct config *cfg, const char *data_dir)
 {
     const char *err = NULL;
     if (!cfg->tls_cert) {
-        cfg->tls_cert = xasprintf("%s/tls/cert.pem", data_dir);
-        cfg->tls_key = xasprintf("%s/tls/key.pem", data_dir);
+        cfg->tls_cert = xasprintf("%s/" TLS_SELF_SIGNED_CERT, data_dir);
+        cfg->tls_key = xasprintf("%s/" TLS_SELF_SIGNED_KEY, data_dir);
         if (tls_ensure_self_signed(cfg->tls_cert, cfg->tls_key, cfg->hostname, &err) < 0)
             fatal("TLS: %s", err);
         if (!cfg->dev)

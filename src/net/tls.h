@@ -17,6 +17,11 @@ int tls_available(void);
 SSL *tls_new_ssl(void);
 void tls_shutdown(void);
 
+/* Where `roost serve` keeps that self-signed pair when [tls] is not set,
+ * inside the data directory. */
+#define TLS_SELF_SIGNED_CERT "tls/cert.pem"
+#define TLS_SELF_SIGNED_KEY "tls/key.pem"
+
 /* Creates a self-signed ECDSA P-256 certificate for HOSTNAME (and
  * localhost, 127.0.0.1, ::1) valid for ten years, if CERT does not exist yet. */
 int tls_ensure_self_signed(const char *cert, const char *key, const char *hostname,
