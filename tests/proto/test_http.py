@@ -24,6 +24,7 @@ import pytest
 
 from conftest import (ALL_LISTENERS, DOMAIN, client_context, free_ports,
                       make_message, wait_until)
+from testca import spki_der
 
 TB = "/mail/config-v1.1.xml"
 TB_WELL_KNOWN = "/.well-known/autoconfig/mail/config-v1.1.xml"
@@ -651,11 +652,8 @@ def spki_sha256(cert_path):
     """DANE-EE SPKI SHA-256 (TLSA 3 1 1) of a PEM certificate, computed by
     Python's cryptography, independently of Roost."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
     cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(spki).hexdigest()
+    return hashlib.sha256(spki_der(cert)).hexdigest()
 
 
 def test_roost_dns(srv):

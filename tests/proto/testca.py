@@ -66,7 +66,8 @@ def issue(ca, ca_key, names, directory, stem):
     return chain, keyfile, key
 
 
-def spki_der(key):
-    """The DER SubjectPublicKeyInfo of KEY's public half (what TLSA selector 1 hashes)."""
-    return key.public_key().public_bytes(serialization.Encoding.DER,
+def spki_der(owner):
+    """The DER SubjectPublicKeyInfo (what TLSA selector 1 hashes) of OWNER's
+    public key: OWNER is a private key or a certificate."""
+    return owner.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
